@@ -1,0 +1,140 @@
+"""The small contract between gridcast and a WeChat account.
+
+Everything outside :mod:`bot.wechaty_transport` talks to WeChat through
+:class:`ChatTransport` and receives frozen dataclasses; only that one module
+imports ``wechaty``. Tests use :class:`tests.fakes.RecordingTransport`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class MessageKind(enum.StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    VOICE = "voice"
+    VIDEO = "video"
+    FILE = "file"
+    EMOTICON = "emoticon"
+    MINI_PROGRAM = "mini_program"
+    URL = "url"
+    RECALLED = "recalled"
+    OTHER = "other"
+
+
+class AccountState(enum.StrEnum):
+    """What a bot account can currently do."""
+
+    STARTING = "starting"
+    ONLINE = "online"
+    THROTTLED = "throttled"
+    LOGGED_OUT = "logged_out"
+    DISCONNECTED = "disconnected"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message as one bot account saw it.
+
+    The same resident message seen by several accounts has the same
+    ``message_id``; the dispatcher handles it once.
+    """
+
+    message_id: str
+    account_id: str
+    sender_id: str
+    sender_name: str
+    kind: MessageKind
+    text: str
+    sent_at: datetime
+    room_id: str | None = None
+    room_topic: str | None = None
+    mention_ids: tuple[str, ...] = ()
+
+    @property
+    def is_private(self) -> bool:
+        return self.room_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMember:
+    contact_id: str
+    name: str
+    room_alias: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    room_id: str
+    topic: str
+    member_count: int
+
+
+class TransportError(Exception):
+    """Base of the errors a transport raises on a send."""
+
+    def __init__(self, account_id: str, reason: str) -> None:
+        super().__init__(f"{account_id}: {reason}")
+        self.account_id = account_id
+        self.reason = reason
+
+
+class SendThrottled(TransportError):
+    """WeChat refused the send because the account posts too fast (发送消息过于频繁)."""
+
+    def __init__(self, account_id: str, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(account_id, reason)
+        self.retry_after_s = retry_after_s
+
+
+class AccountUnavailable(TransportError):
+    """The account is logged out, disconnected or stopped: nothing can be sent now."""
+
+
+class SendFailed(TransportError):
+    """A send failed. ``permanent`` means retrying the same room will not help
+    (room dissolved, bot removed from the room)."""
+
+    def __init__(self, account_id: str, reason: str, *, permanent: bool) -> None:
+        super().__init__(account_id, reason)
+        self.permanent = permanent
+
+
+MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
+StateHandler = Callable[[str, AccountState, str], Awaitable[None]]
+"""Called with (account_id, new state, human-readable detail)."""
+
+
+class ChatTransport(Protocol):
+    """One WeChat account."""
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def state(self) -> AccountState: ...
+
+    async def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
+        """Connect, log in and begin delivering messages; returns once online or failed."""
+
+    async def stop(self) -> None: ...
+
+    async def say(self, room_id: str, text: str, mention_ids: Sequence[str] = ()) -> str:
+        """Post ``text`` in a room, @-mentioning ``mention_ids``; returns the message id.
+
+        Raises :class:`SendThrottled`, :class:`AccountUnavailable` or :class:`SendFailed`.
+        """
+
+    async def say_private(self, contact_id: str, text: str) -> str:
+        """Send a private message to one contact; returns the message id."""
+
+    async def room_members(self, room_id: str) -> list[RoomMember]: ...
+
+    async def rooms(self) -> list[RoomInfo]:
+        """The rooms the account is in, as far as the puppet reports them (may be incomplete)."""
