@@ -1,0 +1,22 @@
+"""SQLModel tables and the database session. All state lives in the database."""
+
+from __future__ import annotations
+
+from models.chat import AccountStatus, BotAccount, ChatGroup, GroupMembership, UnboundRoom
+from models.org import Department, Level, OrgUnit, Person, Role, RoleAssignment
+from orgtree.records import UnitKind
+
+__all__ = [
+    "AccountStatus",
+    "BotAccount",
+    "ChatGroup",
+    "Department",
+    "GroupMembership",
+    "Level",
+    "OrgUnit",
+    "Person",
+    "Role",
+    "RoleAssignment",
+    "UnboundRoom",
+    "UnitKind",
+]

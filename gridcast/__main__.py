@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from gridcast.cli import main
+
+main()

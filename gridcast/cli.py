@@ -1,0 +1,147 @@
+"""The ``gridcast`` command line.
+
+Every command that reads or changes state takes ``--config`` and ``--data-dir``
+(also from ``GRIDCAST_CONFIG`` / ``GRIDCAST_DATA_DIR``), so it works on the data
+of a ``gridcast run`` started with the same options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+
+import gridcast
+from gridcast.clitools import echo_json, with_settings
+from gridcast.config import Settings
+from models.db import DatabaseError, make_engine, schema_status, session_scope, upgrade
+
+
+@click.group()
+@click.version_option(gridcast.__version__, prog_name="gridcast")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug output.")
+def main(verbose: bool) -> None:
+    """gridcast: 网格化治理微信群机器人 (WeChat group bot for grid governance)."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# --- setup, run, db ---------------------------------------------------------------------
+
+
+@main.command()
+@with_settings
+def setup(settings: Settings) -> None:
+    """Bring the database to this version's schema and load the town when it is empty."""
+    from orgtree.service import ensure_town
+
+    engine = make_engine(settings.database_url)
+    try:
+        before = upgrade(engine)
+        if before.current != before.head:
+            click.echo(f"数据库已升级到 {before.head}（原为 {before.current or '空'}）")
+        with session_scope(engine) as session:
+            report = ensure_town(session=session, settings=settings)
+        click.echo(report)
+    finally:
+        engine.dispose()
+
+
+@main.command()
+@with_settings
+@click.option("--port", type=int, help="Web port (overrides web.port; 0 picks a free one).")
+def run(settings: Settings, port: int | None) -> None:
+    """Start the whole system: web server (and, as configured, sandbox, bots, scheduler)."""
+    from gridcast.runtime import serve
+
+    if port is not None:
+        settings = settings.model_copy(
+            update={"web": settings.web.model_copy(update={"port": port})}
+        )
+
+    def announce(urls: list[str]) -> None:
+        for url in urls:
+            click.echo(f"gridcast {gridcast.__version__} 已启动: {url}  (健康检查 {url}/healthz)")
+        click.echo("按 Ctrl-C 停止。")
+
+    try:
+        asyncio.run(serve(settings, announce=announce))
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"无法启动网络服务 (cannot listen): {exc}") from None
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@with_settings
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(settings: Settings, revision: str) -> None:
+    """Apply the schema migrations."""
+    engine = make_engine(settings.database_url)
+    try:
+        before = upgrade(engine, revision)
+        with engine.connect() as connection:
+            after = schema_status(connection)
+    finally:
+        engine.dispose()
+    click.echo(f"schema: {before.current or '(empty)'} -> {after.current}")
+
+
+@db.command("status")
+@with_settings
+def db_status(settings: Settings) -> None:
+    """Show the schema revision of the database and the one this version needs."""
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            status = schema_status(connection)
+    finally:
+        engine.dispose()
+    click.echo(f"current: {status.current or '(empty)'}  head: {status.head}")
+    if not status.up_to_date:
+        click.echo("run: gridcast db upgrade")
+        sys.exit(1)
+
+
+# --- config -----------------------------------------------------------------------------
+
+
+@main.group("config")
+def config_group() -> None:
+    """The deployment's configuration."""
+
+
+@config_group.command("check")
+@with_settings
+def config_check(settings: Settings) -> None:
+    """Validate config.yaml and summarise it."""
+    click.echo(
+        f"配置有效: 镇={settings.town.name} 数据库={settings.database_url} "
+        f"机器人账号={len(settings.account_settings())} 端口={settings.web.port}"
+    )
+
+
+@config_group.command("show")
+@with_settings
+def config_show(settings: Settings) -> None:
+    """Print the effective configuration (defaults filled in) as JSON."""
+    echo_json(settings.model_dump(mode="json"))
+
+
+def _register_subcommands() -> None:
+    from orgtree.cli import org
+
+    main.add_command(org)
+
+
+_register_subcommands()

@@ -1,0 +1,437 @@
+"""The deployment, as one typed model loaded from ``config.yaml``.
+
+Structure comes from the YAML file; secrets (puppet tokens, database passwords)
+may be written as ``${ENV_VAR}`` and are read from the environment. Every field
+has a default that makes ``make run`` work on a machine with nothing set up.
+A wrong value raises :class:`ConfigError` naming the key, the value and what is
+allowed; nothing is written before the configuration is valid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG_FILE = Path("config.yaml")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def _parse_duration(value: Any) -> Any:
+    """Accept ``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"`` as well as ISO 8601."""
+    if isinstance(value, bool):
+        raise ValueError("a duration such as 90s, 15m, 2h or 7d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+
+
+def _valid_cron(value: str) -> str:
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"not a crontab expression (minute hour day month weekday): {exc}"
+        ) from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_valid_cron)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TownSettings(_Section):
+    name: str = Field(default="国欢镇", min_length=1)
+    """The town's name (镇); the root of the org tree."""
+    roster: str = "builtin:guohuan"
+    """Where the org tree comes from on ``gridcast setup``: ``builtin:guohuan`` (the
+    article's town, generated deterministically) or a CSV/XLSX roster file."""
+    timezone: str = "Asia/Shanghai"
+    """Local time zone: ticket codes, reports and cadences use local dates."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone; use an IANA name such as Asia/Shanghai") from None
+        return value
+
+
+class DatabaseSettings(_Section):
+    url: str | None = None
+    """SQLAlchemy URL. Default: SQLite file ``gridcast.db`` in the data directory.
+    Production: ``postgresql://user:${PGPASSWORD}@host/db``."""
+    echo: bool = False
+    """Log every SQL statement (debugging)."""
+
+    @model_validator(mode="after")
+    def _check_url(self) -> DatabaseSettings:
+        if self.url is not None and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", self.url):
+            raise ValueError("url: must start with sqlite:// or postgresql://")
+        return self
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    """0 picks a free port (tests)."""
+
+
+class BotAccountSettings(_Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Stable identifier of the account inside gridcast."""
+    name: str = ""
+    """Display name of the WeChat account."""
+    endpoint: str | None = Field(default=None, pattern=r"^[^\s:]+:\d{1,5}$")
+    """Puppet service ``host:port``. Empty: served by the embedded sandbox."""
+    token: str = ""
+    """Puppet service token; write ``${ENV_VAR}`` to keep it out of the file."""
+    rate_per_s: float = Field(default=1.0, gt=0, le=50)
+    """Sustained send rate this account must never exceed (messages per second)."""
+    burst: int = Field(default=5, ge=1, le=100)
+    """Messages the account may send at once after a quiet spell (token bucket size)."""
+
+
+class BotsSettings(_Section):
+    accounts: list[BotAccountSettings] = Field(default_factory=list)
+    """Explicit accounts. When empty, ``sandbox_accounts`` accounts are generated."""
+    sandbox_accounts: int = Field(default=32, ge=1, le=1000)
+    """How many accounts the generated (sandbox) deployment has."""
+    rate_per_s: float = Field(default=1.0, gt=0, le=50)
+    """Send rate of each generated account."""
+    burst: int = Field(default=5, ge=1, le=100)
+    """Burst of each generated account."""
+    accounts_per_room: int = Field(default=2, ge=1, le=10)
+    """In the generated deployment, every room has at least this many bot accounts."""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> BotsSettings:
+        ids = [a.id for a in self.accounts]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"accounts: duplicate account id(s) {', '.join(dupes)}")
+        return self
+
+
+class SandboxSettings(_Section):
+    enabled: bool = True
+    """Run the simulated WeChat in-process (the embedded default)."""
+    residents_per_unit: int = Field(default=3, ge=0, le=490)
+    """Simulated residents in each unit room besides its leaders."""
+    seed: int = 2022
+    """Seed of every random choice the sandbox makes (risk control, failures)."""
+    send_latency: Annotated[timedelta, BeforeValidator(_parse_duration)] = timedelta(0)
+    """Simulated latency of one send."""
+    failure_rate: float = Field(default=0.0, ge=0, le=1)
+    """Probability that a send fails with a transient error."""
+    throttle_cooldown: Duration = timedelta(seconds=60)
+    """How long an account that sent too fast is frozen (发送消息过于频繁)."""
+    enforce_rate_limits: bool = True
+    """Apply each account's rate and burst in the sandbox, as WeChat would."""
+
+
+class Category(_Section):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    name: str = Field(min_length=1)
+    department: str
+    """Code of the department that takes the category when a grid blows the whistle."""
+    keywords: list[str] = Field(default_factory=list)
+    """Extra words that point to this category (added to the built-in lexicon)."""
+
+
+class Department(_Section):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    """Other names people write for it in chat (吹哨 T... 司法局)."""
+
+
+class SlaTimes(_Section):
+    accept: Duration
+    """Time to accept (签收) a new ticket."""
+    resolve: Duration
+    """Time to resolve (办结) it."""
+
+
+class SlaSettings(_Section):
+    urgent: SlaTimes = SlaTimes(accept=timedelta(minutes=15), resolve=timedelta(hours=2))
+    normal: SlaTimes = SlaTimes(accept=timedelta(hours=2), resolve=timedelta(days=7))
+    remind_before: float = Field(default=0.2, gt=0, lt=1)
+    """Remind the assignee when this share of the time is left."""
+
+
+def _default_departments() -> list[Department]:
+    return [
+        Department(code="justice", name="区司法局", aliases=["司法局", "司法所"]),
+        Department(code="petitions", name="区信访局", aliases=["信访局", "信访"]),
+        Department(code="ecology", name="涵江生态环境局", aliases=["生态环境局", "环保局"]),
+        Department(code="sanitation", name="镇环卫所", aliases=["环卫所", "环卫"]),
+        Department(code="housing", name="住建局", aliases=["区住建局", "建设局"]),
+        Department(code="water", name="自来水公司", aliases=["水务公司", "自来水"]),
+        Department(code="emergency", name="应急管理局", aliases=["应急局"]),
+        Department(code="fire", name="消防救援大队", aliases=["消防", "消防队"]),
+        Department(code="police", name="派出所", aliases=["公安", "国欢派出所"]),
+        Department(code="civil_affairs", name="民政局", aliases=["区民政局", "民政"]),
+        Department(code="health", name="卫健局", aliases=["卫生健康局", "卫健委"]),
+        Department(code="comprehensive", name="镇综治中心", aliases=["综治中心", "综治办"]),
+    ]
+
+
+def _default_categories() -> list[Category]:
+    rows = [
+        ("dispute", "邻里纠纷", "justice"),
+        ("noise", "噪音扰民", "ecology"),
+        ("sanitation", "环境卫生", "sanitation"),
+        ("pollution", "生态环境", "ecology"),
+        ("property", "物业管理", "housing"),
+        ("infrastructure", "市政设施", "housing"),
+        ("safety", "安全隐患", "emergency"),
+        ("public_order", "社会治安", "police"),
+        ("consult", "政策咨询", "petitions"),
+        ("assistance", "民生救助", "civil_affairs"),
+        ("epidemic", "疫情防控", "health"),
+        ("other", "其他诉求", "comprehensive"),
+    ]
+    return [Category(code=c, name=n, department=d) for c, n, d in rows]
+
+
+class TicketSettings(_Section):
+    categories: list[Category] = Field(default_factory=_default_categories)
+    sla: SlaSettings = SlaSettings()
+    duplicate_window: Duration = timedelta(hours=48)
+    """A report like an open ticket of the same grid and category within this window joins it."""
+    flood_limit_per_hour: int = Field(default=5, ge=1)
+    """Tickets one resident may open per hour before getting a polite notice."""
+    rating_timeout: Duration = timedelta(days=3)
+    """No rating after this long closes the ticket with "no rating"."""
+
+
+class CadenceSettings(_Section):
+    """日清、周商、旬查、月结: when the reports are made (crontab, local time)."""
+
+    daily: Cron = "0 18 * * *"
+    weekly: Cron = "0 9 * * mon"
+    ten_day: Cron = "0 9 1,11,21 * *"
+    monthly: Cron = "0 9 1 * *"
+
+
+class BroadcastSettings(_Section):
+    deadline: Duration = timedelta(seconds=180)
+    """Default time within which a notice must reach every group in scope."""
+    resend_uncertain: bool = True
+    """Re-send deliveries caught mid-send by a crash (a duplicate beats a miss)."""
+    ack_words: list[str] = Field(
+        default_factory=lambda: ["收到", "已阅", "1", "好的", "好", "明白"]
+    )
+    """Replies that count as an acknowledgement of the latest notice in the group."""
+    ack_window: Duration = timedelta(hours=24)
+
+
+class Settings(_Section):
+    """One gridcast deployment."""
+
+    data_dir: Path = Path("data")
+    """Where the SQLite database and generated files live."""
+    town: TownSettings = TownSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    web: WebSettings = WebSettings()
+    bots: BotsSettings = BotsSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    departments: list[Department] = Field(default_factory=_default_departments)
+    tickets: TicketSettings = TicketSettings()
+    cadences: CadenceSettings = CadenceSettings()
+    broadcast: BroadcastSettings = BroadcastSettings()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        codes = [d.code for d in self.departments]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"departments: duplicate code(s) {', '.join(dupes)}")
+        for i, category in enumerate(self.tickets.categories):
+            if category.department not in codes:
+                raise ValueError(
+                    f"tickets.categories[{i}].department = {category.department!r}: "
+                    f"not a department code; known: {', '.join(codes)}"
+                )
+        cat_codes = [c.code for c in self.tickets.categories]
+        dupes = sorted({c for c in cat_codes if cat_codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"tickets.categories: duplicate code(s) {', '.join(dupes)}")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'gridcast.db'}"
+
+    def account_settings(self) -> list[BotAccountSettings]:
+        """The configured accounts, or the generated sandbox deployment."""
+        if self.bots.accounts:
+            return list(self.bots.accounts)
+        return [
+            BotAccountSettings(
+                id=f"gridbot{i:02d}",
+                name=f"网格助手{i:02d}",
+                rate_per_s=self.bots.rate_per_s,
+                burst=self.bots.burst,
+            )
+            for i in range(1, self.bots.sandbox_accounts + 1)
+        ]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names every problem."""
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(node: Any, env: Mapping[str, str], path: str, missing: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _expand_env(v, env, f"{path}.{k}" if path else str(k), missing)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_expand_env(v, env, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def substitute(m: re.Match[str]) -> str:
+            if m.group(1) not in env:
+                missing.append(f"{path}: environment variable {m.group(1)} is not set")
+                return ""
+            return env[m.group(1)]
+
+        return _ENV_REF.sub(substitute, node)
+    return node
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed in the section that holds ``loc`` (for unknown-key errors)."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", None)
+        model = inner[0] if inner else annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    key = _format_loc(loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        hint = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+        return f"{key}: unknown key{hint}"
+    if error["type"] == "value_error" and not loc:
+        return str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    shown = "" if isinstance(value, dict | list) else f" = {value!r}"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return f"{key}{shown}: {msg}"
+
+
+def parse_settings(
+    raw: Any, *, source: str = "config.yaml", env: Mapping[str, str] | None = None
+) -> Settings:
+    """Validate an already-parsed YAML document."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of keys, not {type(raw).__name__}"
+        )
+    missing: list[str] = []
+    expanded = _expand_env(raw, os.environ if env is None else env, "", missing)
+    if missing:
+        raise ConfigError(f"{source}: " + "; ".join(missing))
+    try:
+        return Settings.model_validate(expanded)
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors(include_url=False)]
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"{source}: {len(problems)} problem(s):\n{lines}") from None
+
+
+def load_settings(path: Path | None = None, *, data_dir: Path | None = None) -> Settings:
+    """Load ``path`` (default ``./config.yaml`` when it exists, else the built-in defaults).
+
+    ``data_dir`` overrides the file's ``data_dir`` (the ``--data-dir`` option).
+    """
+    if path is None:
+        path = DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
+    raw: Any = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    settings = parse_settings(raw, source=source)
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    return settings

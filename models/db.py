@@ -1,0 +1,156 @@
+"""Engines, sessions and the schema version.
+
+SQLite (a file in the data directory) is the default; PostgreSQL is reached by
+URL. The same URL yields a synchronous engine (CLI, migrations) and an async one
+(the server). Schema changes ship as Alembic migrations in ``models/migrations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Session
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseError(Exception):
+    """The database cannot be used as configured."""
+
+
+class SchemaOutOfDate(DatabaseError):
+    """The database schema is older (or newer) than this version of gridcast."""
+
+
+def _driver_url(url: str, *, use_async: bool) -> str:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        driver = "aiosqlite" if use_async else "pysqlite"
+    elif backend == "postgresql":
+        driver = "psycopg"  # psycopg 3 serves both the sync and the async engine
+    else:
+        raise DatabaseError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    return parsed.set(drivername=f"{backend}+{driver}").render_as_string(hide_password=False)
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the CLI read while the server writes; the busy timeout rides out short locks.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """A synchronous engine for the CLI and migrations."""
+    sync_url = _driver_url(url, use_async=False)
+    if sync_url.startswith("sqlite"):
+        _prepare_sqlite_file(sync_url)
+        engine = create_engine(sync_url, echo=echo)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(sync_url, echo=echo, pool_pre_ping=True)
+
+
+def make_async_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """The server's engine."""
+    async_url = _driver_url(url, use_async=True)
+    if async_url.startswith("sqlite"):
+        _prepare_sqlite_file(async_url)
+        engine = create_async_engine(async_url, echo=echo)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(async_url, echo=echo, pool_pre_ping=True)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None, "the migrations folder has no revision"
+    return head
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def schema_status(connection: Connection) -> SchemaStatus:
+    current = MigrationContext.configure(connection).get_current_revision()
+    return SchemaStatus(current=current, head=head_revision())
+
+
+def upgrade(engine: Engine, revision: str = "head") -> SchemaStatus:
+    """Apply the migrations up to ``revision``; returns the status before."""
+    with engine.begin() as connection:
+        before = schema_status(connection)
+        command.upgrade(_alembic_config(connection), revision)
+    return before
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), revision)
+
+
+def require_current_schema(connection: Connection, *, upgrade_hint: str) -> None:
+    """Refuse to run on a schema that is not this version's."""
+    status = schema_status(connection)
+    if status.up_to_date:
+        return
+    if status.current is None:
+        raise SchemaOutOfDate(f"the database has no gridcast schema yet; run: {upgrade_hint}")
+    raise SchemaOutOfDate(
+        f"the database schema is at revision {status.current}, this gridcast needs "
+        f"{status.head}; run: {upgrade_hint}"
+    )
+
+
+def backend_name(url: str) -> str:
+    return make_url(url).get_backend_name()

@@ -1,0 +1,101 @@
+"""The town's org tree and roster: org units, people, roles, departments.
+
+镇 / 村 / 网格 / 单元 — town / village / grid / unit are the four levels; every
+level has one WeChat group (see :mod:`models.chat`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, enum_type, utcnow
+from orgtree.records import RoleCode, UnitKind
+
+
+class Level(enum.StrEnum):
+    TOWN = "town"
+    VILLAGE = "village"
+    GRID = "grid"
+    UNIT = "unit"
+
+    @property
+    def depth(self) -> int:
+        return _DEPTH[self]
+
+    @property
+    def label(self) -> str:
+        """The Chinese name users see (镇/村/网格/单元)."""
+        return _LABEL[self]
+
+
+_DEPTH = {Level.TOWN: 0, Level.VILLAGE: 1, Level.GRID: 2, Level.UNIT: 3}
+_LABEL = {Level.TOWN: "镇", Level.VILLAGE: "村", Level.GRID: "网格", Level.UNIT: "单元"}
+
+
+Role = RoleCode
+"""Roles a person holds in the tree (the same codes as the roster records)."""
+
+SINGLE_HOLDER_ROLES = frozenset(
+    {Role.STATION_CHIEF, Role.GRID_LEADER, Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER}
+)
+"""Roles that exactly one person holds per org unit; a re-import replaces the holder."""
+
+
+class OrgUnit(SQLModel, table=True):
+    """One node of the four-level tree."""
+
+    __tablename__ = "org_unit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    parent_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    level: Level = Field(sa_type=enum_type(Level), index=True)
+    kind: UnitKind | None = Field(default=None, sa_type=enum_type(UnitKind))
+    """Only units have a kind."""
+    name: str
+    path: str = Field(unique=True)
+    """``国欢镇/黄霞村/第16网格/国湄领涵3号楼``: the natural key used by imports."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    phone: str = Field(unique=True)
+    """11-digit mobile number; identifies the person across imports (names repeat)."""
+    wechat_id: str | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RoleAssignment(SQLModel, table=True):
+    __tablename__ = "role_assignment"
+    __table_args__ = (UniqueConstraint("person_id", "org_unit_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    role: Role = Field(sa_type=enum_type(Role), index=True)
+    department_code: str | None = None
+    """For department liaisons and sunk cadres: the department they come from."""
+    title: str | None = None
+    """A finer description, e.g. 党员楼栋长 on a party member, 镇长 on a town official."""
+
+
+class Department(SQLModel, table=True):
+    """A district department (区司法局, 区信访局, ...) a grid can call in (吹哨)."""
+
+    __tablename__ = "department"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    name: str
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """Ticket category codes the department takes."""

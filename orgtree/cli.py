@@ -1,0 +1,153 @@
+"""``gridcast org``: import, export and inspect the town's org tree and roster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from sqlmodel import select
+
+from gridcast.clitools import echo_json, with_settings
+from gridcast.config import Settings
+from models.db import make_engine, require_current_schema, session_scope
+from models.org import Level, OrgUnit
+from orgtree.service import (
+    NodeView,
+    OrgPathNotFound,
+    apply_roster,
+    export_roster,
+    level_counts,
+    subtree,
+)
+
+UPGRADE_HINT = "gridcast db upgrade (with the same --config / --data-dir)"
+
+
+@click.group()
+def org() -> None:
+    """The town's org tree (镇/村/网格/单元) and roster."""
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    engine = make_engine(settings.database_url)
+    with engine.connect() as connection:
+        try:
+            require_current_schema(connection, upgrade_hint=UPGRADE_HINT)
+        except Exception as exc:
+            engine.dispose()
+            raise click.ClickException(str(exc)) from None
+    return engine
+
+
+@org.command("import")
+@with_settings
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run", is_flag=True, help="Validate and report what would change; write nothing."
+)
+@click.option(
+    "--allow-new-villages",
+    is_flag=True,
+    help="Accept villages the database does not know yet (otherwise they are reported as errors).",
+)
+def import_(settings: Settings, file: Path, dry_run: bool, allow_new_villages: bool) -> None:
+    """Import a roster (CSV or XLSX, one row per unit). Any bad row: nothing is imported."""
+    from orgtree.roster import RosterInvalid, read_roster
+
+    engine = _engine(settings)
+    try:
+        with session_scope(engine) as session:
+            villages = set(session.exec(select(OrgUnit.name).where(OrgUnit.level == Level.VILLAGE)))
+            known = None if (allow_new_villages or not villages) else villages
+            try:
+                roster = read_roster(file, town=settings.town.name, known_villages=known)
+            except RosterInvalid as exc:
+                click.echo(
+                    f"导入失败：{file} 有 {len(exc.problems)} 处问题，未导入任何数据。", err=True
+                )
+                for problem in exc.problems:
+                    click.echo(f"  - {problem}", err=True)
+                raise SystemExit(1) from None
+            report = apply_roster(session=session, roster=roster)
+            if dry_run:
+                session.rollback()
+                click.echo(f"（试运行，未写入）{report}")
+                return
+        click.echo(f"导入完成：{report}")
+    finally:
+        engine.dispose()
+
+
+@org.command("export")
+@with_settings
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def export(settings: Settings, file: Path) -> None:
+    """Write the roster back in the import format (.csv or .xlsx by the file name)."""
+    from orgtree.roster import write_roster
+
+    engine = _engine(settings)
+    try:
+        with session_scope(engine) as session:
+            roster = export_roster(session, town=settings.town.name)
+    finally:
+        engine.dispose()
+    write_roster(roster, file)
+    click.echo(f"已导出 {len(roster.rows)} 个单元到 {file}")
+
+
+@org.command("stats")
+@with_settings
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stats(settings: Settings, as_json: bool) -> None:
+    """Counts per level and per unit kind."""
+    engine = _engine(settings)
+    try:
+        with engine.connect() as connection:
+            counts = level_counts(connection)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(counts, ensure_ascii=False))
+        return
+    kinds = counts["unit_kinds"]
+    assert isinstance(kinds, dict)
+    click.echo(
+        f"镇 {counts['town']}  村 {counts['village']}  网格 {counts['grid']}  单元 {counts['unit']}"
+        f"（住宅 {kinds['residential']}，配套场所 {kinds['facility']}，沿街商铺 {kinds['shop']}）"
+    )
+
+
+_KIND_LABEL = {"residential": "住宅", "facility": "配套场所", "shop": "沿街商铺"}
+
+
+def _describe(node: NodeView) -> str:
+    label = Level(node.level).label
+    kind = f"·{_KIND_LABEL[node.kind]}" if node.kind else ""
+    units = f"，{node.unit_count} 个单元" if node.level != Level.UNIT.value else ""
+    leaders = "；".join(f"{lv.role} {lv.name} {lv.phone_masked}" for lv in node.leaders)
+    return f"{node.name}（{label}{kind}{units}）" + (f"  {leaders}" if leaders else "")
+
+
+@org.command("show")
+@with_settings
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(settings: Settings, path: str, as_json: bool) -> None:
+    """One subtree with its leaders, e.g. ``gridcast org show 黄霞村/第16网格`` (phones masked)."""
+    engine = _engine(settings)
+    try:
+        with session_scope(engine) as session:
+            try:
+                node = subtree(session, path, town=settings.town.name)
+            except OrgPathNotFound as exc:
+                raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        echo_json(node.to_json())
+        return
+    click.echo(node.path)
+    click.echo(_describe(node))
+    for child in node.children:
+        click.echo(f"  ├ {_describe(child)}")

@@ -1,0 +1,402 @@
+"""Writing a roster into the database and reading the org tree back.
+
+Imports are idempotent: units are keyed by their path, people by WeChat id or
+phone, and single-holder roles (station chief, grid leader, unit leader, second
+unit leader) are replaced in place when the file names someone else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, func
+from sqlmodel import Session, col, select
+
+from gridcast.config import Settings
+from models.base import utcnow
+from models.org import (
+    SINGLE_HOLDER_ROLES,
+    Department,
+    Level,
+    OrgUnit,
+    Person,
+    Role,
+    RoleAssignment,
+)
+from orgtree.records import PersonRecord, TownRoster, UnitKind, UnitRow
+
+PATH_SEP = "/"
+
+
+class OrgPathNotFound(LookupError):
+    """No org unit has that path."""
+
+    def __init__(self, path: str, suggestions: list[str]) -> None:
+        hint = f"；您是不是要找：{'、'.join(suggestions)}" if suggestions else ""
+        super().__init__(f"找不到「{path}」{hint}")
+        self.path = path
+        self.suggestions = suggestions
+
+
+@dataclass(slots=True)
+class ImportReport:
+    units_created: int = 0
+    units_updated: int = 0
+    units_unchanged: int = 0
+    people_created: int = 0
+    people_updated: int = 0
+    roles_added: int = 0
+    roles_removed: int = 0
+    units_not_in_file: int = 0
+    by_level: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.units_created
+            + self.units_updated
+            + self.people_created
+            + self.people_updated
+            + self.roles_added
+            + self.roles_removed
+        )
+
+    def __str__(self) -> str:
+        text = (
+            f"组织单元：新增 {self.units_created}，更新 {self.units_updated}，未变 {self.units_unchanged}；"
+            f"人员：新增 {self.people_created}，更新 {self.people_updated}；"
+            f"职务：新增 {self.roles_added}，撤销 {self.roles_removed}"
+        )
+        if self.units_not_in_file:
+            text += f"；数据库中另有 {self.units_not_in_file} 个单元不在文件里（保留未删）"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class _UnitSpec:
+    path: str
+    parent_path: str | None
+    level: Level
+    name: str
+    kind: UnitKind | None
+
+
+def _unit_specs(roster: TownRoster) -> list[_UnitSpec]:
+    town = roster.town
+    specs: dict[str, _UnitSpec] = {town: _UnitSpec(town, None, Level.TOWN, town, None)}
+    for row in roster.rows:
+        village = PATH_SEP.join((town, row.village))
+        grid = PATH_SEP.join((village, row.grid))
+        unit = PATH_SEP.join((grid, row.unit))
+        specs.setdefault(village, _UnitSpec(village, town, Level.VILLAGE, row.village, None))
+        specs.setdefault(grid, _UnitSpec(grid, village, Level.GRID, row.grid, None))
+        specs[unit] = _UnitSpec(unit, grid, Level.UNIT, row.unit, UnitKind(row.unit_kind))
+    return sorted(specs.values(), key=lambda s: s.level.depth)
+
+
+def apply_roster(
+    *, session: Session, roster: TownRoster, now: datetime | None = None
+) -> ImportReport:
+    """Create or update the org tree, people and roles of ``roster`` (one transaction)."""
+    now = now or utcnow()
+    report = ImportReport()
+
+    units = {u.path: u for u in session.exec(select(OrgUnit))}
+    wanted_paths: set[str] = set()
+    for spec in _unit_specs(roster):
+        wanted_paths.add(spec.path)
+        parent_id = units[spec.parent_path].id if spec.parent_path else None
+        existing = units.get(spec.path)
+        if existing is None:
+            unit = OrgUnit(
+                parent_id=parent_id,
+                level=spec.level,
+                kind=spec.kind,
+                name=spec.name,
+                path=spec.path,
+            )
+            session.add(unit)
+            units[spec.path] = unit
+            report.units_created += 1
+            report.by_level[spec.level.value] += 1
+            if spec.level is not Level.UNIT:
+                session.flush()  # children need the id; units themselves are flushed in bulk
+        elif (existing.kind, existing.parent_id, existing.name) != (
+            spec.kind,
+            parent_id,
+            spec.name,
+        ):
+            existing.kind, existing.parent_id, existing.name = spec.kind, parent_id, spec.name
+            existing.updated_at = now
+            report.units_updated += 1
+        else:
+            report.units_unchanged += 1
+    session.flush()
+    report.units_not_in_file = sum(
+        1 for path, u in units.items() if u.level is Level.UNIT and path not in wanted_paths
+    )
+
+    people = {p.phone: p for p in session.exec(select(Person))}
+    roles = roster.roles()
+    for record in roster.people():
+        person = people.get(record.phone)
+        if person is None:
+            person = Person(name=record.name, phone=record.phone, wechat_id=record.wechat_id)
+            session.add(person)
+            people[record.phone] = person
+            report.people_created += 1
+        elif (person.name, person.wechat_id) != (record.name, record.wechat_id):
+            person.name, person.wechat_id = record.name, record.wechat_id
+            person.updated_at = now
+            report.people_updated += 1
+    session.flush()
+
+    existing_roles: dict[tuple[int, str], list[RoleAssignment]] = defaultdict(list)
+    for assignment in session.exec(select(RoleAssignment)):
+        existing_roles[(assignment.org_unit_id, assignment.role)].append(assignment)
+    for role_record in roles:
+        org_unit_id = units[PATH_SEP.join((roster.town, *role_record.path))].id
+        person_id = people[role_record.person.phone].id
+        assert org_unit_id is not None and person_id is not None
+        role = role_record.role
+        holders = existing_roles[(org_unit_id, role)]
+        current = next((a for a in holders if a.person_id == person_id), None)
+        if current is not None:
+            if (current.department_code, current.title) != (
+                role_record.department,
+                role_record.title,
+            ):
+                current.department_code, current.title = role_record.department, role_record.title
+            continue
+        if role in SINGLE_HOLDER_ROLES:
+            for stale in holders:
+                session.delete(stale)
+                report.roles_removed += 1
+            holders.clear()
+        assignment = RoleAssignment(
+            person_id=person_id,
+            org_unit_id=org_unit_id,
+            role=role,
+            department_code=role_record.department,
+            title=role_record.title,
+        )
+        session.add(assignment)
+        holders.append(assignment)
+        report.roles_added += 1
+    session.flush()
+    return report
+
+
+def sync_departments(*, session: Session, settings: Settings) -> int:
+    """Make the department table match config.yaml; returns how many rows changed."""
+    categories: dict[str, list[str]] = defaultdict(list)
+    for category in settings.tickets.categories:
+        categories[category.department].append(category.code)
+    existing = {d.code: d for d in session.exec(select(Department))}
+    changed = 0
+    for configured in settings.departments:
+        wanted = Department(
+            code=configured.code,
+            name=configured.name,
+            aliases=list(configured.aliases),
+            categories=categories.get(configured.code, []),
+        )
+        row = existing.get(configured.code)
+        if row is None:
+            session.add(wanted)
+            changed += 1
+        elif (row.name, row.aliases, row.categories) != (
+            wanted.name,
+            wanted.aliases,
+            wanted.categories,
+        ):
+            row.name, row.aliases, row.categories = wanted.name, wanted.aliases, wanted.categories
+            changed += 1
+    return changed
+
+
+def ensure_town(*, session: Session, settings: Settings) -> str:
+    """On ``gridcast setup``: load the configured roster when the tree is empty."""
+    sync_departments(session=session, settings=settings)
+    if session.exec(select(func.count()).select_from(OrgUnit)).one():
+        counts = level_counts(session.connection())
+        return f"组织架构已存在：{_counts_line(counts)}"
+    source = settings.town.roster
+    if source == "builtin:guohuan":
+        from orgtree.guohuan import guohuan_roster
+
+        roster = guohuan_roster()
+    else:
+        from orgtree.roster import read_roster
+
+        roster = read_roster(Path(source))
+    if roster.town != settings.town.name:
+        roster = dataclasses.replace(roster, town=settings.town.name)
+    apply_roster(session=session, roster=roster)
+    counts = level_counts(session.connection())
+    return f"已导入组织架构（{source}）：{_counts_line(counts)}"
+
+
+def _counts_line(counts: dict[str, object]) -> str:
+    return "，".join(f"{Level(k).label} {counts[k]}" for k in ("town", "village", "grid", "unit"))
+
+
+def level_counts(connection: Connection) -> dict[str, object]:
+    """``{"town": 1, "village": 15, "grid": 172, "unit": 4559, "unit_kinds": {...}}``."""
+    counts: dict[str, object] = {level.value: 0 for level in Level}
+    for level, n in connection.execute(select(OrgUnit.level, func.count()).group_by(OrgUnit.level)):
+        counts[Level(level).value] = n
+    kinds = {kind.value: 0 for kind in UnitKind}
+    for kind, n in connection.execute(
+        select(OrgUnit.kind, func.count()).where(OrgUnit.level == Level.UNIT).group_by(OrgUnit.kind)
+    ):
+        if kind is not None:
+            kinds[UnitKind(kind).value] = n
+    counts["unit_kinds"] = kinds
+    return counts
+
+
+def resolve_path(session: Session, path: str, *, town: str) -> OrgUnit:
+    """Find an org unit by ``国欢镇/黄霞村/第16网格`` (the town prefix may be left out)."""
+    parts = [p.strip() for p in path.replace("／", PATH_SEP).split(PATH_SEP) if p.strip()]
+    if parts and parts[0] != town:
+        parts.insert(0, town)
+    full = PATH_SEP.join(parts) or town
+    unit = session.exec(select(OrgUnit).where(OrgUnit.path == full)).first()
+    if unit is not None:
+        return unit
+    candidates = list(session.exec(select(OrgUnit.path)))
+    suggestions = difflib.get_close_matches(full, candidates, n=5, cutoff=0.6)
+    raise OrgPathNotFound(path, suggestions)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderView:
+    role: str
+    name: str
+    phone_masked: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    path: str
+    name: str
+    level: str
+    kind: str | None
+    leaders: tuple[LeaderView, ...]
+    unit_count: int
+    children: tuple[NodeView, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "name": self.name,
+            "level": self.level,
+            "kind": self.kind,
+            "units": self.unit_count,
+            "leaders": [
+                {"role": lv.role, "name": lv.name, "phone": lv.phone_masked} for lv in self.leaders
+            ],
+            "children": [c.to_json() for c in self.children],
+        }
+
+
+def _leaders(session: Session, unit_ids: Iterable[int]) -> dict[int, list[LeaderView]]:
+    from gridcast.privacy import mask_phone
+
+    ids = list(unit_ids)
+    out: dict[int, list[LeaderView]] = defaultdict(list)
+    if not ids:
+        return out
+    rows = session.exec(
+        select(RoleAssignment.org_unit_id, RoleAssignment.role, Person.name, Person.phone)
+        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+        .where(col(RoleAssignment.org_unit_id).in_(ids))
+        .order_by(col(RoleAssignment.id))
+    )
+    for org_unit_id, role, name, phone in rows:
+        out[org_unit_id].append(LeaderView(Role(role).label, name, mask_phone(phone)))
+    return out
+
+
+def _unit_counts(session: Session, nodes: list[OrgUnit]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for node in nodes:
+        assert node.id is not None
+        if node.level is Level.UNIT:
+            out[node.id] = 1
+            continue
+        out[node.id] = session.exec(
+            select(func.count())
+            .select_from(OrgUnit)
+            .where(OrgUnit.level == Level.UNIT, col(OrgUnit.path).startswith(node.path + PATH_SEP))
+        ).one()
+    return out
+
+
+def subtree(session: Session, path: str, *, town: str) -> NodeView:
+    """One org unit with its leaders and its direct children with theirs (phones masked)."""
+    node = resolve_path(session, path, town=town)
+    children = list(
+        session.exec(select(OrgUnit).where(OrgUnit.parent_id == node.id).order_by(col(OrgUnit.id)))
+    )
+    leaders = _leaders(session, [n.id for n in [node, *children] if n.id is not None])
+    counts = _unit_counts(session, [node, *children])
+
+    def view(n: OrgUnit, kids: tuple[NodeView, ...] = ()) -> NodeView:
+        assert n.id is not None
+        return NodeView(
+            path=n.path,
+            name=n.name,
+            level=n.level.value,
+            kind=n.kind.value if n.kind else None,
+            leaders=tuple(leaders.get(n.id, [])),
+            unit_count=counts[n.id],
+            children=kids,
+        )
+
+    return view(node, tuple(view(c) for c in children))
+
+
+def export_roster(session: Session, *, town: str) -> TownRoster:
+    """The unit rows of the database, in the roster file's shape (for ``org export``)."""
+    units = list(session.exec(select(OrgUnit).order_by(col(OrgUnit.id))))
+    by_id = {u.id: u for u in units}
+    holders: dict[tuple[int, Role], PersonRecord] = {}
+    rows = session.exec(
+        select(RoleAssignment.org_unit_id, RoleAssignment.role, Person)
+        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+        .where(col(RoleAssignment.role).in_(SINGLE_HOLDER_ROLES))
+        .order_by(col(RoleAssignment.id))
+    )
+    for org_unit_id, role, person in rows:
+        holders[(org_unit_id, Role(role))] = PersonRecord(
+            person.name, person.phone, person.wechat_id
+        )
+    out: list[UnitRow] = []
+    for unit in units:
+        if unit.level is not Level.UNIT or unit.id is None or unit.parent_id is None:
+            continue
+        grid = by_id[unit.parent_id]
+        assert grid.id is not None and grid.parent_id is not None
+        village = by_id[grid.parent_id]
+        assert village.id is not None and unit.kind is not None
+        out.append(
+            UnitRow(
+                village=village.name,
+                grid=grid.name,
+                unit=unit.name,
+                unit_kind=unit.kind,
+                unit_leader=holders[(unit.id, Role.UNIT_LEADER)],
+                second_unit_leader=holders.get((unit.id, Role.SECOND_UNIT_LEADER)),
+                grid_leader=holders[(grid.id, Role.GRID_LEADER)],
+                station_chief=holders[(village.id, Role.STATION_CHIEF)],
+            )
+        )
+    return TownRoster(town=town, rows=tuple(out))

@@ -1,0 +1,36 @@
+"""Small org trees for tests (the full Guohuan tree is used where its size matters)."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cache
+
+from orgtree.guohuan import guohuan_roster
+from orgtree.records import TownRoster
+
+
+@cache
+def guohuan() -> TownRoster:
+    return guohuan_roster()
+
+
+def small_town(
+    villages: int = 2, grids_per_village: int = 2, units_per_grid: int = 4
+) -> TownRoster:
+    """A slice of Guohuan: the first villages, grids and units, with their extra roles."""
+    full = guohuan()
+    rows = []
+    grids: dict[str, list[str]] = {}
+    for row in full.rows:
+        village_grids = grids.setdefault(row.village, [])
+        if row.grid not in village_grids:
+            if len(grids) > villages or len(village_grids) >= grids_per_village:
+                continue
+            village_grids.append(row.grid)
+        if sum(1 for r in rows if (r.village, r.grid) == (row.village, row.grid)) >= units_per_grid:
+            continue
+        rows.append(row)
+    rows = [r for r in rows if r.village in list(grids)[:villages]]
+    paths = {()} | {r.path[:n] for r in rows for n in (1, 2, 3)}
+    extra = tuple(e for e in full.extra_roles if e.path in paths)
+    return dataclasses.replace(full, rows=tuple(rows), extra_roles=extra)

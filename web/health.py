@@ -1,0 +1,53 @@
+"""``/healthz``: is the process up, is the database usable, what does it hold."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from sqlalchemy import Connection
+
+import gridcast
+from models.db import backend_name, schema_status
+from orgtree.service import level_counts
+from web.keys import ENGINE, SETTINGS
+
+routes = web.RouteTableDef()
+
+
+def _snapshot(connection: Connection) -> dict[str, object]:
+    status = schema_status(connection)
+    return {
+        "schema": status.current,
+        "schema_up_to_date": status.up_to_date,
+        "counts": level_counts(connection),
+    }
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    started = time.perf_counter()
+    body: dict[str, object] = {"version": gridcast.__version__, "town": settings.town.name}
+    try:
+        async with request.app[ENGINE].connect() as connection:
+            snapshot = await connection.run_sync(_snapshot)
+        body["database"] = {
+            "ok": True,
+            "backend": backend_name(settings.database_url),
+            "schema": snapshot["schema"],
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+        body["counts"] = snapshot["counts"]
+        body["status"] = "ok"
+        return web.json_response(body, dumps=_dumps)
+    except Exception as exc:  # the health endpoint must answer, whatever broke
+        body["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        body["status"] = "degraded"
+        return web.json_response(body, status=503, dumps=_dumps)
+
+
+def _dumps(obj: object) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False)
