@@ -7,11 +7,11 @@ URL. The same URL yields a synchronous engine (CLI, migrations) and an async one
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -154,3 +156,20 @@ def require_current_schema(connection: Connection, *, upgrade_hint: str) -> None
 
 def backend_name(url: str) -> str:
     return make_url(url).get_backend_name()
+
+
+async def run_in_session(engine: AsyncEngine, fn: Callable[[Session], T]) -> T:
+    """Run a synchronous data function in one transaction of the async engine.
+
+    Data functions are written once, synchronously, against a :class:`Session`;
+    the server calls them through this without blocking its event loop on I/O.
+    """
+
+    def call(connection: Connection) -> T:
+        with Session(bind=connection, expire_on_commit=False) as session:
+            result = fn(session)
+            session.flush()
+            return result
+
+    async with engine.begin() as connection:
+        return await connection.run_sync(call)

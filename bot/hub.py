@@ -1,0 +1,247 @@
+"""The bot side of the process: every account's transport, bindings, and replies.
+
+One :class:`BotHub` owns the transports of all configured accounts. Each
+incoming message goes to the dispatcher once; replies go out through the
+account that saw the message, or another online account in the same room when
+that one is throttled or gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Session
+
+from bot import store
+from bot.binding import Binding, TopicIndex
+from bot.dispatcher import Dispatcher, GroupInfo, Reply, SenderInfo
+from bot.transport import (
+    AccountState,
+    AccountUnavailable,
+    ChatTransport,
+    IncomingMessage,
+    SendFailed,
+    SendThrottled,
+    TransportError,
+)
+from models.chat import AccountStatus
+from models.db import run_in_session
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class NoAccountAvailable(Exception):
+    """No online bot account can post in that room right now."""
+
+
+@dataclass(slots=True)
+class AccountRuntime:
+    transport: ChatTransport
+    rooms: set[str] = field(default_factory=set)
+    throttled_until: float = 0.0
+
+
+class BotHub:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        town: str,
+        transports: Sequence[ChatTransport],
+        topic_index: TopicIndex,
+        clock: Callable[[], datetime],
+        throttle_cooldown: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self._engine = engine
+        self._town = town
+        self._index = topic_index
+        self._clock = clock
+        self._cooldown = throttle_cooldown
+        self.accounts: dict[str, AccountRuntime] = {
+            t.account_id: AccountRuntime(t) for t in transports
+        }
+        self._room_topics: dict[str, str] = {}
+        self._bind_lock = asyncio.Lock()
+        self.dispatcher = Dispatcher(self.resolve, clock=clock)
+        self.handled = 0
+        self.reply_latencies_ms: list[float] = []
+
+    # --- database helpers ---------------------------------------------------------------
+
+    async def run_db(self, fn: Callable[[Session], T]) -> T:
+        return await run_in_session(self._engine, fn)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, names: Mapping[str, str] | None = None) -> None:
+        names = names or {}
+        await self.run_db(
+            lambda s: store.ensure_accounts(s, [(a, names.get(a, a)) for a in self.accounts])
+        )
+        await asyncio.gather(*(self._start_one(rt) for rt in self.accounts.values()))
+
+    async def _start_one(self, runtime: AccountRuntime) -> None:
+        try:
+            await runtime.transport.start(self.on_message, self.on_state)
+        except Exception as exc:  # one account failing to start must not stop the others
+            log.error("account %s did not start: %s", runtime.transport.account_id, exc)
+            await self.on_state(
+                runtime.transport.account_id, AccountState.DISCONNECTED, f"启动失败：{exc}"
+            )
+            return
+        await self.discover_rooms(runtime.transport.account_id)
+
+    async def stop(self) -> None:
+        await asyncio.gather(
+            *(rt.transport.stop() for rt in self.accounts.values()), return_exceptions=True
+        )
+
+    async def discover_rooms(self, account_id: str) -> None:
+        """Bind the rooms the puppet reports. The list may be incomplete: rooms are also
+        bound lazily when their first message arrives."""
+        runtime = self.accounts[account_id]
+        try:
+            rooms = await runtime.transport.rooms()
+        except TransportError as exc:
+            log.warning("account %s: cannot list rooms: %s", account_id, exc)
+            return
+        await self._bind(account_id, [(r.room_id, r.topic) for r in rooms])
+
+    async def _bind(self, account_id: str, rooms: Sequence[tuple[str, str]]) -> None:
+        now = self._clock()
+
+        def write(session: Session) -> None:
+            for room_id, topic in rooms:
+                result = self._index.bind(room_id, topic)
+                if isinstance(result, Binding):
+                    path: tuple[str, ...] | None = result.path
+                    bound_by, reason = result.bound_by, ""
+                else:
+                    path, bound_by, reason = None, "", result.reason
+                    log.warning("account %s: room %s not bound: %s", account_id, room_id, reason)
+                store.record_room(
+                    session,
+                    town=self._town,
+                    account_id=account_id,
+                    room_id=room_id,
+                    topic=topic,
+                    path=path,
+                    bound_by=bound_by,
+                    reason=reason,
+                    now=now,
+                )
+
+        async with self._bind_lock:
+            await self.run_db(write)
+        runtime = self.accounts[account_id]
+        for room_id, topic in rooms:
+            runtime.rooms.add(room_id)
+            self._room_topics[room_id] = topic
+
+    # --- events -------------------------------------------------------------------------
+
+    async def on_state(self, account_id: str, state: AccountState, detail: str) -> None:
+        log.info("account %s: %s %s", account_id, state.value, detail)
+        runtime = self.accounts.get(account_id)
+        until = None
+        if state is AccountState.THROTTLED and runtime is not None:
+            runtime.throttled_until = time.monotonic() + self._cooldown.total_seconds()
+            until = self._clock() + self._cooldown
+        now = self._clock()
+        await self.run_db(
+            lambda s: store.record_account_state(
+                s,
+                account_id=account_id,
+                status=AccountStatus(state.value),
+                detail=detail,
+                now=now,
+                throttled_until=until,
+            )
+        )
+
+    async def on_message(self, message: IncomingMessage) -> None:
+        started = time.perf_counter()
+        runtime = self.accounts.get(message.account_id)
+        if runtime is not None and message.room_id and message.room_id not in runtime.rooms:
+            await self._bind(message.account_id, [(message.room_id, message.room_topic or "")])
+        try:
+            replies = await self.dispatcher.feed_message(message)
+        except Exception:
+            log.exception("message %s could not be handled", message.message_id)
+            return
+        self.handled += 1
+        for reply in replies:
+            try:
+                await self.send(reply, prefer=message.account_id)
+            except (NoAccountAvailable, TransportError) as exc:
+                log.error("reply to %s not sent: %s", message.message_id, exc)
+        if replies:
+            self.reply_latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    async def resolve(self, message: IncomingMessage) -> tuple[SenderInfo, GroupInfo | None]:
+        def read(session: Session) -> tuple[SenderInfo, GroupInfo | None]:
+            sender = store.sender_info(
+                session, message.sender_id, message.sender_name, town=self._town
+            )
+            group = (
+                store.group_info(session, message.room_id, town=self._town)
+                if message.room_id
+                else None
+            )
+            return sender, group
+
+        return await self.run_db(read)
+
+    # --- sending ------------------------------------------------------------------------
+
+    def _usable(self, runtime: AccountRuntime) -> bool:
+        return (
+            runtime.transport.state is AccountState.ONLINE
+            and runtime.throttled_until <= time.monotonic()
+        )
+
+    def candidates(self, room_id: str | None, prefer: str | None = None) -> list[str]:
+        """Online accounts that can post in ``room_id`` (any account for private messages)."""
+        ids = [
+            a
+            for a, rt in self.accounts.items()
+            if self._usable(rt) and (room_id is None or room_id in rt.rooms)
+        ]
+        if prefer in ids:
+            ids.remove(prefer)
+            ids.insert(0, prefer)
+        return ids
+
+    async def send(self, reply: Reply, *, prefer: str | None = None) -> str:
+        """Post a reply, falling back to other accounts in the room; returns the message id."""
+        last_error: TransportError | None = None
+        for account_id in self.candidates(reply.room_id, prefer):
+            transport = self.accounts[account_id].transport
+            try:
+                if reply.room_id is not None:
+                    return await transport.say(reply.room_id, reply.text, reply.mention_ids)
+                assert reply.contact_id is not None
+                return await transport.say_private(reply.contact_id, reply.text)
+            except SendThrottled as exc:
+                self.accounts[account_id].throttled_until = time.monotonic() + (
+                    exc.retry_after_s or self._cooldown.total_seconds()
+                )
+                last_error = exc
+            except (AccountUnavailable, SendFailed) as exc:
+                last_error = exc
+                if isinstance(exc, SendFailed) and exc.permanent and reply.room_id:
+                    self.accounts[account_id].rooms.discard(reply.room_id)
+        if last_error is not None:
+            raise last_error
+        raise NoAccountAvailable(
+            f"没有可用的机器人账号能在群 {reply.room_id or reply.contact_id} 发言"
+        )

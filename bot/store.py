@@ -1,0 +1,201 @@
+"""What the bot reads from and writes to the database (synchronous; the hub runs
+these through ``AsyncSession.run_sync``-style calls on its async engine)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot.dispatcher import GroupInfo, Holder, SenderInfo
+from gridcast.privacy import mask_phone
+from models.chat import AccountStatus, BotAccount, ChatGroup, GroupMembership, UnboundRoom
+from models.org import OrgUnit, Person, Role, RoleAssignment
+from orgtree.service import PATH_SEP
+
+
+def contact_id_of(person: Person) -> str:
+    """The WeChat contact id gridcast expects for a roster person."""
+    return person.wechat_id or f"tel-{person.phone}"
+
+
+def ensure_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> dict[str, BotAccount]:
+    """Create rows for the configured (account id, name) pairs; returns them by account id."""
+    existing = {a.account_id: a for a in session.exec(select(BotAccount))}
+    for account_id, name in accounts:
+        if account_id not in existing:
+            row = BotAccount(account_id=account_id, name=name)
+            session.add(row)
+            existing[account_id] = row
+        elif existing[account_id].name != name:
+            existing[account_id].name = name
+    session.flush()
+    return existing
+
+
+def record_account_state(
+    session: Session,
+    *,
+    account_id: str,
+    status: AccountStatus,
+    detail: str,
+    now: datetime,
+    throttled_until: datetime | None = None,
+    contact_id: str | None = None,
+) -> None:
+    row = session.exec(select(BotAccount).where(BotAccount.account_id == account_id)).first()
+    if row is None:
+        row = BotAccount(account_id=account_id)
+        session.add(row)
+    if row.status != status or row.status_detail != detail:
+        row.status_changed_at = now
+    row.status, row.status_detail, row.throttled_until = status, detail, throttled_until
+    if contact_id:
+        row.contact_id = contact_id
+
+
+def _org_unit_by_path(session: Session, town: str, path: tuple[str, ...]) -> OrgUnit | None:
+    full = PATH_SEP.join((town, *path))
+    return session.exec(select(OrgUnit).where(OrgUnit.path == full)).first()
+
+
+@dataclass(frozen=True, slots=True)
+class BindOutcome:
+    room_id: str
+    bound: bool
+    detail: str
+
+
+def record_room(
+    session: Session,
+    *,
+    town: str,
+    account_id: str,
+    room_id: str,
+    topic: str,
+    path: tuple[str, ...] | None,
+    bound_by: str,
+    reason: str,
+    now: datetime,
+) -> BindOutcome:
+    """Store a room an account is in: bound to its org unit with the membership, or unbound."""
+    account = session.exec(select(BotAccount).where(BotAccount.account_id == account_id)).one()
+    unit = _org_unit_by_path(session, town, path) if path is not None else None
+    if path is not None and unit is None:
+        reason = f"映射的单位「{'/'.join(path)}」在组织架构中不存在"
+    if unit is None:
+        unbound = session.exec(
+            select(UnboundRoom).where(
+                UnboundRoom.room_id == room_id, UnboundRoom.account_id == account_id
+            )
+        ).first()
+        if unbound is None:
+            session.add(
+                UnboundRoom(
+                    room_id=room_id, account_id=account_id, topic=topic, reason=reason, seen_at=now
+                )
+            )
+        else:
+            unbound.topic, unbound.reason, unbound.seen_at = topic, reason, now
+        return BindOutcome(room_id, False, reason)
+    group = session.exec(select(ChatGroup).where(ChatGroup.room_id == room_id)).first()
+    assert unit.id is not None
+    if group is None:
+        group = ChatGroup(room_id=room_id, topic=topic, org_unit_id=unit.id, bound_by=bound_by)
+        session.add(group)
+        session.flush()
+    elif (group.topic, group.org_unit_id, group.bound_by) != (topic, unit.id, bound_by):
+        group.topic, group.org_unit_id, group.bound_by, group.updated_at = (
+            topic,
+            unit.id,
+            bound_by,
+            now,
+        )
+    assert group.id is not None and account.id is not None
+    membership = session.exec(
+        select(GroupMembership).where(
+            GroupMembership.bot_account_id == account.id, GroupMembership.chat_group_id == group.id
+        )
+    ).first()
+    if membership is None:
+        session.add(GroupMembership(bot_account_id=account.id, chat_group_id=group.id, seen_at=now))
+    else:
+        membership.seen_at = now
+    stale = session.exec(
+        select(UnboundRoom).where(
+            UnboundRoom.room_id == room_id, UnboundRoom.account_id == account_id
+        )
+    ).first()
+    if stale is not None:
+        session.delete(stale)
+    return BindOutcome(room_id, True, unit.path)
+
+
+def group_info(session: Session, room_id: str, *, town: str) -> GroupInfo | None:
+    row = session.exec(
+        select(OrgUnit)
+        .join(ChatGroup, col(ChatGroup.org_unit_id) == col(OrgUnit.id))
+        .where(ChatGroup.room_id == room_id)
+    ).first()
+    if row is None or row.id is None:
+        return None
+    parts = tuple(row.path.split(PATH_SEP)[1:])
+    return GroupInfo(org_unit_id=row.id, path=parts, level=row.level.value, name=row.name)
+
+
+def sender_info(session: Session, contact_id: str, name: str, *, town: str) -> SenderInfo:
+    person = session.exec(select(Person).where(Person.wechat_id == contact_id)).first()
+    if person is None and contact_id.startswith("tel-"):
+        person = session.exec(select(Person).where(Person.phone == contact_id[4:])).first()
+    if person is None or person.id is None:
+        return SenderInfo(contact_id=contact_id, name=name)
+    roles = session.exec(
+        select(RoleAssignment.role, OrgUnit.path)
+        .join(OrgUnit, col(OrgUnit.id) == col(RoleAssignment.org_unit_id))
+        .where(RoleAssignment.person_id == person.id)
+    ).all()
+    return SenderInfo(
+        contact_id=contact_id,
+        name=person.name,
+        person_id=person.id,
+        roles=tuple((Role(r).value, tuple(p.split(PATH_SEP)[1:])) for r, p in roles),
+    )
+
+
+def leader_chain(session: Session, org_unit_id: int) -> list[tuple[str, Holder]]:
+    """Role holders of the unit and of every unit above it, nearest first."""
+    chain: list[tuple[str, Holder]] = []
+    unit = session.get(OrgUnit, org_unit_id)
+    while unit is not None:
+        rows = session.exec(
+            select(RoleAssignment.role, Person)
+            .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+            .where(
+                RoleAssignment.org_unit_id == unit.id,
+                col(RoleAssignment.role).in_(
+                    [
+                        Role.UNIT_LEADER,
+                        Role.SECOND_UNIT_LEADER,
+                        Role.GRID_LEADER,
+                        Role.STATION_CHIEF,
+                    ]
+                ),
+            )
+            .order_by(col(RoleAssignment.id))
+        ).all()
+        for role, person in rows:
+            chain.append(
+                (
+                    unit.level.value,
+                    Holder(
+                        Role(role).label,
+                        person.name,
+                        mask_phone(person.phone),
+                        contact_id_of(person),
+                    ),
+                )
+            )
+        unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id is not None else None
+    return chain

@@ -1,0 +1,104 @@
+"""An in-process fake of one WeChat account for unit tests (end-to-end tests use the sandbox)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.transport import (
+    AccountState,
+    IncomingMessage,
+    MessageHandler,
+    MessageKind,
+    RoomInfo,
+    RoomMember,
+    StateHandler,
+    TransportError,
+)
+
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    account_id: str
+    text: str
+    room_id: str | None = None
+    contact_id: str | None = None
+    mention_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class RecordingTransport:
+    """Records what is sent; ``fail_next`` makes the next send raise."""
+
+    account_id: str
+    room_topics: dict[str, str] = field(default_factory=dict)
+    sent: list[Sent] = field(default_factory=list)
+    state: AccountState = AccountState.STOPPED
+    _failures: list[TransportError] = field(default_factory=list)
+    _on_message: MessageHandler | None = None
+    _on_state: StateHandler | None = None
+
+    async def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
+        self._on_message, self._on_state = on_message, on_state
+        await self.set_state(AccountState.ONLINE)
+
+    async def stop(self) -> None:
+        self.state = AccountState.STOPPED
+
+    async def set_state(self, state: AccountState, detail: str = "") -> None:
+        self.state = state
+        assert self._on_state is not None
+        await self._on_state(self.account_id, state, detail)
+
+    def fail_next(self, error: TransportError) -> None:
+        self._failures.append(error)
+
+    async def say(self, room_id: str, text: str, mention_ids: Sequence[str] = ()) -> str:
+        if self._failures:
+            raise self._failures.pop(0)
+        self.sent.append(
+            Sent(self.account_id, text, room_id=room_id, mention_ids=tuple(mention_ids))
+        )
+        return f"sent-{next(_ids)}"
+
+    async def say_private(self, contact_id: str, text: str) -> str:
+        if self._failures:
+            raise self._failures.pop(0)
+        self.sent.append(Sent(self.account_id, text, contact_id=contact_id))
+        return f"sent-{next(_ids)}"
+
+    async def room_members(self, room_id: str) -> list[RoomMember]:
+        return []
+
+    async def rooms(self) -> list[RoomInfo]:
+        return [RoomInfo(room_id, topic, 0) for room_id, topic in self.room_topics.items()]
+
+    async def receive(
+        self,
+        text: str,
+        *,
+        room_id: str | None,
+        sender_id: str,
+        sender_name: str = "居民",
+        message_id: str | None = None,
+        kind: MessageKind = MessageKind.TEXT,
+    ) -> None:
+        """Deliver a message to the bot as WeChat would."""
+        assert self._on_message is not None
+        await self._on_message(
+            IncomingMessage(
+                message_id=message_id or f"in-{next(_ids)}",
+                account_id=self.account_id,
+                sender_id=sender_id,
+                sender_name=sender_name,
+                kind=kind,
+                text=text,
+                sent_at=datetime.now(UTC),
+                room_id=room_id,
+                room_topic=self.room_topics.get(room_id or ""),
+            )
+        )
