@@ -82,8 +82,9 @@ class RoleAssignment(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
     role: Role = Field(sa_type=enum_type(Role), index=True)
-    department_code: str | None = None
-    """For department liaisons and sunk cadres: the department they come from."""
+    department: str | None = None
+    """For department liaisons and sunk cadres: the name of the department they come from
+    (区司法局; the :class:`Department` of that name for liaisons)."""
     title: str | None = None
     """A finer description, e.g. 党员楼栋长 on a party member, 镇长 on a town official."""
 

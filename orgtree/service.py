@@ -168,11 +168,11 @@ def apply_roster(
         holders = existing_roles[(org_unit_id, role)]
         current = next((a for a in holders if a.person_id == person_id), None)
         if current is not None:
-            if (current.department_code, current.title) != (
+            if (current.department, current.title) != (
                 role_record.department,
                 role_record.title,
             ):
-                current.department_code, current.title = role_record.department, role_record.title
+                current.department, current.title = role_record.department, role_record.title
             continue
         if role in SINGLE_HOLDER_ROLES:
             for stale in holders:
@@ -183,7 +183,7 @@ def apply_roster(
             person_id=person_id,
             org_unit_id=org_unit_id,
             role=role,
-            department_code=role_record.department,
+            department=role_record.department,
             title=role_record.title,
         )
         session.add(assignment)

@@ -42,7 +42,7 @@ def _postgres_schema_url(base_url: str) -> Iterator[str]:
     try:
         with admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable server"
+    except Exception as exc:
         admin.dispose()
         pytest.skip(f"PostgreSQL at {base_url} is not usable: {exc}")
     url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})

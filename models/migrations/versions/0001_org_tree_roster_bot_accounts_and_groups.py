@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 08:28:45.735846
+Create Date: 2026-11-30 08:33:48.661489
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("department_code", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("department", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("title", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.ForeignKeyConstraint(
             ["org_unit_id"],

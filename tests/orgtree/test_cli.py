@@ -1,0 +1,114 @@
+"""``gridcast org import/export`` against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from gridcast.cli import main
+from orgtree.records import PersonRecord
+from orgtree.roster import write_roster
+from tests.factories import small_town
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database:\n  url: {json.dumps(db_url)}\n", encoding="utf-8")
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(main, [*args, "--config", str(config)])
+
+    assert invoke("db", "upgrade").exit_code == 0
+    return invoke
+
+
+def _stats(cli) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    result = cli("org", "stats", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_import_reimport_edit_export(cli, tmp_path: Path, suffix: str) -> None:  # type: ignore[no-untyped-def]
+    roster = small_town()
+    path = write_roster(roster, tmp_path / f"roster{suffix}")
+
+    first = cli("org", "import", str(path))
+    assert first.exit_code == 0, first.output
+    assert f"新增 {1 + 2 + 4 + len(roster.rows)}" in first.output
+    assert _stats(cli)["unit"] == len(roster.rows)
+
+    again = cli("org", "import", str(path))
+    assert again.exit_code == 0, again.output
+    assert "组织单元：新增 0，更新 0" in again.output
+    assert "职务：新增 0，撤销 0" in again.output
+
+    row = roster.rows[3]
+    edited = dataclasses.replace(row, unit_leader=PersonRecord("王改名", "13900001111", None))
+    write_roster(
+        dataclasses.replace(roster, rows=(*roster.rows[:3], edited, *roster.rows[4:])), path
+    )
+    update = cli("org", "import", str(path))
+    assert update.exit_code == 0, update.output
+    assert "人员：新增 1" in update.output and "撤销 1" in update.output
+    assert _stats(cli)["unit"] == len(roster.rows)
+
+    out = tmp_path / f"export{suffix}"
+    exported = cli("org", "export", str(out))
+    assert exported.exit_code == 0, exported.output
+    reimport = cli("org", "import", str(out))
+    assert (
+        "组织单元：新增 0，更新 0" in reimport.output and "人员：新增 0，更新 0" in reimport.output
+    )
+
+
+def test_bad_rows_import_nothing_and_list_every_problem(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good = write_roster(small_town(), tmp_path / "good.csv")
+    with good.open(encoding="utf-8-sig", newline="") as stream:
+        rows = list(csv.reader(stream))
+    header = rows[0]
+    rows[2][header.index("单元长电话")] = "1380000"  # too short
+    rows[3][header.index("单元长")] = ""  # empty name
+    rows[4][header.index("单元类型")] = "仓库"  # unknown kind
+    rows.append(list(rows[5]))  # duplicate unit
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", encoding="utf-8-sig", newline="") as stream:
+        csv.writer(stream).writerows(rows)
+
+    result = cli("org", "import", str(bad))
+    assert result.exit_code == 1
+    assert "未导入任何数据" in result.output
+    for line in ("第3行", "第4行", "第5行", f"第{len(rows)}行"):
+        assert line in result.output, result.output
+    assert _stats(cli)["unit"] == 0
+
+
+def test_gbk_csv_from_excel_imports(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    utf8 = write_roster(small_town(), tmp_path / "utf8.csv")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(utf8.read_text(encoding="utf-8-sig").encode("gbk"))
+    result = cli("org", "import", str(gbk))
+    assert result.exit_code == 0, result.output
+    assert _stats(cli)["unit"] == len(small_town().rows)
+
+
+def test_unknown_village_is_refused_once_the_town_exists(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    roster = small_town()
+    assert cli("org", "import", str(write_roster(roster, tmp_path / "a.csv"))).exit_code == 0
+    renamed = dataclasses.replace(roster.rows[0], village="不存在村")
+    path = write_roster(dataclasses.replace(roster, rows=(renamed,)), tmp_path / "b.csv")
+    result = cli("org", "import", str(path))
+    assert result.exit_code == 1 and "不存在村" in result.output
+    assert cli("org", "import", str(path), "--allow-new-villages").exit_code == 0
+
+
+def test_dry_run_writes_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("org", "import", str(write_roster(small_town(), tmp_path / "a.csv")), "--dry-run")
+    assert result.exit_code == 0 and "试运行" in result.output
+    assert _stats(cli)["unit"] == 0
