@@ -92,7 +92,7 @@ def test_secrets_come_from_the_environment() -> None:
     assert settings.bots.accounts[0].token == "secret-1"
     with pytest.raises(
         ConfigError,
-        match="bots.accounts\\[0\\].token: environment variable PUPPET_TOKEN is not set",
+        match=r"bots.accounts\[0\].token: environment variable PUPPET_TOKEN is not set",
     ):
         parse_settings(raw, env={})
 
