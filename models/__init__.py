@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
 from models.chat import AccountStatus, BotAccount, ChatGroup, GroupMembership, UnboundRoom
 from models.org import Department, Level, OrgUnit, Person, Role, RoleAssignment
 from orgtree.records import UnitKind
@@ -10,11 +11,16 @@ __all__ = [
     "AccountStatus",
     "BotAccount",
     "ChatGroup",
+    "Delivery",
+    "DeliveryState",
     "Department",
     "GroupMembership",
     "Level",
+    "Notice",
+    "NoticeAttempt",
     "OrgUnit",
     "Person",
+    "Receipt",
     "Role",
     "RoleAssignment",
     "UnboundRoom",
