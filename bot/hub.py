@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 
@@ -60,7 +61,9 @@ class BotHub:
         topic_index: TopicIndex,
         clock: Callable[[], datetime],
         throttle_cooldown: timedelta = timedelta(seconds=60),
+        limits: Mapping[str, tuple[float, int]] | None = None,
     ) -> None:
+        """``limits``: (rate per second, burst) per account; no send ever goes faster."""
         self._engine = engine
         self._town = town
         self._index = topic_index
@@ -68,6 +71,11 @@ class BotHub:
         self._cooldown = throttle_cooldown
         self.accounts: dict[str, AccountRuntime] = {
             t.account_id: AccountRuntime(t) for t in transports
+        }
+        self.limits = dict(limits or {})
+        self.limiters = {
+            account_id: AsyncLimiter(burst, burst / rate)
+            for account_id, (rate, burst) in self.limits.items()
         }
         self._room_topics: dict[str, str] = {}
         self._bind_lock = asyncio.Lock()
@@ -221,20 +229,35 @@ class BotHub:
             ids.insert(0, prefer)
         return ids
 
+    async def send_as(self, account_id: str, reply: Reply) -> str:
+        """Post through one account, within its rate limit; errors are the transport's."""
+        transport = self.accounts[account_id].transport
+        limiter = self.limiters.get(account_id)
+        if limiter is not None:
+            await limiter.acquire()
+        if reply.room_id is not None:
+            return await transport.say(reply.room_id, reply.text, reply.mention_ids)
+        assert reply.contact_id is not None
+        return await transport.say_private(reply.contact_id, reply.text)
+
+    def mark_throttled(self, account_id: str, retry_after_s: float | None) -> float:
+        """Keep the account out of use for its cool-down; returns seconds until usable."""
+        wait = retry_after_s or self._cooldown.total_seconds()
+        self.accounts[account_id].throttled_until = time.monotonic() + wait
+        return wait
+
+    def usable(self, account_id: str) -> bool:
+        runtime = self.accounts.get(account_id)
+        return runtime is not None and self._usable(runtime)
+
     async def send(self, reply: Reply, *, prefer: str | None = None) -> str:
         """Post a reply, falling back to other accounts in the room; returns the message id."""
         last_error: TransportError | None = None
         for account_id in self.candidates(reply.room_id, prefer):
-            transport = self.accounts[account_id].transport
             try:
-                if reply.room_id is not None:
-                    return await transport.say(reply.room_id, reply.text, reply.mention_ids)
-                assert reply.contact_id is not None
-                return await transport.say_private(reply.contact_id, reply.text)
+                return await self.send_as(account_id, reply)
             except SendThrottled as exc:
-                self.accounts[account_id].throttled_until = time.monotonic() + (
-                    exc.retry_after_s or self._cooldown.total_seconds()
-                )
+                self.mark_throttled(account_id, exc.retry_after_s)
                 last_error = exc
             except (AccountUnavailable, SendFailed) as exc:
                 last_error = exc

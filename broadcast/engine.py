@@ -1,0 +1,631 @@
+"""Sending a notice: the plan, the per-account senders, the outbox, failover.
+
+Every (notice, group) pair is a row of the persistent outbox. A sender marks a row
+``sending`` (and waits until that is committed) before it posts, and ``sent``
+after; a process killed at any moment leaves at most the rows it was posting in
+``sending``, which the next start turns into ``uncertain``. A row recorded
+``sent`` is never posted again.
+
+Writes are group-committed: all senders' state changes go to one writer that
+commits them in batches every few tens of milliseconds, so the database is
+never what limits the broadcast, on SQLite or PostgreSQL.
+
+When an account is throttled, logs out or fails, its remaining groups are
+re-planned at once over the other accounts in the same groups, with the
+planner's knowledge of every account's bucket (from the sends so far).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Session
+
+from bot.dispatcher import Reply
+from bot.hub import BotHub
+from bot.transport import AccountState, AccountUnavailable, SendFailed, SendThrottled
+from broadcast import compose, planner, service
+from models.broadcast import DeliveryState, Notice, NoticeKind, NoticePriority, NoticeStatus
+from models.db import run_in_session
+from models.org import OrgUnit
+
+log = logging.getLogger(__name__)
+
+MARGIN_FRACTION = 0.01
+"""Each account is planned 1% slower than its limit, so that timer jitter never makes a
+send arrive early at WeChat's bucket (the cost: reach 1% above the lower bound)."""
+MAX_TRANSIENT_ATTEMPTS = 3
+FLUSH_INTERVAL_S = 0.02
+SENDING_LEAD_S = 0.05
+"""A row is marked ``sending`` this long before its planned time, so the commit is done
+when the time comes."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRequest:
+    title: str
+    body: str
+    scope: str
+    issuer_name: str
+    levels: tuple[str, ...] = compose.ALL_LEVELS
+    priority: NoticePriority = NoticePriority.NORMAL
+    deadline_s: float = 180.0
+    ack_required: bool = True
+    issuer_person_id: int | None = None
+    channel: str = "cli"
+    kind: NoticeKind = NoticeKind.NOTICE
+    parent_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A planned notice waiting for confirmation, and what its plan predicts."""
+
+    code: str
+    groups: int
+    reachable: int
+    unreachable: int
+    lower_bound_s: float
+    predicted_reach_s: float
+    deadline_s: float
+    meets_deadline: bool
+    advice: str
+    plan_ms: float
+
+    def summary_zh(self) -> str:
+        head = (
+            f"通知 {self.code} 将发往 {self.groups} 个群，预计 {self.predicted_reach_s:.0f} 秒全部送达"
+            f"（理论下限 {self.lower_bound_s:.0f} 秒，时限 {self.deadline_s:.0f} 秒）。"
+        )
+        return head + (f"\n{self.advice}" if self.advice else "")
+
+
+class OutboxWriter:
+    """Group commit of delivery state changes."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._pending: list[dict[str, Any]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.rows_written = 0
+        self.commits = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-writer")
+
+    def put(self, row: dict[str, Any]) -> None:
+        self._pending.append(row)
+        self._wake.set()
+
+    async def put_and_wait(self, row: dict[str, Any]) -> None:
+        """Queue a change and return once it is committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(row)
+        self._waiters.append(future)
+        self._wake.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(FLUSH_INTERVAL_S)  # gather the other senders' changes
+            await self.flush()
+            if self._closing and not self._pending:
+                return
+
+    async def flush(self) -> None:
+        batch, waiters = self._pending, self._waiters
+        self._pending, self._waiters = [], []
+        if not batch:
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+            return
+        try:
+            await run_in_session(self._engine, lambda s: service.apply_updates(s, batch))
+        except Exception as exc:
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(exc)
+            raise
+        self.rows_written += len(batch)
+        self.commits += 1
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+        await self.flush()
+
+
+@dataclass(slots=True)
+class _Item:
+    delivery_id: int
+    chat_group_id: int
+    room_id: str
+    level: int
+    send_at: float
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class _Run:
+    notice_id: int
+    code: str
+    text: str
+    t0: float
+    items: dict[int, _Item]
+    members: dict[int, frozenset[str]]
+    writer: OutboxWriter
+    queues: dict[str, deque[_Item]] = field(default_factory=dict)
+    changed: dict[str, asyncio.Event] = field(default_factory=dict)
+    workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
+    excluded: dict[int, set[str]] = field(default_factory=dict)
+    sent: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+
+class Broadcaster:
+    """Plans, sends and resumes notices through the hub's accounts."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        hub: BotHub,
+        town: str,
+        resend_uncertain: bool = True,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        jitter_s: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self._engine = engine
+        self._hub = hub
+        self._town = town
+        self._resend_uncertain = resend_uncertain
+        self._clock = clock
+        self._jitter_s = jitter_s
+        self._rng = random.Random(seed)
+        self._runs: dict[int, _Run] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.last_writer: OutboxWriter | None = None
+
+    # --- planning -------------------------------------------------------------------
+
+    def planner_accounts(
+        self, *, now_s: float = 0.0, empty_buckets: bool = False
+    ) -> list[planner.Account]:
+        """The hub's accounts as the planner sees them right now."""
+        out = []
+        mono = time.monotonic()
+        for account_id, runtime in self._hub.accounts.items():
+            rate, burst = self._hub.limits.get(account_id, (1.0, 1))
+            state = runtime.transport.state
+            if state is AccountState.ONLINE and runtime.throttled_until > mono:
+                status, available = (
+                    planner.AccountStatus.THROTTLED,
+                    now_s + runtime.throttled_until - mono,
+                )
+            elif state is AccountState.ONLINE:
+                status, available = planner.AccountStatus.ONLINE, now_s
+            elif state is AccountState.THROTTLED:
+                status, available = (
+                    planner.AccountStatus.THROTTLED,
+                    now_s + max(0.0, runtime.throttled_until - mono),
+                )
+            elif state is AccountState.LOGGED_OUT:
+                status, available = planner.AccountStatus.LOGGED_OUT, now_s
+            else:
+                status, available = planner.AccountStatus.DISCONNECTED, now_s
+            out.append(
+                planner.Account(
+                    id=account_id,
+                    rate=rate,
+                    burst=burst,
+                    status=status,
+                    available_from=available,
+                    tokens=0.0 if empty_buckets else None,
+                )
+            )
+        return out
+
+    def _margin(self) -> float:
+        rates = [rate for rate, _ in self._hub.limits.values()] or [1.0]
+        return MARGIN_FRACTION / max(rates)
+
+    async def prepare(self, request: NoticeRequest) -> Prepared:
+        """Validate, plan and store a notice pending confirmation (nothing is sent)."""
+        title, body = compose.validate(request.title, request.body)
+        levels = compose.parse_levels(request.levels)
+        if not 1 <= request.deadline_s <= 86_400:
+            raise compose.NoticeInvalid("时限应在 1 秒到 1 天之间")
+        now = self._clock()
+
+        def build(session: Session) -> Prepared:
+            parent_id = None
+            if request.parent_code is not None:
+                parent = service.notice_by_code(session, request.parent_code)
+                parent_id = parent.id
+                scope = session.get(OrgUnit, parent.scope_org_unit_id)
+                assert scope is not None
+                targets = service.sent_targets(session, parent)
+            else:
+                scope = service.scope_unit(session, request.scope, town=self._town)
+                targets = service.target_groups(session, scope, levels)
+            started = time.perf_counter()
+            accounts = self.planner_accounts()
+            groups = service.planner_groups(targets)
+            plan = planner.plan_delivery(groups, accounts, margin_s=self._margin())
+            bound = planner.plan_delivery(groups, accounts).lower_bound_s
+            plan_ms = (time.perf_counter() - started) * 1000
+            notice = service.create_notice(
+                session,
+                title=title,
+                body=body,
+                scope=scope,
+                levels=levels,
+                priority=request.priority,
+                deadline_s=request.deadline_s,
+                ack_required=request.ack_required and request.kind is NoticeKind.NOTICE,
+                issuer_name=request.issuer_name,
+                issuer_person_id=request.issuer_person_id,
+                channel=request.channel,
+                targets=targets,
+                plan=plan,
+                now=now,
+                kind=request.kind,
+                parent_id=parent_id,
+            )
+            notice.lower_bound_s, notice.plan_ms = bound, plan_ms
+            return Prepared(
+                code=notice.code,
+                groups=len(targets),
+                reachable=len(plan.deliveries),
+                unreachable=len(plan.unreachable),
+                lower_bound_s=bound,
+                predicted_reach_s=plan.predicted_reach_s,
+                deadline_s=request.deadline_s,
+                meets_deadline=plan.meets_deadline(request.deadline_s),
+                advice=advice_zh(plan, request.deadline_s),
+                plan_ms=plan_ms,
+            )
+
+        return await run_in_session(self._engine, build)
+
+    # --- sending --------------------------------------------------------------------
+
+    async def confirm(self, code: str) -> None:
+        """Start sending a prepared notice (returns at once; see :meth:`wait`)."""
+
+        def start(session: Session) -> int:
+            notice = service.notice_by_code(session, code)
+            if notice.status is not NoticeStatus.PENDING:
+                raise compose.NoticeInvalid(
+                    f"通知 {code} 状态为 {notice.status.value}，不能再次发送"
+                )
+            notice.status = NoticeStatus.SENDING
+            notice.started_at = self._clock()
+            assert notice.id is not None
+            return notice.id
+
+        notice_id = await run_in_session(self._engine, start)
+        self._spawn(notice_id, resumed=False)
+
+    async def cancel(self, code: str) -> None:
+        def drop(session: Session) -> None:
+            notice = service.notice_by_code(session, code)
+            if notice.status is not NoticeStatus.PENDING:
+                raise compose.NoticeInvalid(f"通知 {code} 已开始发送，请用 #撤回 {code}")
+            notice.status = NoticeStatus.CANCELLED
+            service.cancel_open(session, notice)
+
+        await run_in_session(self._engine, drop)
+
+    async def send(self, request: NoticeRequest) -> Prepared:
+        prepared = await self.prepare(request)
+        await self.confirm(prepared.code)
+        return prepared
+
+    async def resume(self) -> list[int]:
+        """On start: rows caught mid-send become uncertain; notices that were sending go on."""
+        notice_ids = await run_in_session(
+            self._engine, lambda s: service.recover_interrupted(s, resend=self._resend_uncertain)
+        )
+        for notice_id in notice_ids:
+            self._spawn(notice_id, resumed=True)
+        return notice_ids
+
+    def _spawn(self, notice_id: int, *, resumed: bool) -> None:
+        task = asyncio.create_task(
+            self._send_notice(notice_id, resumed=resumed), name=f"notice-{notice_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait(self, code: str) -> None:
+        """Until the notice's run has ended (all rows final); wrap in ``asyncio.timeout``."""
+        while True:
+            run = next((r for r in self._runs.values() if r.code == code), None)
+            if run is not None:
+                await run.done.wait()
+                return
+            status = await run_in_session(
+                self._engine, lambda s: service.notice_by_code(s, code).status
+            )
+            if status in (NoticeStatus.DONE, NoticeStatus.CANCELLED):
+                return
+            await asyncio.sleep(0.05)
+
+    def progress(self, code: str) -> dict[str, int] | None:
+        run = next((r for r in self._runs.values() if r.code == code), None)
+        if run is None:
+            return None
+        pending = sum(len(q) for q in run.queues.values())
+        return {
+            "sent": run.sent,
+            "failed": run.failed,
+            "unreachable": run.unreachable,
+            "pending": pending,
+        }
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _send_notice(self, notice_id: int, *, resumed: bool) -> None:
+        writer = OutboxWriter(self._engine)
+        self.last_writer = writer
+        writer.start()
+        try:
+            loaded = await run_in_session(self._engine, lambda s: self._load(s, notice_id))
+            if loaded is None:
+                return
+            notice_code, text, items, members = loaded
+            run = _Run(notice_id, notice_code, text, time.monotonic(), items, members, writer)
+            self._runs[notice_id] = run
+            self._plan(run, list(items.values()), empty_buckets=resumed)
+            if run.workers:
+                await asyncio.gather(*list(run.workers.values()), return_exceptions=True)
+            # workers started by a failover while others were finishing
+            while any(not t.done() for t in run.workers.values()):
+                await asyncio.gather(*list(run.workers.values()), return_exceptions=True)
+            await writer.close()
+            await run_in_session(
+                self._engine, lambda s: service.finish(s, notice_id, self._clock())
+            )
+            run.done.set()
+        except asyncio.CancelledError:
+            await writer.close()
+            raise
+        except Exception:
+            log.exception("notice %s: sending stopped", notice_id)
+            await writer.close()
+        finally:
+            run_ = self._runs.pop(notice_id, None)
+            if run_ is not None:
+                run_.done.set()
+
+    def _load(
+        self, session: Session, notice_id: int
+    ) -> tuple[str, str, dict[int, _Item], dict[int, frozenset[str]]] | None:
+        notice = session.get(Notice, notice_id)
+        if notice is None:
+            return None
+        rows = service.open_deliveries(session, notice_id, resend_uncertain=self._resend_uncertain)
+        members = service.group_members(session, {r.chat_group_id for r in rows})
+        items = {
+            r.id: _Item(
+                r.id,
+                r.chat_group_id,
+                r.room_id,
+                service.LEVEL_INDEX[r.level],
+                r.planned_offset_s or 0.0,
+                r.attempts,
+            )
+            for r in rows
+            if r.id is not None
+        }
+        return notice.code, service.notice_text(session, notice), items, members
+
+    def _plan(self, run: _Run, items: Sequence[_Item], *, empty_buckets: bool = False) -> None:
+        """(Re)plan ``items`` from now over the usable accounts, and (re)start senders."""
+        now_s = run.elapsed()
+        accounts = [
+            a
+            for a in self.planner_accounts(now_s=now_s, empty_buckets=empty_buckets)
+            if a.id not in run.dropped
+        ]
+        groups = [
+            planner.Group(
+                str(item.delivery_id),
+                item.level,
+                run.members.get(item.chat_group_id, frozenset())
+                - run.excluded.get(item.delivery_id, set()),
+            )
+            for item in items
+        ]
+        history = {k: v for k, v in run.history.items()}
+        plan = planner.replan(
+            groups, accounts, now=now_s, send_history=history, margin_s=self._margin()
+        )
+        for lost in plan.unreachable:
+            item = run.items[int(lost.group_id)]
+            run.unreachable += 1
+            run.writer.put(
+                {
+                    "id": item.delivery_id,
+                    "state": DeliveryState.UNREACHABLE,
+                    "error": service.unreachable_text(lost),
+                }
+            )
+        queues: dict[str, deque[_Item]] = {}
+        for delivery in plan.deliveries:
+            item = run.items[int(delivery.group_id)]
+            item.send_at = delivery.send_at
+            queues.setdefault(delivery.account_id, deque()).append(item)
+        for account_id in set(run.queues) | set(queues):
+            run.queues[account_id] = queues.get(account_id, deque())
+            event = run.changed.setdefault(account_id, asyncio.Event())
+            event.set()
+            worker = run.workers.get(account_id)
+            if run.queues[account_id] and (worker is None or worker.done()):
+                run.workers[account_id] = asyncio.create_task(
+                    self._sender(run, account_id), name=f"sender-{run.code}-{account_id}"
+                )
+
+    async def _sender(self, run: _Run, account_id: str) -> None:
+        queue = run.queues[account_id]
+        changed = run.changed[account_id]
+        while True:
+            queue = run.queues[account_id]
+            if not queue:
+                return
+            item = queue[0]
+            delay = run.t0 + item.send_at - SENDING_LEAD_S - time.monotonic()
+            if delay > 0:
+                changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), delay)
+                continue  # re-read the queue head: a re-plan may have changed it
+            queue.popleft()
+            item.attempts += 1
+            await run.writer.put_and_wait(
+                {
+                    "id": item.delivery_id,
+                    "state": DeliveryState.SENDING,
+                    "account_id": account_id,
+                    "attempts": item.attempts,
+                }
+            )
+            wait = run.t0 + item.send_at - time.monotonic()
+            if self._jitter_s:
+                wait += self._rng.uniform(0, self._jitter_s)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                message_id = await self._hub.send_as(
+                    account_id, Reply(text=run.text, room_id=item.room_id)
+                )
+            except SendThrottled as exc:
+                self._hub.mark_throttled(account_id, exc.retry_after_s)
+                self._back_to_plan(run, item, f"{account_id} 被限流：{exc.reason}")
+                self._failover(run, account_id, item)
+                return
+            except AccountUnavailable as exc:
+                run.dropped.add(account_id)
+                self._back_to_plan(run, item, f"{account_id} 不可用：{exc.reason}")
+                self._failover(run, account_id, item)
+                return
+            except SendFailed as exc:
+                if exc.permanent:
+                    run.excluded.setdefault(item.delivery_id, set()).add(account_id)
+                    others = (
+                        run.members.get(item.chat_group_id, frozenset())
+                        - run.excluded[item.delivery_id]
+                    )
+                    if others:
+                        self._back_to_plan(run, item, f"{account_id}：{exc.reason}")
+                        self._replan_all(run, [item])
+                    else:
+                        run.failed += 1
+                        run.writer.put(
+                            {
+                                "id": item.delivery_id,
+                                "state": DeliveryState.FAILED,
+                                "error": exc.reason,
+                            }
+                        )
+                elif item.attempts < MAX_TRANSIENT_ATTEMPTS:
+                    self._back_to_plan(run, item, f"第{item.attempts}次发送失败：{exc.reason}")
+                    item.send_at = run.elapsed() + 0.5 * 2**item.attempts
+                    queue.appendleft(item)
+                else:
+                    run.failed += 1
+                    run.writer.put(
+                        {
+                            "id": item.delivery_id,
+                            "state": DeliveryState.FAILED,
+                            "error": f"重试{item.attempts}次仍失败：{exc.reason}",
+                        }
+                    )
+                continue
+            run.history.setdefault(account_id, []).append(run.elapsed())
+            run.sent += 1
+            run.writer.put(
+                {
+                    "id": item.delivery_id,
+                    "state": DeliveryState.SENT,
+                    "message_id": message_id,
+                    "sent_at": self._clock(),
+                    "error": None,
+                }
+            )
+
+    def _back_to_plan(self, run: _Run, item: _Item, reason: str) -> None:
+        run.writer.put({"id": item.delivery_id, "state": DeliveryState.PLANNED, "error": reason})
+
+    def _failover(self, run: _Run, account_id: str, item: _Item) -> None:
+        """Move everything not yet claimed (this account's first) onto the usable accounts."""
+        log.warning("notice %s: %s out, re-planning", run.code, account_id)
+        self._replan_all(run, [item])
+
+    def _replan_all(self, run: _Run, first: list[_Item]) -> None:
+        """Re-plan every unclaimed delivery of the run, plus ``first``."""
+        remaining = list(first)
+        for queue in run.queues.values():
+            remaining.extend(queue)
+            queue.clear()
+        self._plan(run, remaining)
+
+
+def advice_zh(plan: planner.DeliveryPlan, deadline_s: float) -> str:
+    """What the issuer reads before confirming when the deadline is at risk."""
+    lines = []
+    if plan.unreachable:
+        lines.append(
+            f"有 {len(plan.unreachable)} 个群没有可用的机器人账号，无法送达（发送后会列出）。"
+        )
+    if plan.predicted_reach_s > deadline_s:
+        advice = plan.advise(deadline_s)
+        line = f"预计超出时限 {advice.late_by_s:.0f} 秒（{advice.late_groups} 个群会晚到）。"
+        if advice.extra_accounts:
+            line += (
+                f"再增加 {advice.extra_accounts} 个机器人账号（每个账号加入这些群）可以按时送达。"
+            )
+        if advice.bottlenecks:
+            b = advice.bottlenecks[0]
+            line += f"瓶颈：账号 {'、'.join(b.account_ids[:4])} 负责的 {len(b.group_ids)} 个群只能由它们发送。"
+        lines.append(line)
+    return "".join(lines)
+
+
+__all__ = ["Broadcaster", "NoticeRequest", "OutboxWriter", "Prepared", "advice_zh"]

@@ -1,0 +1,454 @@
+"""Notices in the database: scope, the groups and accounts a plan needs, the
+outbox rows, and the reach report. Synchronous data functions over a Session."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, func, select
+
+from broadcast import planner
+from broadcast.compose import LEVEL_NAMES
+from models.broadcast import (
+    FINAL_DELIVERY_STATES,
+    Delivery,
+    DeliveryState,
+    Notice,
+    NoticeAttempt,
+    NoticeKind,
+    NoticePriority,
+    NoticeStatus,
+    Receipt,
+)
+from models.chat import BotAccount, ChatGroup, GroupMembership
+from models.org import Level, OrgUnit, Person, Role, RoleAssignment
+from orgtree.service import PATH_SEP, resolve_path
+from tickets.codes import InvalidCode, format_notice_code, parse_notice_code
+
+LEVEL_INDEX = {"town": 0, "village": 1, "grid": 2, "unit": 3}
+
+
+class NoticeNotFound(LookupError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"找不到通知 {code}")
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class TargetGroup:
+    chat_group_id: int
+    room_id: str
+    level: str
+    org_unit_id: int
+    path: str
+    members: frozenset[str]
+    """Bot account ids in the group."""
+
+
+def scope_unit(session: Session, scope: str, *, town: str) -> OrgUnit:
+    """``国欢镇``, ``黄霞村``, ``黄霞村/第16网格`` or ``黄霞村第16网格`` -> the org unit."""
+    from bot.binding import Binding, TopicIndex
+
+    try:
+        return resolve_path(session, scope, town=town)
+    except LookupError:
+        paths = [tuple(p.split(PATH_SEP)[1:]) for p in session.exec(select(OrgUnit.path))]
+        bound = TopicIndex(town, paths).bind("", scope)
+        if not isinstance(bound, Binding):
+            raise
+        return resolve_path(session, PATH_SEP.join(bound.path), town=town)
+
+
+def target_groups(session: Session, scope: OrgUnit, levels: Sequence[str]) -> list[TargetGroup]:
+    """The bound groups of the scope's subtree at ``levels``, with their bot accounts."""
+    wanted = [Level(level) for level in levels]
+    rows = session.execute(
+        sa_select(
+            col(ChatGroup.id),
+            col(ChatGroup.room_id),
+            col(OrgUnit.level),
+            col(OrgUnit.id),
+            col(OrgUnit.path),
+        )
+        .join(OrgUnit, col(OrgUnit.id) == col(ChatGroup.org_unit_id))
+        .where(
+            (col(OrgUnit.path) == scope.path) | col(OrgUnit.path).startswith(scope.path + PATH_SEP),
+            col(OrgUnit.level).in_(wanted),
+        )
+        .order_by(col(ChatGroup.id))
+    ).all()
+    members: dict[int, set[str]] = defaultdict(set)
+    for group_id, account_id in session.exec(
+        select(GroupMembership.chat_group_id, BotAccount.account_id).join(
+            BotAccount, col(BotAccount.id) == col(GroupMembership.bot_account_id)
+        )
+    ):
+        members[group_id].add(account_id)
+    return [
+        TargetGroup(gid, room, Level(level).value, unit_id, path, frozenset(members.get(gid, ())))
+        for gid, room, level, unit_id, path in rows
+        if gid is not None
+    ]
+
+
+def planner_groups(targets: Iterable[TargetGroup]) -> list[planner.Group]:
+    return [planner.Group(str(t.chat_group_id), LEVEL_INDEX[t.level], t.members) for t in targets]
+
+
+def next_notice_code(session: Session) -> str:
+    latest = session.exec(select(func.max(Notice.id))).one()
+    return format_notice_code((latest or 0) + 1)
+
+
+def create_notice(
+    session: Session,
+    *,
+    title: str,
+    body: str,
+    scope: OrgUnit,
+    levels: Sequence[str],
+    priority: NoticePriority,
+    deadline_s: float,
+    ack_required: bool,
+    issuer_name: str,
+    issuer_person_id: int | None,
+    channel: str,
+    targets: Sequence[TargetGroup],
+    plan: planner.DeliveryPlan,
+    now: datetime,
+    kind: NoticeKind = NoticeKind.NOTICE,
+    parent_id: int | None = None,
+) -> Notice:
+    """Store a notice (pending confirmation) and one outbox row per target group."""
+    assert scope.id is not None
+    notice = Notice(
+        code="pending",
+        kind=kind,
+        parent_id=parent_id,
+        title=title,
+        body=body,
+        scope_org_unit_id=scope.id,
+        levels=list(levels),
+        priority=priority,
+        deadline_s=deadline_s,
+        ack_required=ack_required,
+        issuer_person_id=issuer_person_id,
+        issuer_name=issuer_name,
+        channel=channel,
+        created_at=now,
+        lower_bound_s=plan.lower_bound_s,
+        predicted_reach_s=plan.predicted_reach_s,
+    )
+    session.add(notice)
+    session.flush()
+    assert notice.id is not None
+    notice.code = format_notice_code(notice.id)
+    planned = {int(d.group_id): d for d in plan.deliveries}
+    unreachable = {int(u.group_id): u for u in plan.unreachable}
+    rows = []
+    for target in targets:
+        delivery = planned.get(target.chat_group_id)
+        lost = unreachable.get(target.chat_group_id)
+        rows.append(
+            {
+                "notice_id": notice.id,
+                "chat_group_id": target.chat_group_id,
+                "room_id": target.room_id,
+                "level": target.level,
+                "account_id": delivery.account_id if delivery else None,
+                "planned_offset_s": delivery.send_at if delivery else None,
+                "state": DeliveryState.UNREACHABLE if lost else DeliveryState.PLANNED,
+                "error": unreachable_text(lost) if lost else None,
+                "attempts": 0,
+                "escalation_step": 0,
+            }
+        )
+    if rows:
+        session.execute(insert(Delivery), rows)
+    return notice
+
+
+def unreachable_text(lost: planner.UnreachableGroup) -> str:
+    if lost.reason is planner.UnreachableReason.NO_BOT_ACCOUNT:
+        return "群里没有机器人账号"
+    return f"群里的机器人账号都不可用（{lost.detail}）"
+
+
+def notice_by_code(session: Session, code: str) -> Notice:
+    try:
+        seq = parse_notice_code(code)
+    except InvalidCode as exc:
+        raise NoticeNotFound(code) from exc
+    notice = session.get(Notice, seq)
+    if notice is None:
+        raise NoticeNotFound(code)
+    return notice
+
+
+def log_refusal(
+    session: Session, *, contact_id: str, name: str, text: str, reason: str, now: datetime
+) -> None:
+    session.add(
+        NoticeAttempt(contact_id=contact_id, name=name, text=text[:2000], reason=reason, at=now)
+    )
+
+
+def apply_updates(session: Session, updates: Sequence[Mapping[str, object]]) -> int:
+    """Bulk UPDATE of delivery rows by primary key (the outbox writer's batch)."""
+    by_keys: dict[tuple[str, ...], list[Mapping[str, object]]] = defaultdict(list)
+    for row in updates:
+        by_keys[tuple(sorted(row))].append(row)
+    for rows in by_keys.values():
+        session.execute(update(Delivery), list(rows))
+    return len(updates)
+
+
+def recover_interrupted(session: Session, *, resend: bool) -> list[int]:
+    """After a crash: deliveries caught in ``sending`` become ``uncertain``.
+
+    Returns the ids of notices that were sending and must be resumed. With
+    ``resend`` the uncertain rows are sent again (a duplicate beats a miss).
+    """
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.state) == DeliveryState.SENDING)
+        .values(state=DeliveryState.UNCERTAIN, error="发送中进程中断，无法确定是否送达")
+    )
+    return [
+        n.id
+        for n in session.exec(select(Notice).where(Notice.status == NoticeStatus.SENDING))
+        if n.id is not None
+    ]
+
+
+def open_deliveries(session: Session, notice_id: int, *, resend_uncertain: bool) -> list[Delivery]:
+    states = [DeliveryState.PLANNED] + ([DeliveryState.UNCERTAIN] if resend_uncertain else [])
+    return list(
+        session.exec(
+            select(Delivery)
+            .where(Delivery.notice_id == notice_id, col(Delivery.state).in_(states))
+            .order_by(col(Delivery.planned_offset_s), col(Delivery.id))
+        )
+    )
+
+
+def group_members(session: Session, chat_group_ids: Iterable[int]) -> dict[int, frozenset[str]]:
+    ids = list(chat_group_ids)
+    out: dict[int, set[str]] = defaultdict(set)
+    if not ids:
+        return {}
+    for group_id, account_id in session.exec(
+        select(GroupMembership.chat_group_id, BotAccount.account_id)
+        .join(BotAccount, col(BotAccount.id) == col(GroupMembership.bot_account_id))
+        .where(col(GroupMembership.chat_group_id).in_(ids))
+    ):
+        out[group_id].add(account_id)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+# --- the reach report ----------------------------------------------------------------
+
+
+def _percentile_time(times: Sequence[float], total: int, share: float) -> float | None:
+    need = max(1, -(-int(total * share * 1000) // 1000))
+    if total == 0 or len(times) < need:
+        return None
+    return round(times[need - 1], 1)
+
+
+def reach_report(session: Session, notice: Notice) -> dict[str, object]:
+    """Targeted, sent, failed, unreachable, uncertain per level; time to 50/90/99/100%;
+    acknowledgement coverage per level; silent units."""
+    assert notice.id is not None
+    deliveries = list(session.exec(select(Delivery).where(Delivery.notice_id == notice.id)))
+    per_level: dict[str, Counter[str]] = defaultdict(Counter)
+    for d in deliveries:
+        per_level[d.level]["targeted"] += 1
+        per_level[d.level][d.state.value] += 1
+        if d.state is DeliveryState.SENT and d.acked_at is not None:
+            per_level[d.level]["acknowledged"] += 1
+    start = notice.started_at
+    sent_times = sorted(
+        (d.sent_at - start).total_seconds()
+        for d in deliveries
+        if d.sent_at is not None and start is not None
+    )
+    total = len(deliveries)
+    levels_out = {}
+    for level in ("town", "village", "grid", "unit"):
+        counts = per_level.get(level)
+        if not counts:
+            continue
+        sent = counts["sent"]
+        levels_out[level] = {
+            "name": LEVEL_NAMES[level],
+            "targeted": counts["targeted"],
+            "sent": sent,
+            "failed": counts["failed"],
+            "unreachable": counts["unreachable"],
+            "uncertain": counts["uncertain"],
+            "pending": counts["planned"] + counts["sending"],
+            "acknowledged": counts["acknowledged"],
+            "ack_coverage": round(counts["acknowledged"] / sent, 3) if sent else 0.0,
+        }
+    silent = session.exec(
+        select(OrgUnit.path)
+        .join(ChatGroup, col(ChatGroup.org_unit_id) == col(OrgUnit.id))
+        .join(Delivery, col(Delivery.chat_group_id) == col(ChatGroup.id))
+        .where(
+            Delivery.notice_id == notice.id,
+            Delivery.level == "unit",
+            Delivery.state == DeliveryState.SENT,
+            col(Delivery.acked_at).is_(None),
+        )
+        .order_by(col(OrgUnit.path))
+    ).all()
+    receipts = session.exec(
+        select(func.count()).select_from(Receipt).where(Receipt.notice_id == notice.id)
+    ).one()
+    return {
+        "code": notice.code,
+        "title": notice.title,
+        "kind": notice.kind.value,
+        "status": notice.status.value,
+        "priority": notice.priority.value,
+        "issuer": notice.issuer_name,
+        "deadline_s": notice.deadline_s,
+        "lower_bound_s": notice.lower_bound_s,
+        "predicted_reach_s": notice.predicted_reach_s,
+        "started_at": notice.started_at.isoformat() if notice.started_at else None,
+        "finished_at": notice.finished_at.isoformat() if notice.finished_at else None,
+        "targeted": total,
+        "sent": len(sent_times),
+        "final": sum(1 for d in deliveries if d.state in FINAL_DELIVERY_STATES),
+        "levels": levels_out,
+        "time_to": {
+            f"{int(share * 100)}%": _percentile_time(sent_times, total, share)
+            for share in (0.5, 0.9, 0.99, 1.0)
+        },
+        "receipts": receipts,
+        "silent_units": [p.split(PATH_SEP, 1)[-1] for p in silent],
+        "median_send_s": round(statistics.median(sent_times), 1) if sent_times else None,
+    }
+
+
+def curve_points(session: Session, notice: Notice) -> tuple[list[float], list[float]]:
+    """Seconds from the start of every send and every acknowledgement (for the reach curve)."""
+    start = notice.started_at
+    if start is None:
+        return [], []
+    sent = sorted(
+        (t - start).total_seconds()
+        for t in session.exec(select(Delivery.sent_at).where(Delivery.notice_id == notice.id))
+        if t is not None
+    )
+    acks = sorted(
+        (t - start).total_seconds()
+        for t in session.exec(select(Delivery.acked_at).where(Delivery.notice_id == notice.id))
+        if t is not None
+    )
+    return sent, acks
+
+
+def unit_leader_contacts(
+    session: Session, org_unit_ids: Iterable[int]
+) -> dict[int, list[tuple[str, str]]]:
+    """(contact id, name) of the unit leaders of each unit."""
+    from bot.store import contact_id_of
+
+    ids = list(org_unit_ids)
+    out: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    if not ids:
+        return out
+    for unit_id, person in session.exec(
+        select(RoleAssignment.org_unit_id, Person)
+        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+        .where(
+            col(RoleAssignment.org_unit_id).in_(ids),
+            col(RoleAssignment.role).in_([Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER]),
+        )
+    ):
+        out[unit_id].append((contact_id_of(person), person.name))
+    return out
+
+
+def sent_targets(session: Session, notice: Notice) -> list[TargetGroup]:
+    """The groups that got ``notice`` (or may have): where a correction must go."""
+    rows = session.exec(
+        select(Delivery).where(
+            Delivery.notice_id == notice.id,
+            col(Delivery.state).in_([DeliveryState.SENT, DeliveryState.UNCERTAIN]),
+        )
+    ).all()
+    members = group_members(session, {r.chat_group_id for r in rows})
+    units = {
+        g.id: (g.org_unit_id, "")
+        for g in session.exec(
+            select(ChatGroup).where(col(ChatGroup.id).in_([r.chat_group_id for r in rows]))
+        )
+    }
+    return [
+        TargetGroup(
+            r.chat_group_id,
+            r.room_id,
+            r.level,
+            units[r.chat_group_id][0],
+            "",
+            members.get(r.chat_group_id, frozenset()),
+        )
+        for r in rows
+    ]
+
+
+def cancel_open(session: Session, notice: Notice) -> None:
+    session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.notice_id) == notice.id,
+            col(Delivery.state).in_([DeliveryState.PLANNED, DeliveryState.UNCERTAIN]),
+        )
+        .values(state=DeliveryState.CANCELLED)
+    )
+
+
+def finish(session: Session, notice_id: int, now: datetime) -> None:
+    notice = session.get(Notice, notice_id)
+    if notice is None or notice.status is NoticeStatus.CANCELLED:
+        return
+    notice.status = NoticeStatus.DONE
+    notice.finished_at = now
+
+
+def notice_text(session: Session, notice: Notice) -> str:
+    """The text posted in every group for ``notice``."""
+    from broadcast import compose
+
+    urgent = notice.priority is NoticePriority.URGENT
+    if notice.kind is NoticeKind.NOTICE or notice.parent_id is None:
+        return compose.render(
+            code=notice.code,
+            title=notice.title,
+            body=notice.body,
+            issuer=notice.issuer_name,
+            urgent=urgent,
+            ack_required=notice.ack_required,
+        )
+    parent = session.get(Notice, notice.parent_id)
+    assert parent is not None
+    if notice.kind is NoticeKind.CORRECTION:
+        return compose.render_correction(
+            code=notice.code,
+            original_code=parent.code,
+            title=parent.title,
+            body=notice.body,
+            issuer=notice.issuer_name,
+        )
+    return compose.render_retraction(
+        code=notice.code, original_code=parent.code, title=parent.title, issuer=notice.issuer_name
+    )
