@@ -216,6 +216,10 @@ class Broadcaster:
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_writer: OutboxWriter | None = None
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     # --- planning -------------------------------------------------------------------
 
     def planner_accounts(

@@ -239,6 +239,25 @@ class TicketSettings(_Section):
     """Tickets one resident may open per hour before getting a polite notice."""
     rating_timeout: Duration = timedelta(days=3)
     """No rating after this long closes the ticket with "no rating"."""
+    duplicate_similarity: float = Field(default=0.45, gt=0, le=1)
+    """How alike two reports must be to merge (overlap of their character bigrams, 0-1)."""
+    max_extensions: int = Field(default=2, ge=0, le=10)
+    """延期 at most this many times per ticket."""
+    max_extension_days: int = Field(default=7, ge=1, le=90)
+    """Each 延期 adds at most this many days."""
+    timer_interval: Duration = timedelta(seconds=30)
+    """How often the scheduler looks for due SLA reminders, escalations and rating timeouts."""
+
+    @model_validator(mode="after")
+    def _accept_within_resolve(self) -> TicketSettings:
+        for name in ("urgent", "normal"):
+            times: SlaTimes = getattr(self.sla, name)
+            if times.accept > times.resolve:
+                raise ValueError(
+                    f"sla.{name}: accept ({times.accept}) must not be longer than "
+                    f"resolve ({times.resolve})"
+                )
+        return self
 
 
 class CadenceSettings(_Section):
@@ -248,6 +267,23 @@ class CadenceSettings(_Section):
     weekly: Cron = "0 9 * * mon"
     ten_day: Cron = "0 9 1,11,21 * *"
     monthly: Cron = "0 9 1 * *"
+
+
+class ReminderIntervals(_Section):
+    """When a group that has not acknowledged a notice is chased (from the send)."""
+
+    remind_group: Duration
+    """Reminder in the group, @-mentioning its unit leader."""
+    tell_grid_leader: Duration
+    """The grid leader is told which units are silent."""
+    tell_village: Duration
+    """The village station chief is told."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReminderIntervals:
+        if not self.remind_group < self.tell_grid_leader < self.tell_village:
+            raise ValueError("intervals must grow: remind_group < tell_grid_leader < tell_village")
+        return self
 
 
 class BroadcastSettings(_Section):
@@ -260,6 +296,17 @@ class BroadcastSettings(_Section):
     )
     """Replies that count as an acknowledgement of the latest notice in the group."""
     ack_window: Duration = timedelta(hours=24)
+    """A reply counts for the latest notice that reached the group within this window."""
+    reminders_normal: ReminderIntervals = ReminderIntervals(
+        remind_group=timedelta(minutes=30),
+        tell_grid_leader=timedelta(hours=2),
+        tell_village=timedelta(hours=6),
+    )
+    reminders_urgent: ReminderIntervals = ReminderIntervals(
+        remind_group=timedelta(minutes=5),
+        tell_grid_leader=timedelta(minutes=15),
+        tell_village=timedelta(minutes=30),
+    )
 
 
 class Settings(_Section):

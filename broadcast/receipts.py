@@ -1,0 +1,240 @@
+"""Acknowledgements (收到 / 已阅 / 1 / 好的) and the three escalation steps.
+
+A reply in a group that got a notice needing acknowledgement counts as a receipt
+for the latest such notice in that group within the window. The group counts as
+acknowledged once one of its leaders has answered (for a unit group: its unit
+leader or second unit leader). Silent unit groups are chased in three steps:
+a reminder in the group @-mentioning the unit leader, then the grid leader is
+told privately which units are silent, then the village station chief.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from bot.dispatcher import Reply
+from bot.store import contact_id_of
+from broadcast import compose
+from gridcast.config import ReminderIntervals
+from models.broadcast import Delivery, DeliveryState, Notice, NoticePriority, NoticeStatus, Receipt
+from models.chat import ChatGroup
+from models.org import Level, OrgUnit, Person, Role, RoleAssignment
+from orgtree.service import PATH_SEP
+
+_NOISE = re.compile(r"[\s,，.。!！~～、:：;；…\-—_]+|\[[^\]]{1,6}\]")
+_EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\ufe0f]+")
+MAX_ACK_CHARS = 8
+
+GROUP_LEADER_ROLES = {
+    Level.UNIT: (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER),
+    Level.GRID: (Role.GRID_LEADER,),
+    Level.VILLAGE: (Role.STATION_CHIEF,),
+    Level.TOWN: (Role.TOWN_OFFICIAL,),
+}
+
+
+def is_acknowledgement(text: str, ack_words: Iterable[str]) -> bool:
+    """``收到``, ``收到！``, ``1``, ``好的👌``, ``收到了，谢谢`` — short replies led by an ack word."""
+    folded = unicodedata.normalize("NFKC", text)
+    folded = _EMOJI.sub("", _NOISE.sub("", folded))
+    if not folded or len(folded) > MAX_ACK_CHARS:
+        return False
+    words = sorted({unicodedata.normalize("NFKC", w) for w in ack_words}, key=len, reverse=True)
+    for word in words:
+        if folded == word:
+            return True
+        if len(word) > 1 and folded.startswith(word) and not folded[len(word) :].isdigit():
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOutcome:
+    notice_code: str
+    new: bool
+    marks_group: bool
+
+
+def record_receipt(
+    session: Session,
+    *,
+    room_id: str,
+    contact_id: str,
+    name: str,
+    text: str,
+    now: datetime,
+    window: timedelta,
+) -> ReceiptOutcome | None:
+    """Store a receipt for the latest notice needing acknowledgement in the room, if any."""
+    row = session.exec(
+        select(Delivery, Notice, ChatGroup)
+        .join(Notice, col(Notice.id) == col(Delivery.notice_id))
+        .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
+        .where(
+            ChatGroup.room_id == room_id,
+            col(Notice.ack_required).is_(True),
+            col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
+            Delivery.state == DeliveryState.SENT,
+            col(Delivery.sent_at) >= now - window,
+        )
+        .order_by(col(Delivery.sent_at).desc())
+    ).first()
+    if row is None:
+        return None
+    delivery, notice, group = row
+    assert notice.id is not None and group.id is not None
+    unit = session.get(OrgUnit, group.org_unit_id)
+    person = session.exec(select(Person).where(Person.wechat_id == contact_id)).first()
+    is_leader = False
+    if person is not None and unit is not None:
+        leader_roles = GROUP_LEADER_ROLES[unit.level]
+        is_leader = (
+            session.exec(
+                select(RoleAssignment).where(
+                    RoleAssignment.person_id == person.id,
+                    col(RoleAssignment.role).in_(leader_roles),
+                    (RoleAssignment.org_unit_id == unit.id)
+                    | (RoleAssignment.role == Role.TOWN_OFFICIAL),
+                )
+            ).first()
+            is not None
+        )
+    existing = session.exec(
+        select(Receipt).where(
+            Receipt.notice_id == notice.id,
+            Receipt.chat_group_id == group.id,
+            Receipt.contact_id == contact_id,
+        )
+    ).first()
+    if existing is None:
+        session.add(
+            Receipt(
+                notice_id=notice.id,
+                chat_group_id=group.id,
+                contact_id=contact_id,
+                person_id=person.id if person else None,
+                name=name,
+                is_unit_leader=is_leader,
+                text=text[:200],
+                received_at=now,
+            )
+        )
+    marks = is_leader and delivery.acked_at is None
+    if marks:
+        delivery.acked_at = now
+    return ReceiptOutcome(notice.code, existing is None, marks)
+
+
+def _intervals(
+    notice: Notice, normal: ReminderIntervals, urgent: ReminderIntervals
+) -> list[timedelta]:
+    chosen = urgent if notice.priority is NoticePriority.URGENT else normal
+    return [chosen.remind_group, chosen.tell_grid_leader, chosen.tell_village]
+
+
+def escalate(
+    session: Session,
+    *,
+    now: datetime,
+    normal: ReminderIntervals,
+    urgent: ReminderIntervals,
+) -> list[Reply]:
+    """Take every escalation step that is due; each step is taken once per group."""
+    rows = session.exec(
+        select(Delivery, Notice, ChatGroup, OrgUnit)
+        .join(Notice, col(Notice.id) == col(Delivery.notice_id))
+        .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
+        .join(OrgUnit, col(OrgUnit.id) == col(ChatGroup.org_unit_id))
+        .where(
+            col(Notice.ack_required).is_(True),
+            col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
+            Delivery.level == Level.UNIT.value,
+            Delivery.state == DeliveryState.SENT,
+            col(Delivery.acked_at).is_(None),
+            Delivery.escalation_step < 3,
+        )
+    ).all()
+    replies: list[Reply] = []
+    step2: dict[tuple[int, int], list[OrgUnit]] = defaultdict(list)
+    step3: dict[tuple[int, int], list[OrgUnit]] = defaultdict(list)
+    notices: dict[int, Notice] = {}
+    unit_ids = [unit.id for _, _, _, unit in rows if unit.id is not None]
+    leaders = _holders(session, unit_ids, (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER))
+    for delivery, notice, group, unit in rows:
+        assert delivery.sent_at is not None and notice.id is not None and unit.id is not None
+        notices[notice.id] = notice
+        intervals = _intervals(notice, normal, urgent)
+        due = [i for i, gap in enumerate(intervals) if delivery.sent_at + gap <= now]
+        if not due:
+            continue
+        step = max(due) + 1
+        if step <= delivery.escalation_step:
+            continue
+        if delivery.escalation_step < 1 <= step:
+            mentions = tuple(cid for cid, _ in leaders.get(unit.id, []))
+            names = "、".join(f"@{n}" for _, n in leaders.get(unit.id, []))
+            replies.append(
+                Reply(
+                    text=f"{names} {compose.render_reminder(code=notice.code, title=notice.title)}".strip(),
+                    room_id=group.room_id,
+                    mention_ids=mentions,
+                )
+            )
+        if delivery.escalation_step < 2 <= step and unit.parent_id is not None:
+            step2[(notice.id, unit.parent_id)].append(unit)
+        if delivery.escalation_step < 3 <= step and unit.parent_id is not None:
+            grid = session.get(OrgUnit, unit.parent_id)
+            if grid is not None and grid.parent_id is not None:
+                step3[(notice.id, grid.parent_id)].append(unit)
+        delivery.escalation_step = step
+    grid_leaders = _holders(session, [g for _, g in step2], (Role.GRID_LEADER,))
+    for (notice_id, grid_id), units in step2.items():
+        notice = notices[notice_id]
+        names = "、".join(u.name for u in units[:20]) + (
+            f"等{len(units)}个单元" if len(units) > 20 else ""
+        )
+        for contact_id, name in grid_leaders.get(grid_id, []):
+            replies.append(
+                Reply(
+                    text=f"{name}您好：通知 {notice.code}「{notice.title}」在您网格内以下单元还没有确认：{names}。请督促单元长回复“收到”。",
+                    contact_id=contact_id,
+                )
+            )
+    chiefs = _holders(session, [v for _, v in step3], (Role.STATION_CHIEF,))
+    for (notice_id, village_id), units in step3.items():
+        notice = notices[notice_id]
+        grids = sorted({u.path.split(PATH_SEP)[2] for u in units})
+        for contact_id, name in chiefs.get(village_id, []):
+            replies.append(
+                Reply(
+                    text=(
+                        f"{name}您好：通知 {notice.code}「{notice.title}」全村仍有 {len(units)} 个单元未确认，"
+                        f"涉及 {'、'.join(grids)}。请网格站督办。"
+                    ),
+                    contact_id=contact_id,
+                )
+            )
+    return replies
+
+
+def _holders(
+    session: Session, org_unit_ids: Sequence[int], roles: Sequence[Role]
+) -> dict[int, list[tuple[str, str]]]:
+    out: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    ids = list(set(org_unit_ids))
+    if not ids:
+        return out
+    for unit_id, person in session.exec(
+        select(RoleAssignment.org_unit_id, Person)
+        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+        .where(col(RoleAssignment.org_unit_id).in_(ids), col(RoleAssignment.role).in_(list(roles)))
+    ):
+        out[unit_id].append((contact_id_of(person), person.name))
+    return out

@@ -1,0 +1,192 @@
+"""Chat handlers for notices: issuing (#通知 ... then #确认), corrections, status,
+and the receipts (收到) that acknowledge them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from bot.dispatcher import Context, Reply, Router, reply_in_place
+from broadcast import compose, receipts, service
+from broadcast.engine import Broadcaster, NoticeRequest
+from models.broadcast import NoticeKind, NoticePriority
+from models.db import run_in_session
+from orgtree.service import PATH_SEP
+
+log = logging.getLogger(__name__)
+
+
+def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) -> Router:
+    router = Router("notices")
+    engine = broadcaster.engine
+
+    async def refuse(context: Context, reason: str) -> Sequence[Reply]:
+        now = context.now
+        sender = context.sender
+        await run_in_session(
+            engine,
+            lambda s: service.log_refusal(
+                s,
+                contact_id=sender.contact_id,
+                name=sender.name,
+                text=context.text,
+                reason=reason,
+                now=now,
+            ),
+        )
+        log.info("notice refused for %s (%s): %s", sender.name, sender.contact_id, reason)
+        return [reply_in_place(context.message, reason)]
+
+    @router.message()
+    async def notice_command(context: Context) -> Sequence[Reply] | None:
+        command = compose.parse_command(context.text)
+        if command is None:
+            return None
+        if isinstance(command, compose.NoticeInvalid):
+            return [reply_in_place(context.message, str(command))]
+        sender = context.sender
+        if not sender.has_role(*compose.ISSUER_ROLES):
+            return await refuse(
+                context, "抱歉，只有镇干部、村网格站站长和网格长可以发布或管理通知。"
+            )
+        if isinstance(command, compose.IssueCommand):
+            try:
+                scope = await run_in_session(
+                    engine, lambda s: service.scope_unit(s, command.scope, town=town)
+                )
+            except LookupError as exc:
+                return [reply_in_place(context.message, f"{exc}。{compose.ISSUE_USAGE}")]
+            scope_path = tuple(scope.path.split(PATH_SEP)[1:])
+            reason = compose.refusal(sender.roles, scope_path)
+            if reason is not None:
+                return await refuse(context, reason)
+            prepared = await broadcaster.prepare(
+                NoticeRequest(
+                    title=command.title,
+                    body=command.body,
+                    scope=scope.path,
+                    levels=command.levels,
+                    priority=NoticePriority.URGENT if command.urgent else NoticePriority.NORMAL,
+                    deadline_s=deadline_s,
+                    issuer_name=sender.name,
+                    issuer_person_id=sender.person_id,
+                    channel="chat",
+                )
+            )
+            text = f"{prepared.summary_zh()}\n确认发送请回复：#确认 {prepared.code}\n放弃请回复：#取消 {prepared.code}"
+            return [reply_in_place(context.message, text)]
+        return await code_command(context, command)
+
+    async def code_command(context: Context, command: compose.CodeCommand) -> Sequence[Reply]:
+        sender = context.sender
+        try:
+            notice = await run_in_session(engine, lambda s: service.notice_by_code(s, command.code))
+        except service.NoticeNotFound as exc:
+            return [reply_in_place(context.message, f"{exc}，请核对通知编号（例如 N0042）。")]
+        is_issuer = (
+            notice.issuer_person_id is not None and notice.issuer_person_id == sender.person_id
+        )
+        if not (is_issuer or sender.has_role("town_official")):
+            return await refuse(
+                context, f"抱歉，只有通知 {notice.code} 的发布人或镇干部可以这样操作。"
+            )
+        try:
+            if command.verb == "confirm":
+                await broadcaster.confirm(notice.code)
+                return [
+                    reply_in_place(
+                        context.message,
+                        f"通知 {notice.code} 开始发送，发送“#通知状态 {notice.code}”查看进度。",
+                    )
+                ]
+            if command.verb == "cancel":
+                await broadcaster.cancel(notice.code)
+                return [reply_in_place(context.message, f"通知 {notice.code} 已取消，没有发出。")]
+            if command.verb == "status":
+                report = await run_in_session(engine, lambda s: service.reach_report(s, notice))
+                return [reply_in_place(context.message, status_text(report))]
+            kind = NoticeKind.CORRECTION if command.verb == "correct" else NoticeKind.RETRACTION
+            prepared = await broadcaster.send(
+                NoticeRequest(
+                    title=notice.title,
+                    body=command.text or "撤回",
+                    scope="",
+                    issuer_name=sender.name,
+                    issuer_person_id=sender.person_id,
+                    channel="chat",
+                    kind=kind,
+                    parent_code=notice.code,
+                    ack_required=False,
+                    priority=notice.priority,
+                )
+            )
+        except compose.NoticeInvalid as exc:
+            return [reply_in_place(context.message, str(exc))]
+        word = "更正" if kind is NoticeKind.CORRECTION else "撤回"
+        return [
+            reply_in_place(
+                context.message,
+                f"{word} {prepared.code} 正在发往收到通知 {notice.code} 的 {prepared.groups} 个群。",
+            )
+        ]
+
+    return router
+
+
+def receipts_router(
+    engine_holder: Broadcaster, *, ack_words: Sequence[str], window: timedelta
+) -> Router:
+    router = Router("receipts")
+    engine = engine_holder.engine
+
+    @router.message()
+    async def receipt(context: Context) -> Sequence[Reply] | None:
+        message = context.message
+        if message.room_id is None or context.group is None:
+            return None
+        if not receipts.is_acknowledgement(context.text, ack_words):
+            return None
+        room_id = message.room_id
+
+        def record(session: Session) -> receipts.ReceiptOutcome | None:
+            return receipts.record_receipt(
+                session,
+                room_id=room_id,
+                contact_id=message.sender_id,
+                name=message.sender_name,
+                text=context.text,
+                now=context.now,
+                window=window,
+            )
+
+        outcome = await run_in_session(engine, record)
+        return [] if outcome is not None else None  # a receipt needs no answer in the group
+
+    return router
+
+
+def status_text(report: dict[str, object]) -> str:
+    """The reach report as the issuer reads it in chat."""
+    levels = report["levels"]
+    assert isinstance(levels, dict)
+    lines = [
+        f"通知 {report['code']}「{report['title']}」：共 {report['targeted']} 个群，已送达 {report['sent']} 个。"
+    ]
+    for level in levels.values():
+        lines.append(
+            f"{level['name']}：送达 {level['sent']}/{level['targeted']}，失败 {level['failed']}，"
+            f"无法送达 {level['unreachable']}，不确定 {level['uncertain']}，已确认 {level['acknowledged']}"
+        )
+    time_to = report["time_to"]
+    assert isinstance(time_to, dict)
+    if time_to.get("100%") is not None:
+        lines.append(f"全部送达用时 {time_to['100%']} 秒（90% 用时 {time_to['90%']} 秒）。")
+    silent = report["silent_units"]
+    assert isinstance(silent, list)
+    if silent:
+        shown = "、".join(s.split("/")[-1] for s in silent[:10])
+        lines.append(f"未确认单元 {len(silent)} 个：{shown}{'等' if len(silent) > 10 else ''}。")
+    return "\n".join(lines)

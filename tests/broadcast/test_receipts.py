@@ -1,0 +1,215 @@
+"""Receipts, the three escalation steps (time as a parameter) and the chat commands."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from bot.hub import BotHub
+from broadcast import service
+from broadcast.engine import Broadcaster
+from broadcast.receipts import escalate, is_acknowledgement
+from broadcast.router import notices_router, receipts_router
+from gridcast.config import parse_settings
+from models.broadcast import Delivery, NoticeAttempt, Receipt
+from models.db import session_scope
+from tests.broadcast.test_engine import PATHS, ROSTER, TOWN, fake, room_id, send, system  # noqa: F401
+
+SETTINGS = parse_settings({})
+ACK = SETTINGS.broadcast.ack_words
+UNIT_PATH = ROSTER.rows[0].path
+UNIT_ROOM = room_id(UNIT_PATH)
+
+
+@pytest.mark.parametrize(
+    "text", ["收到", "收到！", "1", "好的👌", "收到了，谢谢", "已阅。", " 明白[强] "]
+)
+def test_acknowledgements(text: str) -> None:
+    assert is_acknowledgement(text, ACK)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "收到通知了吗，3栋的垃圾还没人收", "12", "好几天没人来修", "你好"]
+)
+def test_not_acknowledgements(text: str) -> None:
+    assert not is_acknowledgement(text, ACK)
+
+
+def wire(hub: BotHub, broadcaster: Broadcaster) -> None:
+    hub.dispatcher.include_routers(
+        notices_router(broadcaster, town=TOWN, deadline_s=180),
+        receipts_router(broadcaster, ack_words=ACK, window=timedelta(hours=24)),
+    )
+
+
+async def test_unit_leader_receipt_marks_the_unit(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    code = await send(broadcaster)
+    bot1 = fake(hub, "bot1")
+    await bot1.receive("收到", room_id=UNIT_ROOM, sender_id="resident-x", sender_name="居民甲")
+    leader = ROSTER.rows[0].unit_leader
+    await bot1.receive(
+        "收到！", room_id=UNIT_ROOM, sender_id=leader.wechat_id or "", sender_name=leader.name
+    )
+    with session_scope(engine) as session:
+        receipts = session.exec(select(Receipt)).all()
+        notice = service.notice_by_code(session, code)
+        report = service.reach_report(session, notice)
+    assert {(r.name, r.is_unit_leader) for r in receipts} == {
+        ("居民甲", False),
+        (leader.name, True),
+    }
+    assert report["levels"]["unit"]["acknowledged"] == 1  # type: ignore[index]
+    assert ROSTER.rows[0].unit not in " ".join(report["silent_units"])  # type: ignore[arg-type]
+    assert all(s.text.startswith("【") for s in bot1.sent)  # receipts get no answer
+
+
+async def test_three_escalation_steps_fire_once_each(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    hub, broadcaster = system
+    await send(broadcaster)
+    reminders = SETTINGS.broadcast.reminders_normal
+    with session_scope(engine) as session:
+        sent_at = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at)
+
+    def run(after: timedelta) -> list:  # type: ignore[type-arg]
+        with session_scope(engine) as session:
+            return escalate(
+                session,
+                now=sent_at + after,
+                normal=reminders,
+                urgent=SETTINGS.broadcast.reminders_urgent,
+            )
+
+    assert run(timedelta(minutes=1)) == []
+    step1 = run(timedelta(minutes=31))
+    units = [r for r in ROSTER.rows]
+    assert len(step1) == len(units)
+    assert all(r.room_id and r.mention_ids and "尚未确认" in r.text for r in step1)
+    assert run(timedelta(minutes=32)) == []  # once
+    step2 = run(timedelta(hours=2, minutes=1))
+    grids = {r.path[:2] for r in ROSTER.rows}
+    assert len(step2) == len(grids) and all(r.contact_id and "还没有确认" in r.text for r in step2)
+    step3 = run(timedelta(hours=6, minutes=1))
+    villages = {r.village for r in ROSTER.rows}
+    assert len(step3) == len(villages) and all("全村仍有" in r.text for r in step3)
+    assert run(timedelta(days=2)) == []
+
+
+async def test_overdue_steps_after_a_restart_fire_once(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    hub, broadcaster = system
+    await send(broadcaster)
+    with session_scope(engine) as session:
+        sent_at = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at)
+        late = escalate(
+            session,
+            now=sent_at + timedelta(days=1),
+            normal=SETTINGS.broadcast.reminders_normal,
+            urgent=SETTINGS.broadcast.reminders_urgent,
+        )
+    kinds = {("room" if r.room_id else "private") for r in late}
+    assert kinds == {"room", "private"}
+    with session_scope(engine) as session:
+        assert {d.escalation_step for d in session.exec(select(Delivery)) if d.level == "unit"} == {
+            3
+        }
+
+
+async def test_chat_issue_confirm_and_status(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    bot1 = fake(hub, "bot1")
+    village = ROSTER.rows[0].village
+    chief = ROSTER.rows[0].station_chief
+    grid_room = room_id(UNIT_PATH[:2])
+    await bot1.receive(
+        f"#通知 {village} 停水通知 / 明天上午8点到12点停水，请提前储水。",
+        room_id=grid_room,
+        sender_id=chief.wechat_id or "",
+        sender_name=chief.name,
+    )
+    reply = bot1.sent[-1].text
+    assert "预计" in reply and "#确认 N0001" in reply
+    assert len(bot1.sent) == 1  # nothing sent before confirmation
+    await bot1.receive(
+        "#确认 N0001", room_id=grid_room, sender_id=chief.wechat_id or "", sender_name=chief.name
+    )
+    async with asyncio.timeout(20):
+        await broadcaster.wait("N0001")
+    village_rooms = {room_id(p) for p in PATHS if p and p[0] == village}
+    posted = {
+        s.room_id
+        for a in hub.accounts
+        for s in fake(hub, a).sent
+        if s.text.startswith("【通知 N0001】")
+    }
+    assert posted == village_rooms
+    await bot1.receive(
+        "#通知状态 N0001",
+        room_id=grid_room,
+        sender_id=chief.wechat_id or "",
+        sender_name=chief.name,
+    )
+    assert f"共 {len(village_rooms)} 个群，已送达 {len(village_rooms)} 个" in bot1.sent[-1].text
+
+
+async def test_refusals_are_polite_logged_and_send_nothing(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    bot1 = fake(hub, "bot1")
+    await bot1.receive(
+        "#通知 国欢镇 假通知 / 大家转账",
+        room_id=UNIT_ROOM,
+        sender_id="resident-y",
+        sender_name="路人",
+    )
+    assert "只有镇干部" in bot1.sent[-1].text
+    other_village = next(r for r in ROSTER.rows if r.village != ROSTER.rows[0].village)
+    chief = ROSTER.rows[0].station_chief
+    await bot1.receive(
+        f"#通知 {other_village.village} 越权 / 正文",
+        room_id=UNIT_ROOM,
+        sender_id=chief.wechat_id or "",
+        sender_name=chief.name,
+    )
+    assert "超出了您的权限" in bot1.sent[-1].text
+    await bot1.receive(
+        "#通知 国欢镇 没有斜杠",
+        room_id=UNIT_ROOM,
+        sender_id=chief.wechat_id or "",
+        sender_name=chief.name,
+    )
+    assert "请用“/”分开标题和正文" in bot1.sent[-1].text
+    with session_scope(engine) as session:
+        attempts = session.exec(select(NoticeAttempt)).all()
+    assert len(attempts) == 2
+    assert sum(1 for s in bot1.sent if s.text.startswith("【")) == 0
+
+
+async def test_correction_goes_to_every_group_that_got_the_original(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    village = ROSTER.rows[0].village
+    code = await send(broadcaster, scope=village)
+    official = next(e for e in ROSTER.extra_roles if e.role.value == "town_official").person
+    bot1 = fake(hub, "bot1")
+    await bot1.receive(
+        f"#更正 {code} 停水改到下午",
+        room_id=UNIT_ROOM,
+        sender_id=official.wechat_id or "",
+        sender_name=official.name,
+    )
+    assert "正在发往收到通知" in bot1.sent[-1].text
+    async with asyncio.timeout(20):
+        await broadcaster.wait("N0002")
+    corrected = {
+        s.room_id
+        for a in hub.accounts
+        for s in fake(hub, a).sent
+        if s.text.startswith("【更正 N0002】")
+    }
+    assert corrected == {room_id(p) for p in PATHS if p and p[0] == village}
