@@ -21,6 +21,8 @@ from models.db import make_engine, upgrade
 
 POSTGRES_ENV = "GRIDCAST_TEST_POSTGRES_URL"
 
+pytest_plugins = ["tests.broadcast.harness"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -17,7 +17,7 @@ from broadcast.router import notices_router, receipts_router
 from gridcast.config import parse_settings
 from models.broadcast import Delivery, NoticeAttempt, Receipt
 from models.db import session_scope
-from tests.broadcast.test_engine import PATHS, ROSTER, TOWN, fake, room_id, send, system  # noqa: F401
+from tests.broadcast.harness import PATHS, ROSTER, TOWN, fake, room_id, send
 
 SETTINGS = parse_settings({})
 ACK = SETTINGS.broadcast.ack_words
@@ -70,7 +70,7 @@ async def test_unit_leader_receipt_marks_the_unit(system, engine: Engine) -> Non
 
 
 async def test_three_escalation_steps_fire_once_each(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    hub, broadcaster = system
+    _hub, broadcaster = system
     await send(broadcaster)
     reminders = SETTINGS.broadcast.reminders_normal
     with session_scope(engine) as session:
@@ -101,7 +101,7 @@ async def test_three_escalation_steps_fire_once_each(system, engine: Engine) -> 
 
 
 async def test_overdue_steps_after_a_restart_fire_once(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    hub, broadcaster = system
+    _hub, broadcaster = system
     await send(broadcaster)
     with session_scope(engine) as session:
         sent_at = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at)
