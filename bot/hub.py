@@ -127,26 +127,19 @@ class BotHub:
     async def _bind(self, account_id: str, rooms: Sequence[tuple[str, str]]) -> None:
         now = self._clock()
 
-        def write(session: Session) -> None:
-            for room_id, topic in rooms:
-                result = self._index.bind(room_id, topic)
-                if isinstance(result, Binding):
-                    path: tuple[str, ...] | None = result.path
-                    bound_by, reason = result.bound_by, ""
-                else:
-                    path, bound_by, reason = None, "", result.reason
-                    log.warning("account %s: room %s not bound: %s", account_id, room_id, reason)
-                store.record_room(
-                    session,
-                    town=self._town,
-                    account_id=account_id,
-                    room_id=room_id,
-                    topic=topic,
-                    path=path,
-                    bound_by=bound_by,
-                    reason=reason,
-                    now=now,
-                )
+        seen = []
+        for room_id, topic in rooms:
+            result = self._index.bind(room_id, topic)
+            if isinstance(result, Binding):
+                seen.append(store.RoomSeen(room_id, topic, result.path, result.bound_by, ""))
+            else:
+                log.warning("account %s: room %s not bound: %s", account_id, room_id, result.reason)
+                seen.append(store.RoomSeen(room_id, topic, None, "", result.reason))
+
+        def write(session: Session) -> int:
+            return store.record_rooms(
+                session, town=self._town, account_id=account_id, rooms=seen, now=now
+            )
 
         async with self._bind_lock:
             await self.run_db(write)

@@ -3,7 +3,7 @@ these through ``AsyncSession.run_sync``-style calls on its async engine)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,75 +62,101 @@ def _org_unit_by_path(session: Session, town: str, path: tuple[str, ...]) -> Org
 
 
 @dataclass(frozen=True, slots=True)
-class BindOutcome:
+class RoomSeen:
+    """A room one account is in, and where the topic index placed it."""
+
     room_id: str
-    bound: bool
-    detail: str
+    topic: str
+    path: tuple[str, ...] | None
+    bound_by: str
+    reason: str
 
 
-def record_room(
-    session: Session,
-    *,
-    town: str,
-    account_id: str,
-    room_id: str,
-    topic: str,
-    path: tuple[str, ...] | None,
-    bound_by: str,
-    reason: str,
-    now: datetime,
-) -> BindOutcome:
-    """Store a room an account is in: bound to its org unit with the membership, or unbound."""
+def record_rooms(
+    session: Session, *, town: str, account_id: str, rooms: Sequence[RoomSeen], now: datetime
+) -> int:
+    """Store the rooms an account is in: bound ones as groups with the membership, the
+    others as unbound rooms (reported, never guessed). Returns how many were bound."""
     account = session.exec(select(BotAccount).where(BotAccount.account_id == account_id)).one()
-    unit = _org_unit_by_path(session, town, path) if path is not None else None
-    if path is not None and unit is None:
-        reason = f"映射的单位「{'/'.join(path)}」在组织架构中不存在"
-    if unit is None:
-        unbound = session.exec(
-            select(UnboundRoom).where(
-                UnboundRoom.room_id == room_id, UnboundRoom.account_id == account_id
-            )
-        ).first()
-        if unbound is None:
-            session.add(
-                UnboundRoom(
-                    room_id=room_id, account_id=account_id, topic=topic, reason=reason, seen_at=now
+    assert account.id is not None
+    paths = {PATH_SEP.join((town, *r.path)) for r in rooms if r.path is not None}
+    units = (
+        {u.path: u for u in session.exec(select(OrgUnit).where(col(OrgUnit.path).in_(paths)))}
+        if paths
+        else {}
+    )
+    room_ids = [r.room_id for r in rooms]
+    groups = {
+        g.room_id: g
+        for g in session.exec(select(ChatGroup).where(col(ChatGroup.room_id).in_(room_ids)))
+    }
+    member_of = {
+        m.chat_group_id: m
+        for m in session.exec(
+            select(GroupMembership).where(GroupMembership.bot_account_id == account.id)
+        )
+    }
+    unbound = {
+        u.room_id: u
+        for u in session.exec(select(UnboundRoom).where(UnboundRoom.account_id == account_id))
+    }
+    bound = 0
+    new_groups: list[tuple[RoomSeen, ChatGroup]] = []
+    for room in rooms:
+        unit = units.get(PATH_SEP.join((town, *room.path))) if room.path is not None else None
+        if unit is None or unit.id is None:
+            reason = room.reason or f"映射的单位「{'/'.join(room.path or ())}」在组织架构中不存在"
+            stale = unbound.get(room.room_id)
+            if stale is None:
+                session.add(
+                    UnboundRoom(
+                        room_id=room.room_id,
+                        account_id=account_id,
+                        topic=room.topic,
+                        reason=reason,
+                        seen_at=now,
+                    )
                 )
+            else:
+                stale.topic, stale.reason, stale.seen_at = room.topic, reason, now
+            continue
+        bound += 1
+        group = groups.get(room.room_id)
+        if group is None:
+            group = ChatGroup(
+                room_id=room.room_id, topic=room.topic, org_unit_id=unit.id, bound_by=room.bound_by
             )
-        else:
-            unbound.topic, unbound.reason, unbound.seen_at = topic, reason, now
-        return BindOutcome(room_id, False, reason)
-    group = session.exec(select(ChatGroup).where(ChatGroup.room_id == room_id)).first()
-    assert unit.id is not None
-    if group is None:
-        group = ChatGroup(room_id=room_id, topic=topic, org_unit_id=unit.id, bound_by=bound_by)
-        session.add(group)
-        session.flush()
-    elif (group.topic, group.org_unit_id, group.bound_by) != (topic, unit.id, bound_by):
-        group.topic, group.org_unit_id, group.bound_by, group.updated_at = (
-            topic,
+            session.add(group)
+            groups[room.room_id] = group
+            new_groups.append((room, group))
+        elif (group.topic, group.org_unit_id, group.bound_by) != (
+            room.topic,
             unit.id,
-            bound_by,
-            now,
-        )
-    assert group.id is not None and account.id is not None
-    membership = session.exec(
-        select(GroupMembership).where(
-            GroupMembership.bot_account_id == account.id, GroupMembership.chat_group_id == group.id
-        )
-    ).first()
-    if membership is None:
-        session.add(GroupMembership(bot_account_id=account.id, chat_group_id=group.id, seen_at=now))
-    else:
-        membership.seen_at = now
-    stale = session.exec(
-        select(UnboundRoom).where(
-            UnboundRoom.room_id == room_id, UnboundRoom.account_id == account_id
-        )
-    ).first()
-    if stale is not None:
-        session.delete(stale)
-    return BindOutcome(room_id, True, unit.path)
+            room.bound_by,
+        ):
+            group.topic, group.org_unit_id, group.bound_by, group.updated_at = (
+                room.topic,
+                unit.id,
+                room.bound_by,
+                now,
+            )
+        if room.room_id in unbound:
+            session.delete(unbound.pop(room.room_id))
+    session.flush()
+    for room in rooms:
+        group = groups.get(room.room_id)
+        if group is None or group.id is None:
+            continue
+        membership = member_of.get(group.id)
+        if membership is None:
+            membership = GroupMembership(
+                bot_account_id=account.id, chat_group_id=group.id, seen_at=now
+            )
+            session.add(membership)
+            member_of[group.id] = membership
+        else:
+            membership.seen_at = now
+    return bound
 
 
 def group_info(session: Session, room_id: str, *, town: str) -> GroupInfo | None:

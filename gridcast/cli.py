@@ -64,9 +64,11 @@ def run(settings: Settings, port: int | None) -> None:
             update={"web": settings.web.model_copy(update={"port": port})}
         )
 
-    def announce(urls: list[str]) -> None:
+    def announce(urls: list[str], with_sandbox: bool) -> None:
         for url in urls:
             click.echo(f"gridcast {gridcast.__version__} 已启动: {url}  (健康检查 {url}/healthz)")
+            if with_sandbox:
+                click.echo(f"模拟微信 (sandbox): {url}/sandbox/  —— 在这里以任何群成员身份发言")
         click.echo("按 Ctrl-C 停止。")
 
     try:

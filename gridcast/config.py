@@ -138,6 +138,14 @@ class BotsSettings(_Section):
     """Burst of each generated account."""
     accounts_per_room: int = Field(default=2, ge=1, le=10)
     """In the generated deployment, every room has at least this many bot accounts."""
+    room_mapping: dict[str, str] = Field(default_factory=dict)
+    """Rooms whose topic does not follow the naming convention: room id or topic ->
+    org path below the town (``黄霞村/第16网格``)."""
+
+    def room_mapping_paths(self) -> dict[str, tuple[str, ...]]:
+        return {
+            ref: tuple(p for p in path.split("/") if p) for ref, path in self.room_mapping.items()
+        }
 
     @model_validator(mode="after")
     def _unique_ids(self) -> BotsSettings:
@@ -335,6 +343,13 @@ class Settings(_Section):
                 raise ValueError(
                     f"tickets.categories[{i}].department = {category.department!r}: "
                     f"not a department code; known: {', '.join(codes)}"
+                )
+        if not self.sandbox.enabled:
+            missing = [a.id for a in self.account_settings() if not a.endpoint]
+            if missing:
+                raise ValueError(
+                    f"bots.accounts: {', '.join(missing[:5])} ha(s) no endpoint, and sandbox.enabled is "
+                    "false: give every account the host:port of its puppet service"
                 )
         cat_codes = [c.code for c in self.tickets.categories]
         dupes = sorted({c for c in cat_codes if cat_codes.count(c) > 1})

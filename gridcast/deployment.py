@@ -9,6 +9,7 @@ accounts for bigger villages), every group has at least ``accounts_per_room``.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -40,28 +41,35 @@ class GroupSlot:
 def assign_accounts(
     groups: Sequence[GroupSlot], account_ids: Sequence[str], per_room: int
 ) -> dict[tuple[str, ...], tuple[str, ...]]:
-    """Every group gets ``min(per_room, len(accounts))`` accounts from its village's pool.
+    """Every group gets ``min(per_room, len(accounts))`` accounts.
 
-    Pools are consecutive runs of the account list, sized in proportion to the
-    village's number of groups; the town group takes the first accounts.
+    The accounts stand on a circle; each village gets an arc of it as long as its share
+    of the town's groups, and its groups are dealt over the accounts its arc touches.
+    Neighbouring villages share the accounts at their boundary, so a planner can move
+    load across the whole town and no account carries more than its share.
     """
-    if not account_ids:
+    n = len(account_ids)
+    if n == 0:
         return {g.path: () for g in groups}
-    per_room = min(per_room, len(account_ids))
+    per_room = min(per_room, n)
     by_village: dict[str, list[GroupSlot]] = defaultdict(list)
     for group in groups:
         if group.path:
             by_village[group.path[0]].append(group)
     total = sum(len(v) for v in by_village.values()) or 1
     out: dict[tuple[str, ...], tuple[str, ...]] = {}
-    offset = 0
-    n = len(account_ids)
+    start = 0.0
     for members in by_village.values():
-        pool_size = max(per_room, round(n * len(members) / total))
-        pool = [account_ids[(offset + i) % n] for i in range(min(pool_size, n))]
-        offset += pool_size
+        length = n * len(members) / total
+        first = math.floor(start)
+        last = max(math.ceil(start + length) - 1, first + per_room - 1)
+        pool = [account_ids[i % n] for i in range(first, last + 1)]
+        pool = list(dict.fromkeys(pool))  # a village larger than the whole circle
+        start += length
         for index, group in enumerate(members):
-            out[group.path] = tuple(pool[(index + k) % len(pool)] for k in range(per_room))
+            out[group.path] = tuple(
+                pool[(index + k) % len(pool)] for k in range(min(per_room, len(pool)))
+            )
     for group in groups:
         if not group.path:
             out[group.path] = tuple(account_ids[:per_room])

@@ -11,11 +11,31 @@ from collections.abc import Callable
 from aiohttp import web
 
 from gridcast.config import Settings
-from web.app import create_app
+from models.db import make_async_engine, require_current_schema, run_in_session
+from sandbox.sandbox import Sandbox
+from web.app import UPGRADE_HINT, create_app
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 8.0
+
+
+def needs_sandbox(settings: Settings) -> bool:
+    return settings.sandbox.enabled and any(not a.endpoint for a in settings.account_settings())
+
+
+async def build_sandbox(settings: Settings) -> Sandbox:
+    """The simulated WeChat of the deployment, built from the org tree in the database."""
+    from gridcast.deployment import build_world_spec, risk_settings
+
+    engine = make_async_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(require_current_schema, upgrade_hint=UPGRADE_HINT)
+        spec = await run_in_session(engine, lambda s: build_world_spec(s, settings))
+    finally:
+        await engine.dispose()
+    return Sandbox(spec, risk=risk_settings(settings), message_id_prefix="")
 
 
 def _urls(runner: web.AppRunner) -> list[str]:
@@ -30,7 +50,7 @@ def _urls(runner: web.AppRunner) -> list[str]:
 async def serve(
     settings: Settings,
     *,
-    announce: Callable[[list[str]], None] | None = None,
+    announce: Callable[[list[str], bool], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Start everything, announce the URLs, and run until SIGINT/SIGTERM or ``stop``."""
@@ -39,13 +59,16 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
+    sandbox = await build_sandbox(settings) if needs_sandbox(settings) else None
+    runner = web.AppRunner(
+        create_app(settings, sandbox=sandbox), handle_signals=False, access_log=None
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.web.host, settings.web.port, shutdown_timeout=2.0)
         await site.start()
         if announce is not None:
-            announce(_urls(runner))
+            announce(_urls(runner), sandbox is not None)
         await stop.wait()
         log.info("stopping")
     finally:

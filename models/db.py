@@ -55,6 +55,10 @@ def _prepare_sqlite_file(url: str) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE instead of the driver's
+    # deferred BEGIN: a deferred transaction that reads and then writes fails at once with
+    # "database is locked" when another writer got there first; an immediate one waits.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets the CLI read while the server writes; the busy timeout rides out short locks.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -64,6 +68,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """A synchronous engine for the CLI and migrations."""
     sync_url = _driver_url(url, use_async=False)
@@ -71,6 +79,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         _prepare_sqlite_file(sync_url)
         engine = create_engine(sync_url, echo=echo)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(sync_url, echo=echo, pool_pre_ping=True)
 
@@ -80,8 +89,11 @@ def make_async_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     async_url = _driver_url(url, use_async=True)
     if async_url.startswith("sqlite"):
         _prepare_sqlite_file(async_url)
-        engine = create_async_engine(async_url, echo=echo)
+        # One connection: the process's coroutines take turns instead of contending for
+        # SQLite's single write lock (other processes wait through busy_timeout).
+        engine = create_async_engine(async_url, echo=echo, pool_size=1, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(async_url, echo=echo, pool_pre_ping=True)
 

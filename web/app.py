@@ -1,19 +1,53 @@
-"""The aiohttp application factory: one ``cleanup_ctx`` per resource."""
+"""The aiohttp application factory: one ``cleanup_ctx`` per resource.
+
+Order: database -> sandbox (when embedded) -> bots (hub, broadcaster) -> scheduler.
+Everything the process holds is rebuilt from the database on start.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlmodel import Session, select
 
+from bot.binding import TopicIndex
+from bot.directory import directory_router
+from bot.hub import BotHub
+from bot.store import leader_chain
+from bot.transport import ChatTransport
+from broadcast.engine import Broadcaster
+from broadcast.receipts import escalate
+from broadcast.router import notices_router, receipts_router
 from gridcast.config import Settings
-from models.db import backend_name, make_async_engine, require_current_schema
-from web import health
-from web.keys import ENGINE, SETTINGS
+from models.db import make_async_engine, require_current_schema, run_in_session
+from models.org import OrgUnit
+from orgtree.service import PATH_SEP
+from sandbox.control import create_control_app
+from sandbox.sandbox import Sandbox
+from web import api, health
+from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
+
+log = logging.getLogger(__name__)
+
+UPGRADE_HINT = "gridcast db upgrade (with the same --config / --data-dir)"
+ESCALATION_INTERVAL_S = 30
+
+TransportFactory = Callable[[str, str, str], ChatTransport]
+"""(account id, endpoint, token) -> transport; the default is the wechaty one."""
 
 
-def upgrade_hint(settings: Settings) -> str:
-    return "gridcast db upgrade (with the same --config / --data-dir)"
+def _wechaty_transport(account_id: str, endpoint: str, token: str) -> ChatTransport:
+    from bot.wechaty_transport import WechatyTransport  # the one module that imports wechaty
+
+    return WechatyTransport(account_id, endpoint=endpoint, token=token)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -21,19 +55,165 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = make_async_engine(settings.database_url, echo=settings.database.echo)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(require_current_schema, upgrade_hint=upgrade_hint(settings))
+            await connection.run_sync(require_current_schema, upgrade_hint=UPGRADE_HINT)
         app[ENGINE] = engine
         yield
     finally:
         await engine.dispose()
 
 
-def create_app(settings: Settings) -> web.Application:
+def _org_paths(session: Session) -> list[tuple[str, ...]]:
+    return [tuple(p.split(PATH_SEP)[1:]) for p in session.exec(select(OrgUnit.path))]
+
+
+def bots_ctx(
+    sandbox: Sandbox | None, transport_factory: TransportFactory
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        engine = app[ENGINE]
+        accounts = settings.account_settings()
+        transports = []
+        for account in accounts:
+            endpoint = account.endpoint or (sandbox.endpoint(account.id) if sandbox else None)
+            token = account.token or (sandbox.token(account.id) if sandbox else "")
+            if endpoint is None:
+                raise web.HTTPInternalServerError(
+                    text=f"account {account.id}: no endpoint and no sandbox"
+                )
+            transports.append(transport_factory(account.id, endpoint, token))
+        paths = await run_in_session(engine, _org_paths)
+        hub = BotHub(
+            engine=engine,
+            town=settings.town.name,
+            transports=transports,
+            topic_index=TopicIndex(
+                settings.town.name, paths, mapping=settings.bots.room_mapping_paths()
+            ),
+            clock=utcnow,
+            throttle_cooldown=settings.sandbox.throttle_cooldown,
+            limits={a.id: (a.rate_per_s, a.burst) for a in accounts},
+        )
+        broadcaster = Broadcaster(
+            engine=engine,
+            hub=hub,
+            town=settings.town.name,
+            resend_uncertain=settings.broadcast.resend_uncertain,
+            clock=utcnow,
+        )
+
+        async def lookup(org_unit_id: int):  # type: ignore[no-untyped-def]
+            return await run_in_session(engine, lambda s: leader_chain(s, org_unit_id))
+
+        hub.dispatcher.include_routers(
+            directory_router(lookup),
+            notices_router(
+                broadcaster,
+                town=settings.town.name,
+                deadline_s=settings.broadcast.deadline.total_seconds(),
+            ),
+            receipts_router(
+                broadcaster,
+                ack_words=settings.broadcast.ack_words,
+                window=settings.broadcast.ack_window,
+            ),
+        )
+        app[HUB] = hub
+        app[BROADCASTER] = broadcaster
+        await hub.start({a.id: a.name or a.id for a in accounts})
+        resumed = await broadcaster.resume()
+        if resumed:
+            log.info("resumed %d notice(s) interrupted by the last stop", len(resumed))
+        try:
+            yield
+        finally:
+            await broadcaster.stop()
+            await hub.stop()
+
+    return ctx
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The one APScheduler of the deployment (jobs read their state from the database)."""
+    settings = app[SETTINGS]
+    engine = app[ENGINE]
+    hub = app[HUB]
+    scheduler = AsyncIOScheduler(timezone=settings.town.timezone)
+
+    async def escalation_job() -> None:
+        now = utcnow()
+        replies = await run_in_session(
+            engine,
+            lambda s: escalate(
+                s,
+                now=now,
+                normal=settings.broadcast.reminders_normal,
+                urgent=settings.broadcast.reminders_urgent,
+            ),
+        )
+        for reply in replies:
+            try:
+                await hub.send(reply)
+            except Exception as exc:  # one failed reminder must not stop the others
+                log.warning("reminder not sent: %s", exc)
+
+    scheduler.add_job(
+        escalation_job,
+        "interval",
+        seconds=ESCALATION_INTERVAL_S,
+        id="notice-escalation",
+        next_run_time=utcnow(),  # steps that fell due while the process was down run now, once
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+    )
+    scheduler.start()
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sandbox: Sandbox | None = None,
+    transport_factory: TransportFactory = _wechaty_transport,
+    run_bots: bool = True,
+) -> web.Application:
+    """The whole process as one application: web API, and the sandbox, bots and scheduler.
+
+    ``run_bots=False`` serves the database-backed API only (tests, read-only consoles).
+    """
     app = web.Application()
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
+    if sandbox is not None:
+        app.cleanup_ctx.append(_sandbox_ctx(sandbox))
+        app.add_subapp("/sandbox/", create_control_app(sandbox))
+    if run_bots:
+        app.cleanup_ctx.append(bots_ctx(sandbox, transport_factory))
+        app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(health.routes)
+    app.add_routes(api.routes)
+    app.router.add_get("/", _home)
     return app
 
 
-__all__ = ["backend_name", "create_app"]
+def _sandbox_ctx(sandbox: Sandbox) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        await sandbox.start()
+        try:
+            yield
+        finally:
+            await sandbox.stop()
+
+    return ctx
+
+
+async def _home(request: web.Request) -> web.Response:
+    raise web.HTTPFound(
+        "/sandbox/"
+        if request.app.get(SETTINGS) and request.app[SETTINGS].sandbox.enabled
+        else "/healthz"
+    )

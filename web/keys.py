@@ -5,7 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.hub import BotHub
+from broadcast.engine import Broadcaster
 from gridcast.config import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
+HUB = web.AppKey("hub", BotHub)
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)

@@ -15,7 +15,7 @@ async def test_healthz_reports_database_and_counts(settings: Settings, engine: E
     roster = small_town()
     with session_scope(engine) as session:
         apply_roster(session=session, roster=roster)
-    async with TestClient(TestServer(create_app(settings))) as client:
+    async with TestClient(TestServer(create_app(settings, run_bots=False))) as client:
         response = await client.get("/healthz")
         body = await response.json()
     assert response.status == 200
@@ -26,7 +26,7 @@ async def test_healthz_reports_database_and_counts(settings: Settings, engine: E
 
 
 async def test_app_refuses_to_start_on_an_unmigrated_database(settings: Settings) -> None:
-    server = TestServer(create_app(settings))
+    server = TestServer(create_app(settings, run_bots=False))
     try:
         with pytest.raises(SchemaOutOfDate, match="gridcast db upgrade"):
             await server.start_server()
