@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 
 from bot.dispatcher import Reply
-from bot.hub import BotHub
+from bot.hub import BotHub, usable_burst
 from bot.transport import AccountState, AccountUnavailable, SendFailed, SendThrottled
 from broadcast import compose, planner, service
 from models.broadcast import DeliveryState, Notice, NoticeKind, NoticePriority, NoticeStatus
@@ -223,9 +223,14 @@ class Broadcaster:
     # --- planning -------------------------------------------------------------------
 
     def planner_accounts(
-        self, *, now_s: float = 0.0, empty_buckets: bool = False
+        self, *, now_s: float = 0.0, empty_buckets: bool = False, reserve: bool = True
     ) -> list[planner.Account]:
-        """The hub's accounts as the planner sees them right now."""
+        """The hub's accounts as the planner sees them right now.
+
+        With ``reserve`` (for plans that will be sent) each bucket is planned one token
+        short (see :data:`bot.hub.SAFETY_RESERVE`); without it, the accounts' configured
+        limits (for the lower bound).
+        """
         out = []
         mono = time.monotonic()
         for account_id, runtime in self._hub.accounts.items():
@@ -251,7 +256,7 @@ class Broadcaster:
                 planner.Account(
                     id=account_id,
                     rate=rate,
-                    burst=burst,
+                    burst=usable_burst(burst) if reserve else burst,
                     status=status,
                     available_from=available,
                     tokens=0.0 if empty_buckets else None,
@@ -286,7 +291,9 @@ class Broadcaster:
             accounts = self.planner_accounts()
             groups = service.planner_groups(targets)
             plan = planner.plan_delivery(groups, accounts, margin_s=self._margin())
-            bound = planner.plan_delivery(groups, accounts).lower_bound_s
+            bound = planner.plan_delivery(
+                groups, self.planner_accounts(reserve=False)
+            ).lower_bound_s
             plan_ms = (time.perf_counter() - started) * 1000
             notice = service.create_notice(
                 session,

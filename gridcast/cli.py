@@ -141,9 +141,19 @@ def config_show(settings: Settings) -> None:
 
 
 def _register_subcommands() -> None:
+    from broadcast.cli import notice
+    from gridcast.bench_cli import bench
+    from gridcast.sandbox_cli import sandbox
     from orgtree.cli import org
+    from tickets.admin_cli import tickets
+    from tickets.cli import parse_command
 
     main.add_command(org)
+    main.add_command(notice)
+    main.add_command(bench)
+    main.add_command(sandbox)
+    main.add_command(tickets)
+    main.add_command(parse_command)
 
 
 _register_subcommands()

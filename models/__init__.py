@@ -5,6 +5,14 @@ from __future__ import annotations
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
 from models.chat import AccountStatus, BotAccount, ChatGroup, GroupMembership, UnboundRoom
 from models.org import Department, Level, OrgUnit, Person, Role, RoleAssignment
+from models.tickets import (
+    IntakeMessage,
+    Ticket,
+    TicketCodeSequence,
+    TicketEvent,
+    TicketOutbox,
+    TicketReporter,
+)
 from orgtree.records import UnitKind
 
 __all__ = [
@@ -15,6 +23,7 @@ __all__ = [
     "DeliveryState",
     "Department",
     "GroupMembership",
+    "IntakeMessage",
     "Level",
     "Notice",
     "NoticeAttempt",
@@ -23,6 +32,11 @@ __all__ = [
     "Receipt",
     "Role",
     "RoleAssignment",
+    "Ticket",
+    "TicketCodeSequence",
+    "TicketEvent",
+    "TicketOutbox",
+    "TicketReporter",
     "UnboundRoom",
     "UnitKind",
 ]

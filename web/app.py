@@ -28,6 +28,7 @@ from models.org import OrgUnit
 from orgtree.service import PATH_SEP
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
+from tickets.timers import add_ticket_jobs
 from web import api, health
 from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
 
@@ -167,6 +168,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         max_instances=1,
         misfire_grace_time=None,
     )
+    add_ticket_jobs(scheduler, engine=engine, settings=settings, send=hub.send, clock=utcnow)
     scheduler.start()
     try:
         yield

@@ -1,0 +1,85 @@
+"""Intake throughput: messages per second on one core, printed as JSON.
+
+    .venv/bin/python bench/intake.py [--repeat 20] [--file tickets/data/dev.jsonl]
+
+Parses every text of the labelled file, repeated, with a warmed-up parser (jieba's
+dictionary is loaded before the clock starts), pinned to one CPU where the platform
+allows. ``messages_per_second`` is wall-clock; ``messages_per_cpu_second`` is the same
+work over the process's CPU time, steadier on a busy machine. Also times single long messages (a 10,000-character rant), the worst case.
+The target is >= 2,000 messages/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from tickets.evaluate import load_labelled
+from tickets.intake import Parser
+
+DEFAULT_FILE = Path(__file__).resolve().parent.parent / "tickets" / "data" / "dev.jsonl"
+TARGET = 2000
+
+
+def _pin_to_one_core() -> int | None:
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--repeat", type=int, default=20, help="passes over the file")
+    options.add_argument("--file", type=Path, default=DEFAULT_FILE, help="labelled JSON lines")
+    args = options.parse_args(argv)
+
+    cpu = _pin_to_one_core()
+    texts = [row.text for row in load_labelled(args.file)]
+    parser = Parser()
+    parser.warm_up()
+
+    batch = texts * args.repeat
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for text in batch:
+        parser.parse(text)
+    elapsed = time.perf_counter() - started
+    cpu_elapsed = time.process_time() - cpu_started
+
+    long_text = ("楼上装修电钻从早钻到晚，物业也不管，" * 600)[:10_000]
+    long_runs = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        parser.parse(long_text)
+        long_runs.append(time.perf_counter() - t0)
+
+    rate = len(batch) / elapsed
+    result = {
+        "benchmark": "intake.parse",
+        "file": str(args.file),
+        "distinct_messages": len(texts),
+        "messages": len(batch),
+        "seconds": round(elapsed, 4),
+        "messages_per_second": round(rate),
+        "messages_per_cpu_second": round(len(batch) / cpu_elapsed) if cpu_elapsed else None,
+        "mean_microseconds": round(elapsed / len(batch) * 1e6, 1),
+        "long_message_chars": len(long_text),
+        "long_message_milliseconds": round(statistics.median(long_runs) * 1e3, 2),
+        "pinned_cpu": cpu,
+        "python": platform.python_version(),
+        "target_messages_per_second": TARGET,
+        "meets_target": rate >= TARGET,
+    }
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if rate >= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

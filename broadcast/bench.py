@@ -1,0 +1,228 @@
+"""``gridcast bench broadcast``: a whole-town notice on the full Guohuan tree.
+
+Everything real except WeChat: the org tree in a fresh SQLite database, the sandbox
+serving the Wechaty Puppet Service protocol with each account's rate limit enforced,
+one python-wechaty client per account over gRPC, the hub, the planner and the
+outbox. The reference deployment is config.yaml's default: 32 accounts at 1
+message/s with a burst of 5, every group in two accounts, villages of uneven size.
+
+``--rate-scale K`` multiplies every rate (accounts and sandbox alike) so a run takes
+about 150/K seconds; ``--fail`` logs out some accounts and makes 1% of sends fail
+transiently, part-way through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import resource
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.binding import TopicIndex
+from bot.hub import BotHub
+from bot.wechaty_transport import WechatyTransport
+from broadcast import planner, service
+from broadcast.engine import Broadcaster, NoticeRequest
+from gridcast.config import Settings, parse_settings
+from gridcast.deployment import build_world_spec, risk_settings
+from models.broadcast import DeliveryState
+from models.db import make_async_engine, make_engine, run_in_session, session_scope, upgrade
+from models.org import OrgUnit
+from orgtree.service import PATH_SEP, ensure_town
+from sandbox.sandbox import Sandbox
+
+
+def _settings(data_dir: Path, rate_scale: float, base: Settings | None) -> Settings:
+    base = base or parse_settings({})
+    raw = base.model_dump(mode="json")
+    raw["data_dir"] = str(data_dir)
+    raw["database"] = {"url": None, "echo": False}
+    raw["bots"]["rate_per_s"] = base.bots.rate_per_s * rate_scale
+    raw["bots"]["accounts"] = [
+        {**a, "rate_per_s": a["rate_per_s"] * rate_scale} for a in raw["bots"]["accounts"]
+    ]
+    raw["sandbox"]["failure_rate"] = 0.0
+    raw["sandbox"]["residents_per_unit"] = 1
+    return parse_settings(raw)
+
+
+async def run_broadcast_bench(
+    *, rate_scale: float = 1.0, fail: bool = False, settings: Settings | None = None
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="gridcast-bench-") as tmp:
+        cfg = _settings(Path(tmp), rate_scale, settings)
+        sync_engine = make_engine(cfg.database_url)
+        upgrade(sync_engine)
+        with session_scope(sync_engine) as session:
+            ensure_town(session=session, settings=cfg)
+            spec = build_world_spec(session, cfg)
+        sync_engine.dispose()
+        engine = make_async_engine(cfg.database_url)
+        sandbox = Sandbox(
+            spec, risk=risk_settings(cfg), heartbeat_interval_s=0, message_id_prefix="b"
+        )
+        await sandbox.start()
+        accounts = cfg.account_settings()
+        transports = [
+            WechatyTransport(
+                a.id,
+                endpoint=sandbox.endpoint(a.id),
+                token=sandbox.token(a.id),
+                heartbeat_timeout_s=None,
+            )
+            for a in accounts
+        ]
+        paths = await run_in_session(
+            engine, lambda s: [tuple(p.split(PATH_SEP)[1:]) for p in s.exec(_paths_query())]
+        )
+        hub = BotHub(
+            engine=engine,
+            town=cfg.town.name,
+            transports=transports,
+            topic_index=TopicIndex(cfg.town.name, paths),
+            clock=lambda: datetime.now(UTC),
+            throttle_cooldown=cfg.sandbox.throttle_cooldown,
+            limits={a.id: (a.rate_per_s, a.burst) for a in accounts},
+        )
+        broadcaster = Broadcaster(
+            engine=engine, hub=hub, town=cfg.town.name, resend_uncertain=False
+        )
+        try:
+            connect_started = time.perf_counter()
+            await hub.start()
+            connect_s = time.perf_counter() - connect_started
+            result = await _measure(cfg, sandbox, hub, broadcaster, engine, fail)
+            result["connect_s"] = round(connect_s, 1)
+            result["rate_scale"] = rate_scale
+            return result
+        finally:
+            await broadcaster.stop()
+            await hub.stop()
+            await sandbox.stop()
+            await engine.dispose()
+
+
+def _paths_query() -> Any:
+    from sqlmodel import select
+
+    return select(OrgUnit.path)
+
+
+async def _measure(
+    cfg: Settings,
+    sandbox: Sandbox,
+    hub: BotHub,
+    broadcaster: Broadcaster,
+    engine: Any,
+    fail: bool,
+) -> dict[str, Any]:
+    deadline = cfg.broadcast.deadline.total_seconds()
+
+    def naive(session: Session) -> planner.DeliveryPlan:
+        scope = service.scope_unit(session, cfg.town.name, town=cfg.town.name)
+        targets = service.target_groups(session, scope, ("town", "village", "grid", "unit"))
+        return planner.plan_delivery(
+            service.planner_groups(targets), broadcaster.planner_accounts()
+        )
+
+    reference = await run_in_session(engine, naive)
+    request = NoticeRequest(
+        title="台风“海葵”防御紧急通知",
+        body="台风预计今晚登陆，请立即转移低洼地带和危房人员，停止一切户外作业。",
+        scope=cfg.town.name,
+        issuer_name="国欢镇防汛办",
+        deadline_s=deadline,
+    )
+    prepared = await broadcaster.prepare(request)
+    started = time.monotonic()
+    await broadcaster.confirm(prepared.code)
+    if fail:
+        asyncio.get_running_loop().call_later(
+            prepared.predicted_reach_s * 0.3,
+            _inject_failures,
+            sandbox,
+            [a.id for a in cfg.account_settings()],
+        )
+    await broadcaster.wait(prepared.code)
+    wall_s = time.monotonic() - started
+    writer = broadcaster.last_writer
+    report = await run_in_session(
+        engine, lambda s: service.reach_report(s, service.notice_by_code(s, prepared.code))
+    )
+    states = await run_in_session(engine, lambda s: _states(s, prepared.code))
+    per_room = _posts_per_room(sandbox, prepared.code)
+    sent_times, _acks = await run_in_session(
+        engine, lambda s: service.curve_points(s, service.notice_by_code(s, prepared.code))
+    )
+    reach_s = max(sent_times) if sent_times else None
+    uncertain_rooms = states["uncertain_rooms"]
+    duplicates = sum(1 for room, n in per_room.items() if n > 1 and room not in uncertain_rooms)
+    sent_rooms = states["sent_rooms"]
+    missing = sum(1 for room in sent_rooms if per_room.get(room, 0) == 0)
+    return {
+        "groups": prepared.groups,
+        "delivered": report["sent"],
+        "unreachable": states["counts"].get(DeliveryState.UNREACHABLE.value, 0),
+        "failed": states["counts"].get(DeliveryState.FAILED.value, 0),
+        "uncertain": states["counts"].get(DeliveryState.UNCERTAIN.value, 0),
+        "lower_bound_s": round(prepared.lower_bound_s, 2),
+        "predicted_reach_s": round(prepared.predicted_reach_s, 2),
+        "reach_s": round(reach_s, 2) if reach_s is not None else None,
+        "wall_s": round(wall_s, 2),
+        "ratio": round(reach_s / prepared.lower_bound_s, 4)
+        if reach_s and prepared.lower_bound_s
+        else None,
+        "deadline_s": deadline,
+        "meets_deadline": reach_s is not None and reach_s <= deadline,
+        "naive_reach_s": {
+            "single_account": round(reference.naive_single_account_s, 1),
+            "round_robin": round(reference.naive_round_robin_s, 1),
+        },
+        "time_to": report["time_to"],
+        "plan_ms": round(prepared.plan_ms, 1),
+        "db_writes_per_s": round(writer.rows_written / wall_s, 1) if writer else None,
+        "db_commits": writer.commits if writer else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "posts_seen_by_sandbox": sum(per_room.values()),
+        "duplicates_outside_uncertain": duplicates,
+        "sent_but_not_in_sandbox": missing,
+        "fail_injected": fail,
+    }
+
+
+def _inject_failures(sandbox: Sandbox, account_ids: list[str]) -> None:
+    for account_id in account_ids[:: max(1, len(account_ids) // 3)][:3]:
+        sandbox.logout(account_id, "压测：模拟账号被迫下线")
+    sandbox.set_risk(failure_probability=0.01)
+
+
+def _states(session: Session, code: str) -> dict[str, Any]:
+    from sqlmodel import select
+
+    from models.broadcast import Delivery
+
+    notice = service.notice_by_code(session, code)
+    rows = session.exec(select(Delivery).where(Delivery.notice_id == notice.id)).all()
+    return {
+        "counts": Counter(r.state.value for r in rows),
+        "uncertain_rooms": {r.room_id for r in rows if r.state is DeliveryState.UNCERTAIN},
+        "sent_rooms": {r.room_id for r in rows if r.state is DeliveryState.SENT},
+    }
+
+
+def _posts_per_room(sandbox: Sandbox, code: str) -> Counter[str]:
+    """How many times the notice text appears in each room, as the sandbox recorded it."""
+    marker = re.compile(rf"【[^】]*{code}】")
+    counts: Counter[str] = Counter()
+    for room in sandbox.world.rooms.values():
+        for message in sandbox.world.room_transcript(room):
+            if message.sender_id in sandbox.world.accounts and marker.search(message.text):
+                counts[room.room_id] += 1
+    return counts

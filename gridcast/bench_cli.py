@@ -1,0 +1,96 @@
+"""``gridcast bench``: measurements run by hand (never in the timed test suite)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import runpy
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from gridcast.clitools import with_settings
+from gridcast.config import Settings
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks (see the README's figures)."""
+
+
+def _emit(result: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key}: {value}")
+
+
+@bench.command("broadcast")
+@with_settings
+@click.option(
+    "--rate-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Multiply every rate by K (a run takes ~150/K s).",
+)
+@click.option("--fail", is_flag=True, help="Log out some accounts and fail 1% of sends midway.")
+@click.option("--json", "as_json", is_flag=True)
+def bench_broadcast(settings: Settings, rate_scale: float, fail: bool, as_json: bool) -> None:
+    """A whole-town notice on the full Guohuan tree through the sandbox."""
+    from broadcast.bench import run_broadcast_bench
+
+    if not 0 < rate_scale <= 100:
+        raise click.BadParameter("must be in (0, 100]", param_hint="--rate-scale")
+    _emit(
+        asyncio.run(run_broadcast_bench(rate_scale=rate_scale, fail=fail, settings=settings)),
+        as_json,
+    )
+
+
+@bench.command("sandbox")
+@click.option("--sends", type=int, default=5000, show_default=True)
+@click.option("--accounts", type=int, default=8, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_sandbox(sends: int, accounts: int, as_json: bool) -> None:
+    """Sends/s of bot -> wechaty -> gRPC -> sandbox with rate limits off, and peak memory
+    with the full Guohuan world loaded."""
+    from gridcast.config import parse_settings
+    from gridcast.deployment import build_world_spec
+    from models.db import make_engine, session_scope, upgrade
+    from orgtree.service import ensure_town
+    from sandbox.bench import measure_send_throughput
+    from sandbox.sandbox import Sandbox
+
+    result = asyncio.run(measure_send_throughput(sends, accounts))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = parse_settings({"data_dir": tmp})
+        engine = make_engine(cfg.database_url)
+        upgrade(engine)
+        with session_scope(engine) as session:
+            ensure_town(session=session, settings=cfg)
+            started = time.perf_counter()
+            spec = build_world_spec(session, cfg)
+        engine.dispose()
+        world = Sandbox(spec)
+        result["guohuan_rooms"] = len(world.world.rooms)
+        result["guohuan_contacts"] = len(world.world.contacts)
+        result["world_build_s"] = round(time.perf_counter() - started, 2)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    _emit(result, as_json)
+
+
+@bench.command("plan", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_plan(args: tuple[str, ...]) -> None:
+    """Planning at town scale and city scale (100,000 groups, 1,000 accounts)."""
+    sys.argv = [str(BENCH_DIR / "plan_city.py"), *args]
+    runpy.run_path(str(BENCH_DIR / "plan_city.py"), run_name="__main__")

@@ -1,0 +1,119 @@
+"""``gridcast sandbox``: talk to the simulated WeChat of a running system over its control API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import click
+
+from gridcast.clitools import with_settings
+from gridcast.config import Settings
+
+
+def _base(settings: Settings, url: str | None) -> str:
+    if url:
+        return url.rstrip("/")
+    host = "127.0.0.1" if settings.web.host in ("0.0.0.0", "::") else settings.web.host
+    return f"http://{host}:{settings.web.port}"
+
+
+def _call(method: str, url: str, payload: dict[str, Any] | None = None) -> Any:
+    async def go() -> Any:
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.request(method, url, json=payload) as response,
+        ):
+            body = await response.json(content_type=None)
+            if response.status >= 400:
+                raise click.ClickException(str(body.get("error", response.reason)))
+            return body
+
+    try:
+        return asyncio.run(go())
+    except aiohttp.ClientError as exc:
+        raise click.ClickException(f"连不上 {url}（gridcast run 是否在运行？）：{exc}") from None
+
+
+url_option = click.option(
+    "--url", default=None, help="URL of the running system (default from config)."
+)
+
+
+@click.group()
+def sandbox() -> None:
+    """The simulated WeChat (模拟微信) of a running `gridcast run`."""
+
+
+@sandbox.command("say")
+@with_settings
+@url_option
+@click.option(
+    "--room", required=True, help="Room id or exact topic, e.g. 黄霞村第16网格-国湄领涵3号楼."
+)
+@click.option("--as", "sender", required=True, help="A member's name or contact id.")
+@click.argument("text")
+def say(settings: Settings, url: str | None, room: str, sender: str, text: str) -> None:
+    """Post TEXT in a room as one of its members; prints the bot's answer when it comes."""
+    base = _base(settings, url)
+    room_path = f"{base}/sandbox/api/rooms/{quote(room, safe='')}"
+    posted = _call("POST", f"{room_path}/messages", {"sender": sender, "text": text})
+    click.echo(f"[{posted.get('sender_name', sender)}] {text}")
+
+    async def answers() -> list[dict[str, Any]]:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            for _ in range(30):
+                await asyncio.sleep(0.1)
+                async with session.get(
+                    f"{room_path}/transcript", params={"since": str(posted["seq"])}
+                ) as r:
+                    body = await r.json(content_type=None)
+                bot_lines = [m for m in body.get("messages", []) if m.get("sender_is_bot")]
+                if bot_lines:
+                    return bot_lines
+        return []
+
+    for message in asyncio.run(answers()):
+        click.echo(f"[{message['sender_name']}] {message['text']}")
+
+
+@sandbox.command("transcript")
+@with_settings
+@url_option
+@click.option("--room", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def transcript(settings: Settings, url: str | None, room: str, as_json: bool) -> None:
+    """A room's conversation, residents' and bots' messages alike."""
+    body = _call(
+        "GET", f"{_base(settings, url)}/sandbox/api/rooms/{quote(room, safe='')}/transcript"
+    )
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    for message in body["messages"]:
+        mentions = f" @{'@'.join(message['mention_names'])}" if message.get("mention_names") else ""
+        click.echo(
+            f"{message['sent_at'][11:19]} [{message['sender_name']}]{mentions} {message['text']}"
+        )
+
+
+@sandbox.command("rooms")
+@with_settings
+@url_option
+@click.option("--q", "query", default="", help="Filter by topic.")
+@click.option("--json", "as_json", is_flag=True)
+def rooms(settings: Settings, url: str | None, query: str, as_json: bool) -> None:
+    """Each room's id, topic, org unit and members by name."""
+    body = _call("GET", f"{_base(settings, url)}/sandbox/api/rooms?q={quote(query)}&members=1")
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    for room in body["rooms"]:
+        names = "、".join(m["name"] for m in room.get("members", []))
+        click.echo(f"{room['room_id']}  {room['topic']}  [{room.get('org_unit', '')}]  {names}")
+    click.echo(f"共 {body['total']} 个群")

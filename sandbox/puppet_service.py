@@ -1,0 +1,375 @@
+"""The Wechaty Puppet Service gRPC protocol, served by grpclib for one bot account.
+
+Each account gets its own :class:`PuppetServicer` on its own grpclib ``Server`` and
+port, like a real deployment where every WeChat account has its own puppet service:
+the port tells the accounts apart. The client puts its token in the HTTP/2
+``:authority``, which grpclib does not show to handlers, so tokens are not checked. Messages are the ``wechaty_grpc.wechaty.puppet`` betterproto
+classes; event payloads are the JSON that ``wechaty-puppet-service`` parses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import wechaty_grpc.wechaty.puppet as pb
+from grpclib.const import Cardinality, Handler, Status
+from grpclib.exceptions import GRPCError
+from grpclib.server import Stream
+
+from sandbox.errors import (
+    InvalidRequest,
+    LoggedOut,
+    NotAMember,
+    NotFound,
+    SandboxError,
+    Throttled,
+    TransientFailure,
+)
+from sandbox.world import Message, MessageKind
+
+if TYPE_CHECKING:
+    from sandbox.sandbox import Sandbox
+
+log = logging.getLogger(__name__)
+
+VERSION = "gridcast-sandbox/1"
+
+PUPPET_MESSAGE_TYPE: dict[MessageKind, int] = {
+    MessageKind.FILE: 1,
+    MessageKind.VOICE: 2,
+    MessageKind.EMOTICON: 5,
+    MessageKind.IMAGE: 6,
+    MessageKind.TEXT: 7,
+    MessageKind.MINI_PROGRAM: 9,
+    MessageKind.RECALLED: 13,
+    MessageKind.URL: 14,
+    MessageKind.VIDEO: 15,
+}
+"""Message types as puppet services put them on the wire: the numbering of the
+TypeScript ``wechaty-puppet`` ``MessageType`` (Text = 7), which python-wechaty's
+``_map_message_type`` translates into the ``wechaty_grpc`` enum (TEXT = 6)."""
+
+GRPC_STATUS: dict[type[SandboxError], Status] = {
+    NotFound: Status.NOT_FOUND,
+    NotAMember: Status.FAILED_PRECONDITION,
+    LoggedOut: Status.UNAUTHENTICATED,
+    Throttled: Status.RESOURCE_EXHAUSTED,
+    TransientFailure: Status.UNAVAILABLE,
+    InvalidRequest: Status.INVALID_ARGUMENT,
+}
+
+
+def grpc_error(error: SandboxError) -> GRPCError:
+    return GRPCError(GRPC_STATUS.get(type(error), Status.UNKNOWN), error.message)
+
+
+# --- events --------------------------------------------------------------------------
+
+
+def _event(kind: pb.EventType, payload: dict[str, Any]) -> pb.EventResponse:
+    return pb.EventResponse(type=kind, payload=json.dumps(payload, ensure_ascii=False))
+
+
+def heartbeat_event(data: str = "heartbeat") -> pb.EventResponse:
+    return _event(pb.EventType.EVENT_TYPE_HEARTBEAT, {"data": data})
+
+
+def login_event(contact_id: str) -> pb.EventResponse:
+    return _event(pb.EventType.EVENT_TYPE_LOGIN, {"contactId": contact_id})
+
+
+def logout_event(contact_id: str, reason: str) -> pb.EventResponse:
+    return _event(pb.EventType.EVENT_TYPE_LOGOUT, {"contactId": contact_id, "data": reason})
+
+
+def scan_event(qrcode: str) -> pb.EventResponse:
+    """Waiting for a QR-code scan (ScanStatus.Waiting = 2): the account is logged out."""
+    return _event(pb.EventType.EVENT_TYPE_SCAN, {"status": 2, "qrcode": qrcode, "data": ""})
+
+
+def message_event(message_id: str) -> pb.EventResponse:
+    return _event(pb.EventType.EVENT_TYPE_MESSAGE, {"messageId": message_id})
+
+
+def dong_event(data: str) -> pb.EventResponse:
+    return _event(pb.EventType.EVENT_TYPE_DONG, {"data": data})
+
+
+def error_event(text: str) -> pb.EventResponse:
+    return _event(pb.EventType.EVENT_TYPE_ERROR, {"data": text})
+
+
+def room_join_event(
+    room_id: str, invitee_ids: list[str], inviter_id: str, timestamp_ms: int
+) -> pb.EventResponse:
+    return _event(
+        pb.EventType.EVENT_TYPE_ROOM_JOIN,
+        {
+            "roomId": room_id,
+            "inviteeIdList": invitee_ids,
+            "inviterId": inviter_id,
+            "timestamp": timestamp_ms,
+        },
+    )
+
+
+def room_leave_event(
+    room_id: str, removee_ids: list[str], remover_id: str, timestamp_ms: int
+) -> pb.EventResponse:
+    return _event(
+        pb.EventType.EVENT_TYPE_ROOM_LEAVE,
+        {
+            "roomId": room_id,
+            "removeeIdList": removee_ids,
+            "removerId": remover_id,
+            "timestamp": timestamp_ms,
+        },
+    )
+
+
+def room_topic_event(
+    room_id: str, new_topic: str, old_topic: str, changer_id: str, timestamp_ms: int
+) -> pb.EventResponse:
+    return _event(
+        pb.EventType.EVENT_TYPE_ROOM_TOPIC,
+        {
+            "roomId": room_id,
+            "newTopic": new_topic,
+            "oldTopic": old_topic,
+            "changerId": changer_id,
+            "timestamp": timestamp_ms,
+        },
+    )
+
+
+def message_payload(message: Message) -> pb.MessagePayloadResponse:
+    return pb.MessagePayloadResponse(
+        id=message.message_id,
+        text=message.text,
+        timestamp=message.timestamp_ms,
+        type=PUPPET_MESSAGE_TYPE[message.kind],
+        from_id=message.sender_id,
+        room_id=message.room_id or "",
+        to_id=message.to_id or "",
+        mention_ids=list(message.mention_ids),
+    )
+
+
+# --- the servicer --------------------------------------------------------------------
+
+RequestT = TypeVar("RequestT")
+ReplyT = TypeVar("ReplyT")
+StreamHandler = Callable[[Stream[Any, Any]], Awaitable[None]]
+
+
+class PuppetServicer:
+    """The puppet service of one account: what ``wechaty-puppet-service`` calls."""
+
+    def __init__(self, sandbox: Sandbox, account_id: str) -> None:
+        self._sandbox = sandbox
+        self._account_id = account_id
+
+    def _unary(self, call: Callable[[RequestT], Awaitable[ReplyT] | ReplyT]) -> StreamHandler:
+        async def handle(stream: Stream[Any, Any]) -> None:
+            request = await stream.recv_message()
+            if request is None:
+                raise GRPCError(Status.INVALID_ARGUMENT, "缺少请求内容")
+            try:
+                reply = call(request)
+                if isinstance(reply, Awaitable):
+                    reply = await reply
+            except SandboxError as error:
+                raise grpc_error(error) from None
+            await stream.send_message(reply)
+
+        return handle
+
+    def __mapping__(self) -> dict[str, Handler]:
+        unary = Cardinality.UNARY_UNARY
+        routes: dict[str, tuple[StreamHandler, Cardinality, type[Any], type[Any]]] = {
+            "Start": (self._unary(self._start), unary, pb.StartRequest, pb.StartResponse),
+            "Stop": (self._unary(self._stop), unary, pb.StopRequest, pb.StopResponse),
+            "Ding": (self._unary(self._ding), unary, pb.DingRequest, pb.DingResponse),
+            "Logout": (self._unary(self._logout), unary, pb.LogoutRequest, pb.LogoutResponse),
+            "Version": (
+                self._unary(self._version),
+                unary,
+                pb.VersionRequest,
+                pb.VersionResponse,
+            ),
+            "Event": (
+                self._event,
+                Cardinality.UNARY_STREAM,
+                pb.EventRequest,
+                pb.EventResponse,
+            ),
+            "DirtyPayload": (
+                self._unary(self._dirty_payload),
+                unary,
+                pb.DirtyPayloadRequest,
+                pb.DirtyPayloadResponse,
+            ),
+            "ContactPayload": (
+                self._unary(self._contact_payload),
+                unary,
+                pb.ContactPayloadRequest,
+                pb.ContactPayloadResponse,
+            ),
+            "ContactList": (
+                self._unary(self._contact_list),
+                unary,
+                pb.ContactListRequest,
+                pb.ContactListResponse,
+            ),
+            "RoomList": (
+                self._unary(self._room_list),
+                unary,
+                pb.RoomListRequest,
+                pb.RoomListResponse,
+            ),
+            "RoomPayload": (
+                self._unary(self._room_payload),
+                unary,
+                pb.RoomPayloadRequest,
+                pb.RoomPayloadResponse,
+            ),
+            "RoomMemberList": (
+                self._unary(self._room_member_list),
+                unary,
+                pb.RoomMemberListRequest,
+                pb.RoomMemberListResponse,
+            ),
+            "RoomMemberPayload": (
+                self._unary(self._room_member_payload),
+                unary,
+                pb.RoomMemberPayloadRequest,
+                pb.RoomMemberPayloadResponse,
+            ),
+            "RoomTopic": (
+                self._unary(self._room_topic),
+                unary,
+                pb.RoomTopicRequest,
+                pb.RoomTopicResponse,
+            ),
+            "MessagePayload": (
+                self._unary(self._message_payload),
+                unary,
+                pb.MessagePayloadRequest,
+                pb.MessagePayloadResponse,
+            ),
+            "MessageSendText": (
+                self._unary(self._message_send_text),
+                unary,
+                pb.MessageSendTextRequest,
+                pb.MessageSendTextResponse,
+            ),
+        }
+        return {
+            f"/wechaty.Puppet/{name}": Handler(func, cardinality, request, reply)
+            for name, (func, cardinality, request, reply) in routes.items()
+        }
+
+    # --- base ------------------------------------------------------------------------
+
+    def _start(self, request: pb.StartRequest) -> pb.StartResponse:
+        return pb.StartResponse()
+
+    def _stop(self, request: pb.StopRequest) -> pb.StopResponse:
+        return pb.StopResponse()
+
+    def _ding(self, request: pb.DingRequest) -> pb.DingResponse:
+        self._sandbox.publish(self._account_id, dong_event(request.data))
+        return pb.DingResponse()
+
+    def _logout(self, request: pb.LogoutRequest) -> pb.LogoutResponse:
+        self._sandbox.logout(self._account_id, reason="机器人主动退出登录")
+        return pb.LogoutResponse()
+
+    def _version(self, request: pb.VersionRequest) -> pb.VersionResponse:
+        return pb.VersionResponse(version=VERSION)
+
+    def _dirty_payload(self, request: pb.DirtyPayloadRequest) -> pb.DirtyPayloadResponse:
+        # The sandbox keeps no payload cache, so there is nothing to invalidate.
+        return pb.DirtyPayloadResponse()
+
+    async def _event(self, stream: Stream[Any, Any]) -> None:
+        await stream.recv_message()
+        subscription = self._sandbox.subscribe(self._account_id)
+        try:
+            while True:
+                event = await subscription.get()
+                if event is None:
+                    return
+                await stream.send_message(event)
+        finally:
+            self._sandbox.unsubscribe(self._account_id, subscription)
+
+    # --- contacts --------------------------------------------------------------------
+
+    def _contact_payload(self, request: pb.ContactPayloadRequest) -> pb.ContactPayloadResponse:
+        contact = self._sandbox.puppet_contact(self._account_id, request.id)
+        return pb.ContactPayloadResponse(
+            id=contact.contact_id,
+            name=contact.name,
+            type=pb.ContactType.CONTACT_TYPE_PERSONAL,
+            friend=contact.is_bot is False,
+        )
+
+    def _contact_list(self, request: pb.ContactListRequest) -> pb.ContactListResponse:
+        return pb.ContactListResponse(ids=self._sandbox.puppet_contact_ids(self._account_id))
+
+    # --- rooms -----------------------------------------------------------------------
+
+    def _room_list(self, request: pb.RoomListRequest) -> pb.RoomListResponse:
+        return pb.RoomListResponse(ids=self._sandbox.puppet_room_ids(self._account_id))
+
+    def _room_payload(self, request: pb.RoomPayloadRequest) -> pb.RoomPayloadResponse:
+        room = self._sandbox.puppet_room(self._account_id, request.id)
+        return pb.RoomPayloadResponse(
+            id=room.room_id,
+            topic=room.topic,
+            owner_id=room.owner_id,
+            admin_ids=[room.owner_id],
+            member_ids=list(room.aliases),
+        )
+
+    def _room_member_list(self, request: pb.RoomMemberListRequest) -> pb.RoomMemberListResponse:
+        room = self._sandbox.puppet_room(self._account_id, request.id)
+        return pb.RoomMemberListResponse(member_ids=list(room.aliases))
+
+    def _room_member_payload(
+        self, request: pb.RoomMemberPayloadRequest
+    ) -> pb.RoomMemberPayloadResponse:
+        room = self._sandbox.puppet_room(self._account_id, request.id)
+        if request.member_id not in room.aliases:
+            raise NotAMember(f"{request.member_id} 不在群聊「{room.topic}」中")
+        contact = self._sandbox.puppet_contact(self._account_id, request.member_id)
+        return pb.RoomMemberPayloadResponse(
+            id=contact.contact_id,
+            name=contact.name,
+            room_alias=room.aliases[contact.contact_id],
+            inviter_id=room.owner_id,
+        )
+
+    def _room_topic(self, request: pb.RoomTopicRequest) -> pb.RoomTopicResponse:
+        topic = self._sandbox.puppet_room_topic(self._account_id, request.id, request.topic)
+        return pb.RoomTopicResponse(topic=topic)
+
+    # --- messages --------------------------------------------------------------------
+
+    def _message_payload(self, request: pb.MessagePayloadRequest) -> pb.MessagePayloadResponse:
+        return message_payload(self._sandbox.puppet_message(self._account_id, request.id))
+
+    async def _message_send_text(
+        self, request: pb.MessageSendTextRequest
+    ) -> pb.MessageSendTextResponse:
+        message = await self._sandbox.puppet_send_text(
+            self._account_id,
+            request.conversation_id,
+            request.text,
+            mention_ids=list(request.mentonal_ids),
+        )
+        return pb.MessageSendTextResponse(id=message.message_id)

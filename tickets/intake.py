@@ -1,0 +1,655 @@
+"""Intake (受理): decide whether a group message is a ticket, and of what kind.
+
+``parse_message(text)`` reads one message and returns a :class:`ParsedMessage`: is it a
+ticket, its category (codes from TAXONOMY.md), its urgency, the substring that locates
+the problem (3栋, 二单元三楼, 国欢大道, 菜市场旁边), and whether it is an acknowledgement
+of a notice (收到, 1, 👌). It is pure, synchronous and never raises.
+
+How it decides, in order:
+
+1. Normalise (see :func:`tickets.hanzi.fold`: NFKC, traditional -> simplified, lower-case
+   ASCII, control characters to spaces) keeping a map back to the original text, and
+   blank out @mentions. Only the first ``MAX_SCAN_CHARS`` characters are read.
+2. Nothing left but emoji, punctuation or media placeholders ([图片]) -> not a ticket.
+   Only receipt words, optionally after a unit or a name (3栋收到) -> acknowledgement.
+3. Weigh the cues of the :class:`~tickets.lexicon.Lexicon` and its patterns
+   (:mod:`tickets.patterns`): category cues, category-free request cues (投诉, 没人管,
+   坏了 ...) and negative cues by kind (notice, scam_alert, advert, lost_found,
+   recommendation, greeting, social, resolved). A notice, scam alert, advert, lost-and-
+   found post or recommendation request scoring ``HARD_VETO`` (and more than the
+   request cues) is never a ticket. Otherwise a ticket needs a best category of at least
+   ``MIN_CATEGORY`` and category + request - negatives of at least ``TICKET_THRESHOLD``;
+   strong request cues with no category and no negatives make an ``other`` ticket.
+4. Urgent when the urgent cues (fire, gas, trapped, collapsed, missing person, fight ...)
+   reach ``URGENT_THRESHOLD``, ignoring cues in a clause that makes them past or
+   hypothetical (去年着过火, 容易引起山火) and cues followed by 以后 (失火以后).
+5. Location: see :class:`tickets.location.Locator`.
+
+Every decision carries its :class:`Evidence`, so a grid leader (or a test) can see why.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from tickets.hanzi import fold, fold_text
+from tickets.lexicon import DEFAULT_LEXICON, Lexicon, split_words
+from tickets.location import Locator
+
+__all__ = [
+    "HARD_VETO",
+    "MAX_SCAN_CHARS",
+    "MIN_CATEGORY",
+    "TICKET_THRESHOLD",
+    "URGENT_THRESHOLD",
+    "Evidence",
+    "ParsedMessage",
+    "Parser",
+    "Urgency",
+    "default_parser",
+    "parse_message",
+]
+
+logger = logging.getLogger(__name__)
+
+Urgency = Literal["urgent", "normal"]
+
+MIN_CATEGORY: Final = 2.0
+"""The best category must score at least this much for a ticket."""
+TICKET_THRESHOLD: Final = 3.0
+"""Category + request - negatives must reach this for a ticket."""
+URGENT_THRESHOLD: Final = 3.0
+REQUEST_CAP: Final = 4.0
+"""Request cues (投诉, 一直, 麻烦 ...) add at most this much: a polite chat is no ticket."""
+NEGATIVE_CAP: Final = 8.0
+"""Each kind of negative subtracts at most this much."""
+HARD_NEGATIVES: Final = frozenset(
+    {"notice", "scam_alert", "advert", "lost_found", "recommendation"}
+)
+"""Kinds of message that are never tickets, whatever topic words they contain."""
+HARD_VETO: Final = 5.0
+"""A hard negative kind scoring this much (and more than the request cues) vetoes."""
+OTHER_REQUEST: Final = 3.0
+"""With no category, request cues this strong (and no negatives) make an ``other`` ticket."""
+MAX_SCAN_CHARS: Final = 2000
+"""Only the beginning of a very long text is read; its length still counts."""
+LONG_TEXT: Final = 150
+"""Longer texts with formal markers read as forwarded notices."""
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One reason behind a decision: a matched phrase or pattern and its weight."""
+
+    kind: Literal["category", "request", "urgent", "negative", "location"]
+    label: str
+    """Category code, negative kind (notice, advert ...), or the pattern name."""
+    phrase: str
+    """The matched text."""
+    weight: float
+    source: str = "lexicon"
+    """``lexicon`` for a cue phrase, else the name of the pattern or rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """What intake made of one message."""
+
+    is_ticket: bool
+    category: str | None
+    urgency: Urgency | None
+    location: str | None
+    is_acknowledgement: bool = False
+    """A receipt for a notice (收到, 已阅, 1, 👌); never a ticket."""
+    reason: str | None = None
+    """Why it is not a ticket: empty, media, acknowledgement, a negative kind, no_request."""
+    score: float = 0.0
+    evidence: tuple[Evidence, ...] = ()
+
+    def as_record(self, text: str) -> dict[str, object]:
+        """The ``gridcast parse`` output line for this message."""
+        return {
+            "text": text,
+            "is_ticket": self.is_ticket,
+            "category": self.category,
+            "urgency": self.urgency,
+            "location": self.location,
+        }
+
+
+_NOT_A_TICKET_EMPTY: Final = ParsedMessage(False, None, None, None, reason="empty")
+
+
+# --- normalisation -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    original: str
+    body: str
+    """Normalised, mentions blanked with spaces."""
+    origin: tuple[int, ...] | None
+    """For each character of ``body`` its index in ``original``; None when the same."""
+    mentions: tuple[str, ...]
+
+    def original_span(self, start: int, end: int) -> str:
+        if self.origin is None:
+            return self.original[start:end]
+        return self.original[self.origin[start] : self.origin[end - 1] + 1]
+
+
+# WeChat puts U+2005 (a space after NFKC) after a mention picked from the member list.
+_MENTION: Final = re.compile(r"@([^\s@]{1,16})(?=\s|$)")
+_STRAY_AT: Final = re.compile(r"@")
+
+
+class _OneToOne(dict[int, str]):
+    """``str.translate`` table of :func:`fold` for characters that fold to exactly one
+    character; any other character maps to a marker that sends the text the slow way."""
+
+    def __missing__(self, codepoint: int) -> str:
+        folded = fold(chr(codepoint))
+        value = folded if len(folded) == 1 and folded != _SLOW else _SLOW
+        if len(self) < 1 << 16:
+            self[codepoint] = value
+        return value
+
+
+_SLOW: Final = "\uffff"
+_ONE_TO_ONE: Final = _OneToOne()
+
+
+def _normalise(text: str) -> _Text:
+    text_scanned = text[:MAX_SCAN_CHARS]
+    normal = text_scanned.translate(_ONE_TO_ONE)
+    if _SLOW in normal:  # a character that vanishes (zero-width) or expands (㎡ -> m2)
+        chars: list[str] = []
+        origin: list[int] = []
+        for index, ch in enumerate(text_scanned):
+            folded = fold(ch)
+            chars.append(folded)
+            origin.extend([index] * len(folded))
+        normal = "".join(chars)
+        origin_map: tuple[int, ...] | None = tuple(origin)
+    else:
+        origin_map = None  # one to one: offsets are the same
+    mentions = tuple(m.group(1) for m in _MENTION.finditer(normal))
+    body = _MENTION.sub(lambda m: " " * len(m.group(0)), normal)
+    body = _STRAY_AT.sub(" ", body)
+    return _Text(text, body, origin_map, mentions)
+
+
+# --- shapes of messages that are not tickets ---------------------------------------------
+
+_EMOTICON: Final = re.compile(r"\[[^\[\]]{1,8}\]")
+# WeChat's placeholders for what is not text, as the puppet service renders them.
+_MEDIA: Final = frozenset(
+    split_words(
+        "[图片] [语音] [视频] [动画表情] [表情] [文件] [链接] [位置] [语音通话] [视频通话] "
+        "[小程序] [名片] [聊天记录] [红包] [转账] [音乐] [sticker] [photo] [image] [video] "
+        "[voice] [file] [link] [location]"
+    )
+)
+_ACK_SYMBOLS: Final = frozenset(split_words("👌 👍 ✅ 🆗 ✔ ☑ ✔️ [ok] [强] [好的]"))
+_RECEIPT: Final = re.compile(r"收到|已|阅|读|转发|通知|传达|落实|好的|ok")
+_THANKS_TAIL: Final = r"(?:谢谢|感谢|多谢|辛苦了|辛苦)[\w]{0,4}"
+_OFFICIAL_MENTION: Final = re.compile(r"书记|网格|主任|村长|单元长|社区|村委|镇长|站长|物业")
+_NOT_CONTENT: Final = re.compile(r"[\W_]+")
+
+
+def _content(body: str) -> str:
+    """Letters and digits only: what is left of a message without emoji and punctuation."""
+    return _NOT_CONTENT.sub("", _EMOTICON.sub("", body))
+
+
+# --- jieba, for single-character cues -----------------------------------------------------
+
+
+class _Segmenter:
+    """A private jieba tokenizer (jieba's global one is left alone), loaded on first use.
+
+    Loading takes about a second and jieba logs it at DEBUG level; both happen once, with
+    the log lowered and import-time warnings of jieba's dependencies silenced.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokenizer: Any = None
+        self._words: dict[str, None] = {}
+        self._added: set[str] = set()
+
+    def add_words(self, words: Iterable[str]) -> None:
+        with self._lock:
+            for word in words:
+                if len(word) > 1:
+                    self._words.setdefault(word, None)
+            if self._tokenizer is not None:
+                self._sync()
+
+    def _sync(self) -> None:
+        for word in self._words:
+            if word not in self._added:
+                self._tokenizer.add_word(word, freq=200_000)
+                self._added.add(word)
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._tokenizer is None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    import jieba
+
+                    jieba_logger = logging.getLogger("jieba")
+                    level = jieba_logger.level
+                    jieba_logger.setLevel(logging.WARNING)
+                    try:
+                        tokenizer = jieba.Tokenizer()
+                        tokenizer.initialize()
+                    finally:
+                        jieba_logger.setLevel(level)
+                self._tokenizer = tokenizer
+                self._sync()
+            return self._tokenizer
+
+    def warm_up(self) -> None:
+        self._load()
+
+    def single_character_words(self, run: str) -> frozenset[int]:
+        """Offsets in ``run`` (Chinese characters only) of one-character words.
+
+        This is jieba's precise mode without HMM (``cut(run, HMM=False)``) for a run of
+        Chinese characters, through its public ``get_DAG``/``calc`` steps: ``cut``
+        spends more time splitting the text into blocks than segmenting a short run.
+        """
+        tokenizer = self._load()
+        route: dict[int, tuple[float, int]] = {}
+        tokenizer.calc(run, tokenizer.get_DAG(run), route)
+        offsets: set[int] = set()
+        position = 0
+        while position < len(run):
+            end = route[position][1] + 1
+            if end - position == 1:
+                offsets.add(position)
+            position = end
+        return frozenset(offsets)
+
+
+_SEGMENTER: Final = _Segmenter()
+
+
+# --- phrase matching ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Cue:
+    kind: Literal["category", "request", "urgent", "negative", "blocker"]
+    label: str
+    weight: float
+
+    @property
+    def namespace(self) -> tuple[str, str]:
+        return (self.kind, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    start: int
+    end: int
+    phrase: str
+    cue: _Cue
+
+    def evidence(self) -> Evidence:
+        kind = self.cue.kind
+        if kind == "blocker":  # filtered out before scoring; kept total for the type checker
+            kind = "negative"
+        return Evidence(kind, self.cue.label, self.phrase, self.cue.weight)
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+def _is_ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+class _PhraseIndex:
+    """All cue phrases by first character; finds every occurrence, overlapping ones too."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        table: dict[str, list[_Cue]] = {}
+
+        def add(phrase: str, cue: _Cue) -> None:
+            key = fold_text(phrase).strip()
+            if key:
+                table.setdefault(key, []).append(cue)
+
+        for code, category_cues in lexicon.categories.items():
+            for phrase, weight in category_cues.items():
+                add(phrase, _Cue("category", code, weight))
+        for phrase, weight in lexicon.request.items():
+            add(phrase, _Cue("request", "request", weight))
+        for phrase, weight in lexicon.urgent.items():
+            add(phrase, _Cue("urgent", "urgent", weight))
+        for kind, negative_cues in lexicon.negatives.items():
+            for phrase, weight in negative_cues.items():
+                add(phrase, _Cue("negative", kind, weight))
+        for phrase in lexicon.blockers:
+            add(phrase, _Cue("blocker", "blocker", 0.0))
+
+        # A trie: one dict per prefix, the cues of a complete phrase under the key "".
+        root: dict[str, Any] = {}
+        for phrase, phrase_cues in table.items():
+            node = root
+            for ch in phrase:
+                node = node.setdefault(ch, {})
+            node[""] = (phrase, tuple(phrase_cues))
+        self._root = root
+        self.phrases: tuple[str, ...] = tuple(table)
+
+    def find(self, text: str) -> list[_Hit]:
+        hits: list[_Hit] = []
+        root = self._root
+        n = len(text)
+        for i in range(n):
+            node = root.get(text[i])
+            j = i + 1
+            while node is not None:
+                found = node.get("")
+                if found is not None:
+                    phrase, phrase_cues = found
+                    if not (
+                        # 120 inside 1200, ok inside book: ASCII cues match whole words
+                        (_is_ascii_alnum(phrase[0]) and i > 0 and _is_ascii_alnum(text[i - 1]))
+                        or (_is_ascii_alnum(phrase[-1]) and j < n and _is_ascii_alnum(text[j]))
+                    ):
+                        hits.extend(_Hit(i, j, phrase, cue) for cue in phrase_cues)
+                if j >= n:
+                    break
+                node = node.get(text[j])
+                j += 1
+        return hits
+
+
+_NEGATABLE: Final = frozenset({"resolved", "social", "greeting"})
+_CJK_RUN: Final = re.compile(r"[\u4e00-\u9fff]+")
+_WINDOW: Final = 12
+
+
+def _standalone(text: str, hits: Sequence[_Hit]) -> set[int]:
+    """Offsets of ``hits`` that jieba segments as words of their own."""
+    alone: set[int] = set()
+    done: set[int] = set()
+    for h in hits:
+        if h.start in done:
+            continue
+        start = max(0, h.start - _WINDOW)
+        end = min(len(text), h.end + _WINDOW)
+        run = next(
+            (m for m in _CJK_RUN.finditer(text, start, end) if m.start() <= h.start < m.end()),
+            None,
+        )
+        if run is None:
+            continue
+        offset = run.start()
+        for position in _SEGMENTER.single_character_words(run.group(0)):
+            alone.add(offset + position)
+        done.update(range(run.start(), run.end()))
+    return alone
+
+
+def _filter_hits(hits: list[_Hit], text: str) -> list[_Hit]:
+    """Apply blockers, the single-character rule and per-table nesting."""
+    blockers = [(h.start, h.end) for h in hits if h.cue.kind == "blocker"]
+    kept = [
+        h
+        for h in hits
+        if h.cue.kind != "blocker"
+        and not any(
+            bs <= h.start and h.end <= be and (be - bs) > (h.end - h.start) for bs, be in blockers
+        )
+    ]
+    # 不亮了 is not 亮了, 不开心 not 开心: a negated good outcome is still a problem.
+    kept = [
+        h
+        for h in kept
+        if not (h.cue.label in _NEGATABLE and h.start > 0 and text[h.start - 1] in "不没未别")
+    ]
+    # A one-character category cue (吵, 臭, 偷) counts only where jieba makes it a word of
+    # its own: 火 in 着了火 but not in 火锅. Only the run of Chinese around it is cut.
+    checked = [
+        h for h in kept if h.cue.kind == "category" and len(h.phrase) == 1 and _is_cjk(h.phrase)
+    ]
+    if checked:
+        alone = _standalone(text, checked)
+        kept = [
+            h
+            for h in kept
+            if h.cue.kind != "category"
+            or len(h.phrase) > 1
+            or not _is_cjk(h.phrase)
+            or h.start in alone
+        ]
+    # A category phrase inside a longer phrase of another category is that category's
+    # (油漆味 is pollution, not the 油漆 of a fire hazard; 女厕所 is not sanitation).
+    spans = [(h.start, h.end) for h in kept if h.cue.kind == "category"]
+    kept = [
+        h
+        for h in kept
+        if h.cue.kind != "category"
+        or not any(s <= h.start and h.end <= e and (e - s) > (h.end - h.start) for s, e in spans)
+    ]
+    # Within one table, overlapping phrases count once (the longest: 被偷了 is not both
+    # 被偷 and 偷了), and a phrase repeated in a rant counts once.
+    result: list[_Hit] = []
+    by_namespace: dict[tuple[str, str], list[_Hit]] = {}
+    for h in kept:
+        by_namespace.setdefault(h.cue.namespace, []).append(h)
+    for group in by_namespace.values():
+        taken: list[_Hit] = []
+        phrases: set[str] = set()
+        for h in sorted(group, key=lambda h: (h.start - h.end, h.start)):
+            if h.phrase in phrases or any(h.start < t.end and t.start < h.end for t in taken):
+                continue
+            taken.append(h)
+            phrases.add(h.phrase)
+        result.extend(taken)
+    result.sort(key=lambda h: h.start)
+    return result
+
+
+# --- the parser -----------------------------------------------------------------------------
+
+_CLAUSE_BREAK: Final = re.compile(r"[,.!?;，。！？；、\s~]")
+_CHRONIC_SMOKE: Final = frozenset({"pollution", "sanitation"})
+_AFTERWARDS: Final = re.compile(r"[了过]?(?:以后|之后|过后|后来)")
+
+
+class Parser:
+    """A message parser for one :class:`~tickets.lexicon.Lexicon`.
+
+    Building one compiles the lexicon (a few milliseconds); jieba's dictionary is loaded
+    on the first message that needs it, or by :meth:`warm_up`. Thread-safe.
+    """
+
+    def __init__(self, lexicon: Lexicon = DEFAULT_LEXICON) -> None:
+        self.lexicon = lexicon
+        self._index = _PhraseIndex(lexicon)
+        self._locator = Locator(lexicon.places, lexicon.landmarks)
+        self._order = {code: i for i, code in enumerate(lexicon.category_codes)}
+        self._hypothetical = tuple(lexicon.hypothetical)
+        acks = sorted({fold_text(a) for a in lexicon.acknowledgements} - {""}, key=len)
+        ack_words = "|".join(re.escape(a) for a in reversed(acks))
+        receipts = "|".join(re.escape(a) for a in reversed(acks) if _RECEIPT.search(a))
+        # 收到 alone, or after a unit or a name (3栋收到, 张三已阅); only receipt words take
+        # a prefix, so 大家早上好 and 谁知道 are not receipts.
+        self._ack = re.compile(
+            rf"(?:(?:{ack_words}|1+)+|[^没不未吗呢么谁]{{1,6}}?(?:{receipts}|1+)+)"
+            rf"(?:{_THANKS_TAIL})?"
+        )
+        # Only the curated domain words: adding every cue phrase would let one table's
+        # phrase (在撬) swallow another table's single-character cue (撬).
+        _SEGMENTER.add_words(lexicon.words)
+
+    def warm_up(self) -> None:
+        """Load jieba now rather than on the first message that needs it."""
+        _SEGMENTER.warm_up()
+
+    def parse(self, text: str) -> ParsedMessage:
+        """Parse one message. Never raises: any input gives an answer."""
+        try:
+            if not isinstance(text, str):
+                return _NOT_A_TICKET_EMPTY
+            return self._parse(text)
+        except Exception:  # a bot reads every message: a bug here must not stop it
+            logger.exception("intake failed on a message of %d characters", len(text))
+            return ParsedMessage(False, None, None, None, reason="internal_error")
+
+    def _parse(self, text: str) -> ParsedMessage:
+        parsed = _normalise(text)
+        body = parsed.body
+        content = _content(body)
+
+        if not content:
+            stripped = body.strip()
+            tokens = set(_EMOTICON.findall(stripped))
+            if tokens & _MEDIA:
+                return ParsedMessage(False, None, None, None, reason="media")
+            symbols = tokens | set(stripped)
+            if symbols & _ACK_SYMBOLS or any(s in stripped for s in _ACK_SYMBOLS):
+                return ParsedMessage(False, None, None, None, True, reason="acknowledgement")
+            return _NOT_A_TICKET_EMPTY
+        if len(content) <= 24 and self._ack.fullmatch(content):
+            return ParsedMessage(False, None, None, None, True, reason="acknowledgement")
+
+        hits = _filter_hits(self._index.find(body), body)
+        evidence = [h.evidence() for h in hits]
+        cancelled: set[str] = set()
+        for pattern in self.lexicon.patterns:
+            match = pattern.regex.search(body)
+            if match is None:
+                continue
+            for effect in pattern.effects:
+                if effect.kind == "cancel":
+                    cancelled.add(effect.label)
+                else:
+                    evidence.append(
+                        Evidence(
+                            effect.kind, effect.label, match.group(0), effect.weight, pattern.name
+                        )
+                    )
+        if len(text) >= LONG_TEXT and any(e.label == "notice" for e in evidence):
+            evidence.append(Evidence("negative", "notice", text[:20], 2.0, "long_formal_text"))
+        if parsed.mentions and any(_OFFICIAL_MENTION.search(m) for m in parsed.mentions):
+            evidence.append(
+                Evidence("request", "request", "@" + parsed.mentions[0], 1.0, "official_mention")
+            )
+        if "@所有人" in body or any(m in ("所有人", "all") for m in parsed.mentions):
+            evidence.append(Evidence("negative", "notice", "@所有人", 4.0, "mention_all"))
+
+        category_scores: dict[str, float] = {}
+        negative_scores: dict[str, float] = {}
+        request = 0.0
+        evidence = [e for e in evidence if not (e.kind == "negative" and e.label in cancelled)]
+        for e in evidence:
+            if e.kind == "category":
+                category_scores[e.label] = category_scores.get(e.label, 0.0) + e.weight
+            elif e.kind == "negative":
+                negative_scores[e.label] = negative_scores.get(e.label, 0.0) + e.weight
+            elif e.kind == "request":
+                request += e.weight
+        request = min(request, REQUEST_CAP)
+        negatives = sum(min(v, NEGATIVE_CAP) for v in negative_scores.values())
+        # A forwarded notice, an advert or a scam warning is full of topic words (防火,
+        # 灭火器, 秸秆 ...) but speaks with no complaint in its voice: it is vetoed outright.
+        veto = max((v for k, v in negative_scores.items() if k in HARD_NEGATIVES), default=0.0)
+        vetoed = veto >= HARD_VETO and veto > request + 1.0
+
+        category: str | None = None
+        best = 0.0
+        if category_scores:
+            category = max(
+                category_scores, key=lambda c: (category_scores[c], -self._order.get(c, 99))
+            )
+            best = category_scores[category]
+        score = best + request - negatives
+        is_ticket = not vetoed and best >= MIN_CATEGORY and score >= TICKET_THRESHOLD
+        if (
+            not is_ticket
+            and best < MIN_CATEGORY
+            and request >= OTHER_REQUEST
+            and not negative_scores
+        ):
+            category, is_ticket, score = "other", True, request
+
+        if not is_ticket:
+            reason = (
+                max(negative_scores, key=lambda k: negative_scores[k])
+                if negative_scores
+                else "no_request"
+            )
+            return ParsedMessage(
+                False, None, None, None, reason=reason, score=score, evidence=tuple(evidence)
+            )
+
+        urgency: Urgency = (
+            "urgent"
+            if self._urgency(body, category, hits, evidence) >= URGENT_THRESHOLD
+            else "normal"
+        )
+        location: str | None = None
+        span = self._locator.locate(body)
+        if span is not None:
+            location = parsed.original_span(*span).strip() or None
+            if location:
+                evidence.append(Evidence("location", "location", location, 0.0, "locator"))
+        return ParsedMessage(
+            True, category, urgency, location, score=score, evidence=tuple(evidence)
+        )
+
+    def _urgency(
+        self, body: str, category: str | None, hits: Sequence[_Hit], evidence: Sequence[Evidence]
+    ) -> float:
+        total = 0.0
+        for h in hits:
+            if h.cue.kind != "urgent":
+                continue
+            if category in _CHRONIC_SMOKE and "烟" in h.phrase:
+                continue  # straw burning, a chimney, a smouldering dump: a nuisance, no fire
+            clause_start = 0
+            for m in _CLAUSE_BREAK.finditer(body, 0, h.start):
+                clause_start = m.end()
+            # 要不要叫救护车 asks for help; it is not the 不要 of a warning.
+            before = body[clause_start : h.start].replace("要不要", "")
+            if any(marker in before for marker in self._hypothetical):
+                continue
+            if _AFTERWARDS.match(body, h.end):
+                continue  # 失火以后: the danger is over
+            total += h.cue.weight
+        total += sum(e.weight for e in evidence if e.kind == "urgent" and e.source != "lexicon")
+        return total
+
+
+_default_parser: Parser | None = None
+_default_lock = threading.Lock()
+
+
+def default_parser() -> Parser:
+    """The parser for :data:`~tickets.lexicon.DEFAULT_LEXICON`, built on first use."""
+    global _default_parser
+    if _default_parser is None:
+        with _default_lock:
+            if _default_parser is None:
+                _default_parser = Parser()
+    return _default_parser
+
+
+def parse_message(text: str) -> ParsedMessage:
+    """Parse one group message with the default lexicon. Never raises."""
+    return default_parser().parse(text)

@@ -1,0 +1,182 @@
+"""The ticket router (工单): chat commands, ratings and intake, for the dispatcher.
+
+Include it after the command routers (directory, notices) and before the notice-receipt
+router: it answers commands (接单 T…, 查询 T…, 我的工单, ...) in bound rooms and in private
+chats, ratings from reporters, and files every other message of a bound group through
+intake. Acknowledgements (收到) and ordinary chat are stored and then passed on
+(the handler returns ``None``), so the receipt router still sees them.
+
+Each message is handled in one database transaction. A refused command changes nothing
+(its transaction is rolled back) and the message is stored in a second one; so is a
+message whose handling failed. Domain errors become Chinese replies here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Session
+
+from bot.dispatcher import Context, Reply, Router, reply_in_place
+from gridcast.config import Settings
+from models.db import run_in_session
+from models.tickets import IntakeKind
+from tickets import service
+from tickets.commands import (
+    Command,
+    CommandError,
+    MyTickets,
+    QueryTicket,
+    RateCommand,
+    ReassignCommand,
+    TicketCommand,
+    parse_command,
+)
+from tickets.intake import parse_message
+from tickets.lifecycle import TransitionRefused
+
+__all__ = ["tickets_router"]
+
+log = logging.getLogger(__name__)
+
+_FAILED = "抱歉，系统处理这条消息时出错了。您的留言已保存，工作人员会查看处理。"
+_NO_RATING = "您目前没有待评价的工单。如需反映问题，请在所在的单元群或网格群里说明情况。"
+
+
+def tickets_router(engine: AsyncEngine, settings: Settings) -> Router:
+    """The dispatcher router of the ticket system on ``engine``.
+
+    Building it loads the intake parser's dictionaries (about a second, once per
+    process), so that the first resident's reply is not late.
+    """
+    parse_message("3栋楼道的灯坏了")
+    router = Router("tickets")
+
+    @router.message("tickets")
+    async def handle(context: Context) -> Sequence[Reply] | None:
+        message = context.message
+        if message.room_id is not None and context.group is None:
+            return None  # a room not bound to the org tree: not ours
+        command = parse_command(context.text, departments=settings.departments)
+        if command is None and context.group is None:
+            return None  # private chatter: other routers may answer it
+
+        def work(session: Session) -> list[Reply] | None:
+            return _handle(session, settings, context, command)
+
+        try:
+            return await run_in_session(engine, work)
+        except (service.TicketError, TransitionRefused) as exc:
+            reason = exc.message if isinstance(exc, service.TicketError) else exc.reason
+            await run_in_session(engine, lambda s: _keep(s, context, IntakeKind.COMMAND))
+            return [reply_in_place(message, reason)]
+        except Exception:
+            log.exception("tickets: message %s could not be handled", message.message_id)
+            await run_in_session(engine, lambda s: _keep(s, context, IntakeKind.ERROR))
+            return [reply_in_place(message, _FAILED)]
+
+    return router
+
+
+def _keep(session: Session, context: Context, kind: IntakeKind) -> None:
+    """Store a message whose handling was rolled back (never lose one)."""
+    message = context.message
+    if service.message_seen(session, message.message_id):
+        return
+    service.log_message(
+        session=session,
+        kind=kind,
+        text=message.text,
+        sender_contact_id=message.sender_id,
+        sender_name=message.sender_name,
+        now=context.now,
+        message_id=message.message_id,
+        room_id=message.room_id,
+        org_unit_id=context.group.org_unit_id if context.group else None,
+    )
+
+
+def _handle(
+    session: Session,
+    settings: Settings,
+    context: Context,
+    command: Command | CommandError | None,
+) -> list[Reply] | None:
+    message = context.message
+    if service.message_seen(session, message.message_id):
+        return []  # already handled (a redelivery after a restart)
+    sender, name, now = message.sender_id, message.sender_name, context.now
+
+    def keep(kind: IntakeKind) -> None:
+        _keep(session, context, kind)
+
+    match command:
+        case CommandError():
+            keep(IntakeKind.COMMAND)
+            return [reply_in_place(message, command.message)]
+        case TicketCommand() | ReassignCommand():
+            outcome = service.act(
+                session=session,
+                settings=settings,
+                command=command,
+                actor_contact_id=sender,
+                actor_name=name,
+                now=now,
+                mention_ids=message.mention_ids,
+            )
+            keep(IntakeKind.COMMAND)
+            return [reply_in_place(message, outcome.reply), *outcome.replies]
+        case QueryTicket():
+            text = service.query(
+                session=session,
+                settings=settings,
+                code=command.code,
+                contact_id=sender,
+                name=name,
+                now=now,
+            )
+            keep(IntakeKind.COMMAND)
+            return [reply_in_place(message, text)]
+        case MyTickets():
+            text = service.my_tickets(
+                session=session, settings=settings, contact_id=sender, name=name, now=now
+            )
+            keep(IntakeKind.COMMAND)
+            return [reply_in_place(message, text)]
+        case RateCommand():
+            rated = service.rate(
+                session=session,
+                settings=settings,
+                command=command,
+                contact_id=sender,
+                name=name,
+                now=now,
+            )
+            if rated is not None:
+                keep(IntakeKind.RATING)
+                return [reply_in_place(message, rated.reply), *rated.replies]
+            if context.group is None:
+                return [reply_in_place(message, _NO_RATING)]
+            # 满意 with nothing to rate, in a group: an ordinary message.
+    if context.group is None:
+        return None
+    if context.text.startswith(("#", "＃")):
+        keep(IntakeKind.NOT_TICKET)  # a command for another router (#通知 ...)
+        return None
+    filed = service.intake(
+        session=session,
+        settings=settings,
+        text=context.text,
+        sender_contact_id=sender,
+        sender_name=name,
+        room_id=message.room_id,
+        org_unit_id=context.group.org_unit_id,
+        now=now,
+        message_id=message.message_id,
+        raw_text=message.text,
+    )
+    if filed.kind in (IntakeKind.NOT_TICKET, IntakeKind.ACKNOWLEDGEMENT):
+        return None
+    return list(filed.replies)

@@ -1,0 +1,109 @@
+"""SLA timers (办理时限) and the ticket outbox, for the one scheduler of ``gridcast run``.
+
+:func:`run_due_timers` applies every SLA reminder, expiry escalation and rating timeout
+due at ``now`` and returns the messages to send; it is idempotent (each ticket records
+the timers that fired), so calling it at start fires the deadlines that passed while the
+process was down exactly once. :func:`add_ticket_jobs` wraps it in one APScheduler
+interval job that also sends the replies.
+
+APScheduler 3 must not share a job store between schedulers: add the job to the single
+scheduler of the ``gridcast run`` process. The job keeps no state of its own (the
+default memory job store is fine); everything lives in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.dispatcher import Reply
+from gridcast.config import Settings
+from models.base import utcnow
+from models.db import run_in_session
+from tickets import service
+
+__all__ = ["JOB_ID", "add_ticket_jobs", "run_due_timers"]
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "tickets.timers"
+
+
+async def run_due_timers(
+    engine: AsyncEngine, settings: Settings, now: datetime, *, refresh: bool = False
+) -> list[Reply]:
+    """Fire what is due at ``now`` and take the queued ticket messages; returns the
+    replies to send. ``refresh`` first recomputes every ticket's next timer (use it once
+    at start: the SLA settings may have changed while the process was down).
+
+    Each ticket is handled in its own transaction: one failing ticket is logged and
+    retried on the next call, the others carry on."""
+    if refresh:
+        changed = await run_in_session(
+            engine, lambda s: service.refresh_timer_schedule(session=s, settings=settings)
+        )
+        if changed:
+            log.info("tickets: %d timer(s) rescheduled", changed)
+    codes = await run_in_session(engine, lambda s: service.due_ticket_codes(session=s, now=now))
+    replies: list[Reply] = []
+    for code in codes:
+        try:
+            replies.extend(
+                await run_in_session(
+                    engine,
+                    lambda s, code=code: service.fire_timers(  # type: ignore[misc]
+                        session=s, settings=settings, code=code, now=now
+                    ),
+                )
+            )
+        except Exception:
+            log.exception("tickets: timers of %s failed", code)
+    replies.extend(await run_in_session(engine, lambda s: service.take_outbox(session=s, now=now)))
+    return replies
+
+
+def add_ticket_jobs(
+    scheduler: Any,
+    *,
+    engine: AsyncEngine,
+    settings: Settings,
+    send: Callable[[Reply], Awaitable[object]],
+    clock: Callable[[], datetime] = utcnow,
+) -> Any:
+    """Add the timer job to an ``AsyncIOScheduler`` (APScheduler 3) and return the job.
+
+    It runs every ``tickets.timer_interval``, first right when the scheduler starts (with
+    ``refresh``); a run that is late still runs (``misfire_grace_time=None``), late runs
+    are merged (``coalesce``) and never overlap (``max_instances=1``). ``send`` posts one
+    reply (``BotHub.send``); a failed send is logged and does not stop the others.
+    """
+    first = True
+
+    async def tick() -> None:
+        nonlocal first
+        refresh, first = first, False
+        replies = await run_due_timers(engine, settings, clock(), refresh=refresh)
+        for reply in replies:
+            try:
+                await send(reply)
+            except Exception as exc:
+                log.warning(
+                    "tickets: reply to %s not sent: %s", reply.room_id or reply.contact_id, exc
+                )
+
+    return scheduler.add_job(
+        tick,
+        "interval",
+        seconds=settings.tickets.timer_interval.total_seconds(),
+        id=JOB_ID,
+        name="工单时限（提醒、超时升级、评价超时）",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+        next_run_time=clock(),
+    )
