@@ -90,6 +90,8 @@ class BotHub:
         }
         self._room_topics: dict[str, str] = {}
         self._bind_lock = asyncio.Lock()
+        self._discovery: asyncio.Task[None] | None = None
+        self.rooms_ready = asyncio.Event()
         self.dispatcher = Dispatcher(self.resolve, clock=clock)
         self.handled = 0
         self.reply_latencies_ms: list[float] = []
@@ -102,11 +104,14 @@ class BotHub:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self, names: Mapping[str, str] | None = None) -> None:
+        """Log every account in; their rooms are then discovered in the background
+        (see :attr:`rooms_ready`), so a process with thousands of rooms serves at once."""
         names = names or {}
         await self.run_db(
             lambda s: store.ensure_accounts(s, [(a, names.get(a, a)) for a in self.accounts])
         )
         await asyncio.gather(*(self._start_one(rt) for rt in self.accounts.values()))
+        self._discovery = asyncio.create_task(self._discover_all(), name="room-discovery")
 
     async def _start_one(self, runtime: AccountRuntime) -> None:
         try:
@@ -116,10 +121,31 @@ class BotHub:
             await self.on_state(
                 runtime.transport.account_id, AccountState.DISCONNECTED, f"启动失败：{exc}"
             )
-            return
-        await self.discover_rooms(runtime.transport.account_id)
+
+    async def _discover_all(self) -> None:
+        started = time.perf_counter()
+        try:
+            await asyncio.gather(*(self.discover_rooms(a) for a in self.accounts))
+        finally:
+            self.rooms_ready.set()
+        log.info(
+            "rooms of %d accounts discovered in %.1f s",
+            len(self.accounts),
+            time.perf_counter() - started,
+        )
+
+    async def wait_rooms(self, timeout_s: float = 120.0) -> bool:
+        """Until every account's rooms are known (False when that took too long)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.rooms_ready.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self) -> None:
+        if self._discovery is not None and not self._discovery.done():
+            self._discovery.cancel()
         await asyncio.gather(
             *(rt.transport.stop() for rt in self.accounts.values()), return_exceptions=True
         )

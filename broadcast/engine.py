@@ -274,6 +274,8 @@ class Broadcaster:
         levels = compose.parse_levels(request.levels)
         if not 1 <= request.deadline_s <= 86_400:
             raise compose.NoticeInvalid("时限应在 1 秒到 1 天之间")
+        if not await self._hub.wait_rooms():
+            log.warning("planning before every account's rooms are known")
         now = self._clock()
 
         def build(session: Session) -> Prepared:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import click
+from aiohttp import web
 
 from gridcast.clitools import with_settings
 from gridcast.config import Settings
+from sandbox.control import create_control_app
 
 
 def _base(settings: Settings, url: str | None) -> str:
@@ -117,3 +121,51 @@ def rooms(settings: Settings, url: str | None, query: str, as_json: bool) -> Non
         names = "、".join(m["name"] for m in room.get("members", []))
         click.echo(f"{room['room_id']}  {room['topic']}  [{room.get('org_unit', '')}]  {names}")
     click.echo(f"共 {body['total']} 个群")
+
+
+@sandbox.command("serve")
+@with_settings
+@click.option(
+    "--port", type=int, default=8790, show_default=True, help="Port of the control API and page."
+)
+@click.option(
+    "--endpoints-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write each account's puppet endpoint and token here (JSON), for a bot config.",
+)
+def serve(settings: Settings, port: int, endpoints_file: Path | None) -> None:
+    """Run the simulated WeChat on its own, for a `gridcast run` configured with
+    ``sandbox.enabled: false`` and explicit account endpoints (e.g. crash tests)."""
+    from gridcast.runtime import build_sandbox
+
+    async def main() -> None:
+        world = await build_sandbox(settings)
+        await world.start()
+        app = web.Application()
+        app.add_subapp("/sandbox/", create_control_app(world))
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.web.host, port)
+        await site.start()
+        endpoints = {
+            account_id: {"endpoint": world.endpoint(account_id), "token": world.token(account_id)}
+            for account_id in world.account_ids
+        }
+        if endpoints_file is not None:
+            text = json.dumps(endpoints, ensure_ascii=False, indent=2)
+            await asyncio.to_thread(endpoints_file.write_text, text, encoding="utf-8")
+        bound = runner.addresses[0]
+        click.echo(
+            f"模拟微信已启动: http://{bound[0]}:{bound[1]}/sandbox/  （{len(endpoints)} 个机器人账号）"
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            await world.stop()
+
+    asyncio.run(main())

@@ -53,6 +53,7 @@ async def hub(engine: Engine, db_url: str) -> AsyncIterator[BotHub]:
 
     hub.dispatcher.include_routers(directory_router(lookup))
     await hub.start()
+    await hub.wait_rooms()
     try:
         yield hub
     finally:

@@ -54,6 +54,7 @@ async def system(engine: Engine, db_url: str) -> AsyncIterator[tuple[BotHub, Bro
         limits={t.account_id: (RATE, BURST) for t in transports},
     )
     await hub.start()
+    await hub.wait_rooms()
     broadcaster = Broadcaster(engine=async_engine, hub=hub, town=TOWN)
     try:
         yield hub, broadcaster

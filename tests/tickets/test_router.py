@@ -49,6 +49,7 @@ async def hub(town: Town, engine: Engine, db_url: str, settings: Settings) -> As
 
     hub.dispatcher.include_routers(directory_router(lookup), tickets_router(async_engine, settings))
     await hub.start()
+    await hub.wait_rooms()
     try:
         yield hub
     finally:
