@@ -28,6 +28,7 @@ from models.org import OrgUnit
 from orgtree.service import PATH_SEP
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
+from tickets.router import tickets_router
 from tickets.timers import add_ticket_jobs
 from web import api, health
 from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
@@ -113,6 +114,7 @@ def bots_ctx(
                 town=settings.town.name,
                 deadline_s=settings.broadcast.deadline.total_seconds(),
             ),
+            tickets_router(engine, settings),
             receipts_router(
                 broadcaster,
                 ack_words=settings.broadcast.ack_words,

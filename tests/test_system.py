@@ -1,0 +1,243 @@
+"""The whole process end to end: the sandbox serving the Wechaty Puppet Service protocol,
+the real python-wechaty client per account over gRPC, the hub, the routers, the web API.
+
+A small town (2 villages, 4 grids, 16 units: 23 groups) with 3 bot accounts, every
+group in 2 of them. Residents and leaders act through the sandbox's control API, as a
+person would on the sandbox page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import Engine
+
+from bot.binding import topic_for
+from gridcast.config import Settings, parse_settings
+from gridcast.runtime import build_sandbox
+from models.db import session_scope
+from orgtree.records import RoleCode
+from orgtree.service import apply_roster
+from sandbox.sandbox import MessageView, Sandbox
+from tests.factories import small_town
+from web.app import create_app
+from web.keys import HUB
+
+ROSTER = small_town()
+TOWN = ROSTER.town
+ROW = ROSTER.rows[0]
+UNIT_TOPIC = topic_for(TOWN, ROW.path)
+REPLY_TARGET_S = 2.0
+
+
+@dataclass
+class System:
+    client: TestClient
+    sandbox: Sandbox
+    settings: Settings
+
+    def bot_lines(self, room: str, since: int = 0) -> list[MessageView]:
+        return [m for m in self.sandbox.transcript(room, since_seq=since) if m.sender_is_bot]
+
+    def private_from_bots(self, contact: str) -> list[tuple[str, MessageView]]:
+        out = []
+        for account in self.sandbox.account_ids:
+            for message in self.sandbox.private_transcript(account, contact):
+                if message.sender_is_bot:
+                    out.append((account, message))
+        return sorted(out, key=lambda pair: pair[1].seq)
+
+
+async def until(check: Callable[[], object], timeout: float = 10.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not reached within {timeout} s")
+
+
+@pytest.fixture
+async def system(db_url: str, engine: Engine, tmp_path: Path) -> AsyncIterator[System]:
+    with session_scope(engine) as session:
+        apply_roster(session=session, roster=ROSTER)
+    settings = parse_settings(
+        {
+            "data_dir": str(tmp_path),
+            "database": {"url": db_url},
+            "web": {"port": 0},
+            "bots": {"sandbox_accounts": 3, "rate_per_s": 20, "burst": 5, "accounts_per_room": 2},
+            "sandbox": {"residents_per_unit": 2, "throttle_cooldown": "3s"},
+        }
+    )
+    sandbox = await build_sandbox(settings)
+    client = TestClient(TestServer(create_app(settings, sandbox=sandbox)))
+    await client.start_server()
+    try:
+        assert await client.app[HUB].wait_rooms(30)
+        yield System(client, sandbox, settings)
+    finally:
+        await client.close()
+
+
+def resident(system: System, room: str) -> str:
+    member = next(
+        m for m in system.sandbox.room_members(room) if m.contact_id.startswith("resident-")
+    )
+    return member.contact_id
+
+
+async def test_find_leader_is_answered_within_two_seconds_once(system: System) -> None:
+    sender = resident(system, UNIT_TOPIC)
+    started = time.monotonic()
+    posted = system.sandbox.post_message(UNIT_TOPIC, sender, "@网格助手 我的网格长")
+    replies = await until(lambda: system.bot_lines(UNIT_TOPIC, posted.seq))
+    elapsed = time.monotonic() - started
+    assert elapsed < REPLY_TARGET_S
+    await asyncio.sleep(0.3)  # the room has two bot accounts: the second copy must not answer
+    replies = system.bot_lines(UNIT_TOPIC, posted.seq)
+    assert len(replies) == 1
+    [reply] = replies
+    assert ROW.grid_leader.name in reply.text and ROW.unit_leader.name in reply.text
+    assert ROW.grid_leader.phone not in reply.text and "****" in reply.text
+    assert reply.mention_ids == (sender,)
+
+
+async def test_forced_logout_is_recorded_and_the_other_account_answers(system: System) -> None:
+    room = system.sandbox.room(UNIT_TOPIC)
+    first, second = room.bot_account_ids
+    system.sandbox.logout(first)
+
+    async def logged_out() -> bool:
+        response = await system.client.get("/api/bot/accounts")
+        rows = {a["account_id"]: a["status"] for a in await response.json()}
+        return rows[first] == "logged_out" and rows[second] == "online"
+
+    deadline = time.monotonic() + 10
+    while not await logged_out():
+        assert time.monotonic() < deadline, "the logout was not recorded"
+        await asyncio.sleep(0.05)
+    posted = system.sandbox.post_message(UNIT_TOPIC, resident(system, UNIT_TOPIC), "我的网格长")
+    [reply] = await until(lambda: system.bot_lines(UNIT_TOPIC, posted.seq))  # type: ignore[misc]
+    assert reply.sender_id == second
+
+
+async def test_dropped_event_stream_reconnects_and_later_messages_arrive(system: System) -> None:
+    room = system.sandbox.room(UNIT_TOPIC)
+    for account in room.bot_account_ids:
+        system.sandbox.drop_event_stream(account)
+    # The gateway buffers nothing while no client is connected (as real ones): wait for
+    # both clients to notice the end of the stream and reconnect.
+    await until(
+        lambda: all(system.sandbox.account(a).event_streams == 1 for a in room.bot_account_ids),
+        timeout=15,
+    )
+    posted = system.sandbox.post_message(UNIT_TOPIC, resident(system, UNIT_TOPIC), "我的网格长")
+    replies = await until(lambda: system.bot_lines(UNIT_TOPIC, posted.seq), timeout=15)
+    assert replies
+
+
+async def test_throttled_account_hands_the_reply_to_the_other(system: System) -> None:
+    room = system.sandbox.room(UNIT_TOPIC)
+    for account in room.bot_account_ids:  # the first answer freezes whichever account sends it
+        system.sandbox.set_account_limits(account, rate_per_s=0.001, burst=1)
+    sender = resident(system, UNIT_TOPIC)
+    first = system.sandbox.post_message(UNIT_TOPIC, sender, "我的网格长")
+    [reply1] = await until(lambda: system.bot_lines(UNIT_TOPIC, first.seq))  # type: ignore[misc]
+    second = system.sandbox.post_message(UNIT_TOPIC, sender, "找网格长")
+    [reply2] = await until(lambda: system.bot_lines(UNIT_TOPIC, second.seq))  # type: ignore[misc]
+    assert {reply1.sender_id, reply2.sender_id} == set(room.bot_account_ids)
+
+
+async def test_whole_town_notice_reaches_every_group_once(system: System) -> None:
+    response = await system.client.post(
+        "/api/notices",
+        json={
+            "title": "消防检查",
+            "body": "本周六上午开展消防安全检查，请各单元配合。",
+            "scope": TOWN,
+            "issuer": "镇安监办",
+            "confirm": True,
+        },
+    )
+    created = await response.json()
+    assert response.status == 201, created
+    code = created["code"]
+    rooms = [r.topic for r in system.sandbox.rooms()]
+
+    async def status() -> dict[str, object]:
+        return await (await system.client.get(f"/api/notices/{code}")).json()  # type: ignore[no-any-return]
+
+    deadline = time.monotonic() + 20
+    while (await status())["status"] != "done":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    for topic in rooms:
+        posts = [m for m in system.bot_lines(topic) if m.text.startswith(f"【通知 {code}】")]
+        assert len(posts) == 1, topic
+    report = await status()
+    assert report["sent"] == len(rooms) == created["groups"]
+
+
+async def test_ticket_from_complaint_to_rating(system: System) -> None:
+    sandbox = system.sandbox
+    reporter = resident(system, UNIT_TOPIC)
+    leader = ROW.grid_leader.wechat_id or ""
+    liaison = next(
+        e.person.wechat_id
+        for e in ROSTER.extra_roles
+        if e.role is RoleCode.DEPARTMENT_LIAISON and e.department == "区司法局"
+    )
+    assert liaison is not None
+
+    started = time.monotonic()
+    posted = sandbox.post_message(
+        UNIT_TOPIC, reporter, "楼上邻居家的水又漏到我家了，天花板都泡坏了，说了好几次都不管"
+    )
+    [receipt] = await until(lambda: system.bot_lines(UNIT_TOPIC, posted.seq))  # type: ignore[misc]
+    assert time.monotonic() - started < REPLY_TARGET_S
+    code = re.search(r"T\d{8}-\d{4}", receipt.text)
+    assert code, receipt.text
+    ticket = code.group(0)
+    assert receipt.mention_ids == (reporter,)
+
+    forwarded = await until(
+        lambda: [p for p in system.private_from_bots(leader) if ticket in p[1].text]
+    )
+    account, _ = forwarded[0]  # type: ignore[index]
+
+    async def private(person: str, text: str) -> MessageView:
+        before = {m.seq for _, m in system.private_from_bots(person)}
+        sandbox.post_private(account, person, text)
+        answers = await until(
+            lambda: [m for _, m in system.private_from_bots(person) if m.seq not in before]
+        )
+        return answers[-1]  # type: ignore[index,no-any-return]
+
+    accepted = await private(leader, f"接单 {ticket}")
+    assert ticket in accepted.text
+    whistle = await private(leader, f"吹哨 {ticket} 区司法局")
+    assert "区司法局" in whistle.text
+    await until(lambda: [p for p in system.private_from_bots(liaison) if ticket in p[1].text])
+    assert ticket in (await private(liaison, f"报到 {ticket}")).text
+    assert ticket in (await private(liaison, f"办结 {ticket} 已上门调解，楼上已修好水管")).text
+    rating_request = await until(
+        lambda: [
+            m
+            for _, m in system.private_from_bots(reporter)
+            if "满意" in m.text and ticket in m.text
+        ]
+    )
+    assert rating_request
+    answer = await private(reporter, f"满意 {ticket}")
+    assert "感谢您的评价" in answer.text
+    response = await system.client.get("/api/bot/accounts")
+    assert response.status == 200
