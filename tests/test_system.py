@@ -55,14 +55,14 @@ class System:
         return sorted(out, key=lambda pair: pair[1].seq)
 
 
-async def until(check: Callable[[], object], timeout: float = 10.0) -> object:
-    deadline = time.monotonic() + timeout
+async def until(check: Callable[[], object], within_s: float = 10.0) -> object:
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         await asyncio.sleep(0.02)
-    raise AssertionError(f"not reached within {timeout} s")
+    raise AssertionError(f"not reached within {within_s} s")
 
 
 @pytest.fixture
@@ -138,10 +138,10 @@ async def test_dropped_event_stream_reconnects_and_later_messages_arrive(system:
     # both clients to notice the end of the stream and reconnect.
     await until(
         lambda: all(system.sandbox.account(a).event_streams == 1 for a in room.bot_account_ids),
-        timeout=15,
+        within_s=15,
     )
     posted = system.sandbox.post_message(UNIT_TOPIC, resident(system, UNIT_TOPIC), "我的网格长")
-    replies = await until(lambda: system.bot_lines(UNIT_TOPIC, posted.seq), timeout=15)
+    replies = await until(lambda: system.bot_lines(UNIT_TOPIC, posted.seq), within_s=15)
     assert replies
 
 
