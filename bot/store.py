@@ -225,3 +225,52 @@ def leader_chain(session: Session, org_unit_id: int) -> list[tuple[str, Holder]]
             )
         unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id is not None else None
     return chain
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsReport:
+    accounts: list[dict[str, object]]
+    unbound: list[dict[str, str]]
+    groups_without_online_account: list[str]
+
+
+def accounts_report(session: Session) -> AccountsReport:
+    """Each account's state and groups; rooms not placed; groups no online account can reach."""
+    accounts = list(session.exec(select(BotAccount).order_by(col(BotAccount.account_id))))
+    online = {a.id for a in accounts if a.status is AccountStatus.ONLINE}
+    per_group: dict[int, set[int]] = {}
+    counts: dict[int, int] = {}
+    for membership in session.exec(select(GroupMembership)):
+        per_group.setdefault(membership.chat_group_id, set()).add(membership.bot_account_id)
+        counts[membership.bot_account_id] = counts.get(membership.bot_account_id, 0) + 1
+    flagged_ids = [g for g, members in per_group.items() if not members & online]
+    flagged = (
+        [
+            g.topic
+            for g in session.exec(
+                select(ChatGroup)
+                .where(col(ChatGroup.id).in_(flagged_ids))
+                .order_by(col(ChatGroup.topic))
+            )
+        ]
+        if flagged_ids
+        else []
+    )
+    return AccountsReport(
+        accounts=[
+            {
+                "account_id": a.account_id,
+                "name": a.name,
+                "status": a.status.value,
+                "detail": a.status_detail,
+                "since": a.status_changed_at.isoformat(),
+                "groups": counts.get(a.id or -1, 0),
+            }
+            for a in accounts
+        ],
+        unbound=[
+            {"room_id": u.room_id, "account_id": u.account_id, "topic": u.topic, "reason": u.reason}
+            for u in session.exec(select(UnboundRoom).order_by(col(UnboundRoom.topic)))
+        ],
+        groups_without_online_account=flagged,
+    )

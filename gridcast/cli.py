@@ -141,6 +141,7 @@ def config_show(settings: Settings) -> None:
 
 
 def _register_subcommands() -> None:
+    from bot.cli import bot
     from broadcast.cli import notice
     from gridcast.bench_cli import bench
     from gridcast.sandbox_cli import sandbox
@@ -149,6 +150,7 @@ def _register_subcommands() -> None:
     from tickets.cli import parse_command
 
     main.add_command(org)
+    main.add_command(bot)
     main.add_command(notice)
     main.add_command(bench)
     main.add_command(sandbox)

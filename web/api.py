@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from bot.store import accounts_report
 from broadcast import service as notices
 from broadcast.compose import ALL_LEVELS, NoticeInvalid
 from broadcast.engine import Broadcaster, NoticeRequest
 from models.broadcast import NoticePriority
-from models.chat import BotAccount, UnboundRoom
 from models.db import run_in_session
 from orgtree.service import OrgPathNotFound, level_counts, subtree
-from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
+from web.keys import BROADCASTER, ENGINE, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -181,37 +182,12 @@ async def notice_status(request: web.Request) -> web.Response:
 
 @routes.get("/api/bot/accounts")
 async def bot_accounts(request: web.Request) -> web.Response:
-    hub = request.app.get(HUB)
-    rooms = {a: len(rt.rooms) for a, rt in hub.accounts.items()} if hub is not None else {}
-
-    def read(session: Session) -> list[dict[str, object]]:
-        return [
-            {
-                "account_id": a.account_id,
-                "name": a.name,
-                "status": a.status.value,
-                "detail": a.status_detail,
-                "since": a.status_changed_at.isoformat(),
-                "rooms": rooms.get(a.account_id, 0),
-            }
-            for a in session.exec(select(BotAccount).order_by(BotAccount.account_id))
-        ]
-
-    return _json(await run_in_session(request.app[ENGINE], read))
+    report = await run_in_session(request.app[ENGINE], accounts_report)
+    return _json(report.accounts)
 
 
-@routes.get("/api/bot/unbound-rooms")
-async def unbound_rooms(request: web.Request) -> web.Response:
-    def read(session: Session) -> list[dict[str, object]]:
-        return [
-            {
-                "room_id": u.room_id,
-                "account_id": u.account_id,
-                "topic": u.topic,
-                "reason": u.reason,
-                "seen_at": u.seen_at.isoformat(),
-            }
-            for u in session.exec(select(UnboundRoom).order_by(UnboundRoom.topic))
-        ]
-
-    return _json(await run_in_session(request.app[ENGINE], read))
+@routes.get("/api/bot/status")
+async def bot_status(request: web.Request) -> web.Response:
+    """Accounts, rooms that could not be placed, groups no online account can reach."""
+    report = await run_in_session(request.app[ENGINE], accounts_report)
+    return _json(dataclasses.asdict(report))

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.binding import TopicIndex, topic_for
 from bot.directory import directory_router
 from bot.hub import BotHub
-from bot.store import leader_chain
+from bot.store import accounts_report, leader_chain
 from bot.transport import AccountState, MessageKind, SendThrottled
+from gridcast.cli import main
 from models.chat import AccountStatus, BotAccount, ChatGroup, GroupMembership, UnboundRoom
 from models.db import make_async_engine, session_scope
 from orgtree.service import apply_roster
@@ -148,3 +152,23 @@ async def test_unbound_room_gets_a_clear_answer(hub: BotHub) -> None:
     bot1 = transport(hub, "bot1")
     await bot1.receive("我的网格长", room_id="odd@chatroom", sender_id="r6")
     assert "尚未登记到网格" in bot1.sent[-1].text
+
+
+async def test_status_flags_groups_without_an_online_account(
+    hub: BotHub, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    for account in ("bot1", "bot2"):
+        await transport(hub, account).set_state(AccountState.LOGGED_OUT, "已退出")
+    with session_scope(engine) as session:
+        report = accounts_report(session)
+    assert {a["status"] for a in report.accounts} == {"logged_out"}
+    assert set(report.groups_without_online_account) == {
+        topic_for(TOWN, ROW.path),
+        topic_for(TOWN, ROW.path[:2]),
+    }
+    assert [u["topic"] for u in report.unbound] == ["广场舞爱好者", "广场舞爱好者"]
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database:\n  url: {json.dumps(db_url)}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["bot", "status", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "已退出登录" in result.output and "没有在线机器人账号的群 2 个" in result.output

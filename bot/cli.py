@@ -1,0 +1,63 @@
+"""``gridcast bot status``: the accounts, the rooms that could not be placed, the groups at risk."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from bot.store import accounts_report
+from gridcast.clitools import echo_json, with_settings
+from gridcast.config import Settings
+from models.db import make_engine, require_current_schema, session_scope
+
+STATUS_ZH = {
+    "online": "在线",
+    "throttled": "限流中",
+    "logged_out": "已退出登录",
+    "disconnected": "连接中断",
+    "starting": "启动中",
+    "stopped": "已停止",
+}
+
+
+@click.group()
+def bot() -> None:
+    """The bot accounts (机器人账号)."""
+
+
+@bot.command("status")
+@with_settings
+@click.option("--json", "as_json", is_flag=True)
+def status(settings: Settings, as_json: bool) -> None:
+    """Account states as last recorded by `gridcast run`, unbound rooms, groups at risk."""
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            try:
+                require_current_schema(connection, upgrade_hint="gridcast db upgrade")
+            except Exception as exc:
+                raise click.ClickException(str(exc)) from None
+        with session_scope(engine) as session:
+            report = accounts_report(session)
+    finally:
+        engine.dispose()
+    if as_json:
+        echo_json(dataclasses.asdict(report))
+        return
+    for account in report.accounts:
+        state = STATUS_ZH.get(str(account["status"]), str(account["status"]))
+        click.echo(
+            f"{account['account_id']}  {account['name']}  {state}  {account['groups']} 个群  {account['detail']}"
+        )
+    if report.unbound:
+        click.echo(f"\n无法归属到网格的群 {len(report.unbound)} 个：")
+        for room in report.unbound:
+            click.echo(
+                f"  {room['topic']}（{room['room_id']}，账号 {room['account_id']}）：{room['reason']}"
+            )
+    if report.groups_without_online_account:
+        shown = "、".join(report.groups_without_online_account[:20])
+        click.echo(
+            f"\n没有在线机器人账号的群 {len(report.groups_without_online_account)} 个：{shown}"
+        )
