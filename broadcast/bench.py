@@ -98,8 +98,11 @@ async def run_broadcast_bench(
             connect_started = time.perf_counter()
             await hub.start()
             connect_s = time.perf_counter() - connect_started
+            await hub.wait_rooms(600)
+            discover_s = time.perf_counter() - connect_started - connect_s
             result = await _measure(cfg, sandbox, hub, broadcaster, engine, fail)
             result["connect_s"] = round(connect_s, 1)
+            result["room_discovery_s"] = round(discover_s, 1)
             result["rate_scale"] = rate_scale
             return result
         finally:
@@ -189,6 +192,7 @@ async def _measure(
         "plan_ms": round(prepared.plan_ms, 1),
         "db_writes_per_s": round(writer.rows_written / wall_s, 1) if writer else None,
         "db_commits": writer.commits if writer else None,
+        "db_busy_share": round(writer.busy_s / wall_s, 4) if writer else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "posts_seen_by_sandbox": sum(per_room.values()),
         "duplicates_outside_uncertain": duplicates,

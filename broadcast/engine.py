@@ -102,6 +102,9 @@ class OutboxWriter:
         self._closing = False
         self.rows_written = 0
         self.commits = 0
+        self.busy_s = 0.0
+        """Time spent committing: compared with the run's length, how close the database
+        came to being what limits the broadcast."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-writer")
@@ -135,6 +138,7 @@ class OutboxWriter:
                 if not w.done():
                     w.set_result(None)
             return
+        started = time.perf_counter()
         try:
             await run_in_session(self._engine, lambda s: service.apply_updates(s, batch))
         except Exception as exc:
@@ -142,6 +146,7 @@ class OutboxWriter:
                 if not w.done():
                     w.set_exception(exc)
             raise
+        self.busy_s += time.perf_counter() - started
         self.rows_written += len(batch)
         self.commits += 1
         for w in waiters:
