@@ -241,3 +241,91 @@ async def test_ticket_from_complaint_to_rating(system: System) -> None:
     assert "感谢您的评价" in answer.text
     response = await system.client.get("/api/bot/accounts")
     assert response.status == 200
+
+
+async def test_notice_cli_send_wait_status_and_curve(
+    system: System, tmp_path: Path, db_url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from gridcast.cli import main
+
+    url = str(system.client.make_url("")).rstrip("/")
+    runner = CliRunner()
+    result = await asyncio.to_thread(
+        runner.invoke,
+        main,
+        [
+            "notice",
+            "send",
+            "--title",
+            "疫苗接种",
+            "--body",
+            "周六上午9点在村部接种，请带身份证。",
+            "--scope",
+            ROW.village,
+            "--levels",
+            "village,grid",
+            "--wait",
+            "--url",
+            url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "预计" in result.output and "已送达" in result.output
+    code = re.search(r"N\d{4}", result.output)
+    assert code
+    config = tmp_path / "cli.yaml"
+    config.write_text(f"database:\n  url: '{db_url}'\n", encoding="utf-8")
+    curve = tmp_path / "reach.svg"
+    status = await asyncio.to_thread(
+        runner.invoke,
+        main,
+        ["notice", "status", code.group(0), "--config", str(config), "--curve", str(curve)],
+    )
+    assert status.exit_code == 0, status.output
+    assert "村：送达 1/1" in status.output and "网格：送达 2/2" in status.output
+    assert curve.read_text(encoding="utf-8").startswith("<?xml")
+
+    said = await asyncio.to_thread(
+        runner.invoke,
+        main,
+        [
+            "sandbox",
+            "say",
+            "--url",
+            url,
+            "--room",
+            UNIT_TOPIC,
+            "--as",
+            ROW.unit_leader.name,
+            "我的网格长",
+        ],
+    )
+    assert said.exit_code == 0, said.output
+    assert ROW.grid_leader.name in said.output
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "text"),
+    [
+        ("not json", 400, "不是有效的 JSON"),
+        ({"title": "x"}, 400, "body"),
+        (
+            {"title": "t", "body": "b", "scope": TOWN, "issuer": "x", "levels": ["省"]},
+            400,
+            "levels",
+        ),
+        ({"title": "t", "body": " ", "scope": TOWN, "issuer": "x"}, 400, "正文不能为空"),
+        ({"title": "t", "body": "b" * 20_000, "scope": TOWN, "issuer": "x"}, 400, "正文太长"),
+        ({"title": "t", "body": "b", "scope": "火星村", "issuer": "x"}, 404, "找不到"),
+    ],
+)
+async def test_bad_notice_requests_are_refused_and_send_nothing(
+    system: System, payload: object, status: int, text: str
+) -> None:
+    kwargs = {"data": payload} if isinstance(payload, str) else {"json": payload}
+    response = await system.client.post("/api/notices", **kwargs)  # type: ignore[arg-type]
+    assert response.status == status
+    assert text in await response.text()
+    assert all(not system.bot_lines(r.topic) for r in system.sandbox.rooms())

@@ -141,28 +141,18 @@ async def create_notice(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/api/notices/{code}/confirm")
-async def confirm_notice(request: web.Request) -> web.Response:
-    code = request.match_info["code"]
+@routes.post(r"/api/notices/{code}/{action:confirm|cancel}")
+async def confirm_or_cancel_notice(request: web.Request) -> web.Response:
+    """Send a pending notice (confirm) or drop it (cancel)."""
+    code, action = request.match_info["code"], request.match_info["action"]
+    broadcaster = _broadcaster(request)
     try:
-        await _broadcaster(request).confirm(code)
+        await (broadcaster.confirm(code) if action == "confirm" else broadcaster.cancel(code))
     except notices.NoticeNotFound as exc:
         raise _error(404, str(exc)) from None
     except NoticeInvalid as exc:
         raise _error(409, str(exc)) from None
-    return _json({"code": code, "status": "sending"})
-
-
-@routes.post("/api/notices/{code}/cancel")
-async def cancel_notice(request: web.Request) -> web.Response:
-    code = request.match_info["code"]
-    try:
-        await _broadcaster(request).cancel(code)
-    except notices.NoticeNotFound as exc:
-        raise _error(404, str(exc)) from None
-    except NoticeInvalid as exc:
-        raise _error(409, str(exc)) from None
-    return _json({"code": code, "status": "cancelled"})
+    return _json({"code": code, "status": "sending" if action == "confirm" else "cancelled"})
 
 
 @routes.get("/api/notices/{code}")
