@@ -176,6 +176,7 @@ async def _measure(
         "failed": states["counts"].get(DeliveryState.FAILED.value, 0),
         "uncertain": states["counts"].get(DeliveryState.UNCERTAIN.value, 0),
         "lower_bound_s": round(prepared.lower_bound_s, 2),
+        "replanned_reach_s": round(broadcaster.last_plan_reach_s or 0.0, 2),
         "predicted_reach_s": round(prepared.predicted_reach_s, 2),
         "reach_s": round(reach_s, 2) if reach_s is not None else None,
         "wall_s": round(wall_s, 2),

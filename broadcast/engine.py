@@ -220,6 +220,8 @@ class Broadcaster:
         self._runs: dict[int, _Run] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_writer: OutboxWriter | None = None
+        self.last_plan_reach_s: float | None = None
+        """When the latest (re-)plan said the last group would be reached (from the start)."""
 
     @property
     def engine(self) -> AsyncEngine:
@@ -494,6 +496,16 @@ class Broadcaster:
         history = {k: v for k, v in run.history.items()}
         plan = planner.replan(
             groups, accounts, now=now_s, send_history=history, margin_s=self._margin()
+        )
+        self.last_plan_reach_s = plan.predicted_reach_s
+        log.info(
+            "notice %s: %d groups planned at %.1f s over %d accounts, last at %.1f s (bound %.1f s)",
+            run.code,
+            len(plan.deliveries),
+            now_s,
+            len({d.account_id for d in plan.deliveries}),
+            plan.predicted_reach_s,
+            plan.lower_bound_s,
         )
         for lost in plan.unreachable:
             item = run.items[int(lost.group_id)]

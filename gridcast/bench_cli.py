@@ -94,3 +94,11 @@ def bench_plan(args: tuple[str, ...]) -> None:
     """Planning at town scale and city scale (100,000 groups, 1,000 accounts)."""
     sys.argv = [str(BENCH_DIR / "plan_city.py"), *args]
     runpy.run_path(str(BENCH_DIR / "plan_city.py"), run_name="__main__")
+
+
+@bench.command("intake", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_intake(args: tuple[str, ...]) -> None:
+    """Intake parser throughput on one core (messages per second)."""
+    sys.argv = [str(BENCH_DIR / "intake.py"), *args]
+    runpy.run_path(str(BENCH_DIR / "intake.py"), run_name="__main__")

@@ -30,17 +30,20 @@ Every decision carries its :class:`Evidence`, so a grid leader (or a test) can s
 
 from __future__ import annotations
 
+import enum
 import logging
+import math
 import re
 import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from tickets.hanzi import fold, fold_text
 from tickets.lexicon import DEFAULT_LEXICON, Lexicon, split_words
 from tickets.location import Locator
+from tickets.model import IntakeModel, ModelScores, default_model
 
 __all__ = [
     "HARD_VETO",
@@ -81,6 +84,18 @@ MAX_SCAN_CHARS: Final = 2000
 """Only the beginning of a very long text is read; its length still counts."""
 LONG_TEXT: Final = 150
 """Longer texts with formal markers read as forwarded notices."""
+TICKET_RULE_VOTE: Final = 1.0
+"""With a model: the rules' yes (+) or no (-) added to the model's ticket log-odds."""
+TICKET_LOGIT: Final = 0.0
+"""With a model: a ticket when the model's log-odds plus the rules' vote reach this."""
+CATEGORY_RULE_WEIGHT: Final = 0.3
+"""With a model: each point of a category's rule score adds this to its log-probability."""
+CATEGORY_MARGIN: Final = 0.25
+"""With a model: the rules' category stands if the blend puts it this close to the best."""
+URGENT_PROBABILITY: Final = 0.3
+"""With a model: a ticket is urgent when the rules say so or the model's probability of
+an urgent ticket reaches this. Low on purpose: a missed emergency costs more than a
+false alarm, and urgent recall is the figure that matters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,17 +484,58 @@ def _filter_hits(hits: list[_Hit], text: str) -> list[_Hit]:
 _CLAUSE_BREAK: Final = re.compile(r"[,.!?;，。！？；、\s~]")
 _CHRONIC_SMOKE: Final = frozenset({"pollution", "sanitation"})
 _AFTERWARDS: Final = re.compile(r"[了过]?(?:以后|之后|过后|后来)")
+# A danger told as experience (着过火, 塌过, 淹过一次): 过 after the verb puts it in the
+# past. Not 烧过来 or 晕过去, which happen now.
+_PAST_DANGER: Final = re.compile(r"(?:着|烧|起|失|塌|漏|淹|爆|困|倒|砸|摔|晕)过(?![来去])")
+
+
+class _Default(enum.Enum):
+    MODEL = "default"
+
+
+DEFAULT_MODEL: Final = _Default.MODEL
+"""``Parser(model=DEFAULT_MODEL)``: the model trained on ``tickets/data`` on first use."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What the rules make of a message that has content: the inputs of the decision."""
+
+    text: _Text
+    hits: tuple[_Hit, ...]
+    urgent_matches: tuple[tuple[int, int, float], ...]
+    """Start, end and weight of each pattern match with an urgent effect."""
+    evidence: tuple[Evidence, ...]
+    category_scores: Mapping[str, float]
+    negative_scores: Mapping[str, float]
+    is_ticket: bool
+    category: str | None
+    score: float
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1.0 - 1e-9)
+    return math.log(p / (1.0 - p))
 
 
 class Parser:
-    """A message parser for one :class:`~tickets.lexicon.Lexicon`.
+    """A message parser for one :class:`~tickets.lexicon.Lexicon` and, by default, the
+    trained :class:`~tickets.model.IntakeModel`.
 
     Building one compiles the lexicon (a few milliseconds); jieba's dictionary is loaded
-    on the first message that needs it, or by :meth:`warm_up`. Thread-safe.
+    and the model trained on the first message that needs them, or by :meth:`warm_up`.
+    ``model=None`` gives the rules alone. A category that only the lexicon knows (added
+    from ``config.yaml``) is decided by the rules. Thread-safe.
     """
 
-    def __init__(self, lexicon: Lexicon = DEFAULT_LEXICON) -> None:
+    def __init__(
+        self,
+        lexicon: Lexicon = DEFAULT_LEXICON,
+        *,
+        model: IntakeModel | _Default | None = DEFAULT_MODEL,
+    ) -> None:
         self.lexicon = lexicon
+        self._model = model
         self._index = _PhraseIndex(lexicon)
         self._locator = Locator(lexicon.places, lexicon.landmarks)
         self._order = {code: i for i, code in enumerate(lexicon.category_codes)}
@@ -497,21 +553,74 @@ class Parser:
         # phrase (在撬) swallow another table's single-character cue (撬).
         _SEGMENTER.add_words(lexicon.words)
 
+    @property
+    def model(self) -> IntakeModel | None:
+        """The trained model weighed with the rules (trained now if not yet), or None."""
+        if isinstance(self._model, _Default):
+            self._model = default_model(_normalised_body)
+        return self._model
+
     def warm_up(self) -> None:
-        """Load jieba now rather than on the first message that needs it."""
+        """Load jieba and train the model now rather than on the first message."""
         _SEGMENTER.warm_up()
+        _ = self.model
 
     def parse(self, text: str) -> ParsedMessage:
         """Parse one message. Never raises: any input gives an answer."""
         try:
             if not isinstance(text, str):
                 return _NOT_A_TICKET_EMPTY
-            return self._parse(text)
+            early, reading = self._read(text)
+            if reading is None:
+                return early or _NOT_A_TICKET_EMPTY
+            model = self.model
+            scores = model.score(reading.text.body) if model is not None else None
+            return self._decide(reading, scores)
         except Exception:  # a bot reads every message: a bug here must not stop it
-            logger.exception("intake failed on a message of %d characters", len(text))
-            return ParsedMessage(False, None, None, None, reason="internal_error")
+            return _failed(text)
 
-    def _parse(self, text: str) -> ParsedMessage:
+    def parse_many(self, texts: Iterable[str]) -> list[ParsedMessage]:
+        """Parse many messages, in order: :meth:`parse` of each, faster.
+
+        The model scores the whole batch in one matrix product. Never raises; a message
+        that fails gets ``reason="internal_error"`` and the others are still parsed.
+        """
+        results: list[ParsedMessage] = []
+        pending: list[tuple[int, _Reading]] = []
+        for text in texts:
+            try:
+                if not isinstance(text, str):
+                    results.append(_NOT_A_TICKET_EMPTY)
+                    continue
+                early, reading = self._read(text)
+            except Exception:
+                results.append(_failed(text))
+                continue
+            if reading is None:
+                results.append(early or _NOT_A_TICKET_EMPTY)
+            else:
+                pending.append((len(results), reading))
+                results.append(_NOT_A_TICKET_EMPTY)  # replaced below
+        if not pending:
+            return results
+        scores: Sequence[ModelScores | None] = [None] * len(pending)
+        try:
+            model = self.model
+            if model is not None:
+                scores = model.score_many([r.text.body for _, r in pending])
+        except Exception:  # the rules alone still give an answer
+            logger.exception("intake model failed on a batch of %d messages", len(pending))
+        for (position, reading), score in zip(pending, scores, strict=True):
+            try:
+                results[position] = self._decide(reading, score)
+            except Exception:
+                results[position] = _failed(reading.text.original)
+        return results
+
+    # --- the rules -----------------------------------------------------------------------
+
+    def _read(self, text: str) -> tuple[ParsedMessage | None, _Reading | None]:
+        """The rules' reading, or the final answer for a message with no content."""
         parsed = _normalise(text)
         body = parsed.body
         content = _content(body)
@@ -520,16 +629,18 @@ class Parser:
             stripped = body.strip()
             tokens = set(_EMOTICON.findall(stripped))
             if tokens & _MEDIA:
-                return ParsedMessage(False, None, None, None, reason="media")
+                return ParsedMessage(False, None, None, None, reason="media"), None
             symbols = tokens | set(stripped)
             if symbols & _ACK_SYMBOLS or any(s in stripped for s in _ACK_SYMBOLS):
-                return ParsedMessage(False, None, None, None, True, reason="acknowledgement")
-            return _NOT_A_TICKET_EMPTY
+                ack = ParsedMessage(False, None, None, None, True, reason="acknowledgement")
+                return ack, None
+            return _NOT_A_TICKET_EMPTY, None
         if len(content) <= 24 and self._ack.fullmatch(content):
-            return ParsedMessage(False, None, None, None, True, reason="acknowledgement")
+            return ParsedMessage(False, None, None, None, True, reason="acknowledgement"), None
 
         hits = _filter_hits(self._index.find(body), body)
         evidence = [h.evidence() for h in hits]
+        urgent_matches: list[tuple[int, int, float]] = []
         cancelled: set[str] = set()
         for pattern in self.lexicon.patterns:
             match = pattern.regex.search(body)
@@ -538,12 +649,12 @@ class Parser:
             for effect in pattern.effects:
                 if effect.kind == "cancel":
                     cancelled.add(effect.label)
-                else:
-                    evidence.append(
-                        Evidence(
-                            effect.kind, effect.label, match.group(0), effect.weight, pattern.name
-                        )
-                    )
+                    continue
+                evidence.append(
+                    Evidence(effect.kind, effect.label, match.group(0), effect.weight, pattern.name)
+                )
+                if effect.kind == "urgent":
+                    urgent_matches.append((match.start(), match.end(), effect.weight))
         if len(text) >= LONG_TEXT and any(e.label == "notice" for e in evidence):
             evidence.append(Evidence("negative", "notice", text[:20], 2.0, "long_formal_text"))
         if parsed.mentions and any(_OFFICIAL_MENTION.search(m) for m in parsed.mentions):
@@ -587,53 +698,140 @@ class Parser:
             and not negative_scores
         ):
             category, is_ticket, score = "other", True, request
+        reading = _Reading(
+            parsed,
+            tuple(hits),
+            tuple(urgent_matches),
+            tuple(evidence),
+            category_scores,
+            negative_scores,
+            is_ticket,
+            category,
+            score,
+        )
+        return None, reading
+
+    # --- rules and model together --------------------------------------------------------
+
+    def _decide(self, reading: _Reading, scores: ModelScores | None) -> ParsedMessage:
+        evidence = list(reading.evidence)
+        is_ticket = reading.is_ticket
+        category = reading.category
+        if scores is not None:
+            evidence.append(Evidence("request", "ticket", "", round(scores.ticket, 3), "model"))
+            vote = TICKET_RULE_VOTE if reading.is_ticket else -TICKET_RULE_VOTE
+            is_ticket = _logit(scores.ticket) + vote >= TICKET_LOGIT
+            if is_ticket:
+                category = self._category(reading, scores)
+                p = scores.categories.get(category or "", 0.0)
+                evidence.append(Evidence("category", category or "", "", round(p, 3), "model"))
 
         if not is_ticket:
-            reason = (
-                max(negative_scores, key=lambda k: negative_scores[k])
-                if negative_scores
-                else "no_request"
-            )
+            if reading.is_ticket:
+                reason = "model"  # the rules saw a ticket, the model outweighed them
+            elif reading.negative_scores:
+                negatives = reading.negative_scores
+                reason = max(negatives, key=lambda k: negatives[k])
+            else:
+                reason = "no_request"
             return ParsedMessage(
-                False, None, None, None, reason=reason, score=score, evidence=tuple(evidence)
+                False,
+                None,
+                None,
+                None,
+                reason=reason,
+                score=reading.score,
+                evidence=tuple(evidence),
             )
 
-        urgency: Urgency = (
-            "urgent"
-            if self._urgency(body, category, hits, evidence) >= URGENT_THRESHOLD
-            else "normal"
-        )
+        rule_urgency, dismissed = self._urgency(reading, category)
+        urgent = rule_urgency >= URGENT_THRESHOLD
+        # The model cannot read tense or conditions: where the rules heard an urgent word
+        # and found it past or hypothetical (去年着过火, 万一起火), they have the last word.
+        if (
+            scores is not None
+            and not urgent
+            and not dismissed
+            and scores.urgent >= URGENT_PROBABILITY
+        ):
+            evidence.append(Evidence("urgent", "urgent", "", round(scores.urgent, 3), "model"))
+            urgent = True
         location: str | None = None
-        span = self._locator.locate(body)
+        span = self._locator.locate(reading.text.body)
         if span is not None:
-            location = parsed.original_span(*span).strip() or None
+            location = reading.text.original_span(*span).strip() or None
             if location:
                 evidence.append(Evidence("location", "location", location, 0.0, "locator"))
         return ParsedMessage(
-            True, category, urgency, location, score=score, evidence=tuple(evidence)
+            True,
+            category,
+            "urgent" if urgent else "normal",
+            location,
+            score=reading.score,
+            evidence=tuple(evidence),
         )
 
-    def _urgency(
-        self, body: str, category: str | None, hits: Sequence[_Hit], evidence: Sequence[Evidence]
-    ) -> float:
+    def _category(self, reading: _Reading, scores: ModelScores) -> str | None:
+        """The category with the best blend of the model's log-probability and rule score.
+
+        A category the model was not trained on (added to the lexicon from config.yaml)
+        can only come from the rules: when it is their best, it stands. So does the rules'
+        choice when the blend barely separates it from the best: the same complaint in
+        other words (下水道堵了臭死了) then keeps its category, and a repeat report finds
+        the ticket it repeats.
+        """
+        if reading.category is not None and reading.category not in scores.categories:
+            return reading.category
+        rule_scores = reading.category_scores
+        blend = {
+            code: math.log(max(p, 1e-9)) + CATEGORY_RULE_WEIGHT * rule_scores.get(code, 0.0)
+            for code, p in scores.categories.items()
+        }
+        best = max(blend, key=lambda c: blend[c])
+        ruled = reading.category
+        if ruled is not None and ruled != best and blend[best] - blend[ruled] < CATEGORY_MARGIN:
+            return ruled
+        return best
+
+    def _urgency(self, reading: _Reading, category: str | None) -> tuple[float, bool]:
+        """The rules' urgency score, and whether they dismissed an urgent cue as past,
+        hypothetical or a chronic nuisance (去年着过火, 万一起火, 烧秸秆的浓烟)."""
+        body = reading.text.body
         total = 0.0
-        for h in hits:
-            if h.cue.kind != "urgent":
+        dismissed = False
+        cues = [
+            (h.start, h.end, h.cue.weight, h.phrase) for h in reading.hits if h.cue.kind == "urgent"
+        ]
+        cues += [(start, end, weight, "") for start, end, weight in reading.urgent_matches]
+        for start, end, weight, phrase in cues:
+            if category in _CHRONIC_SMOKE and "烟" in phrase:
+                dismissed = True  # straw burning, a chimney, a smouldering dump: no fire
                 continue
-            if category in _CHRONIC_SMOKE and "烟" in h.phrase:
-                continue  # straw burning, a chimney, a smouldering dump: a nuisance, no fire
             clause_start = 0
-            for m in _CLAUSE_BREAK.finditer(body, 0, h.start):
+            for m in _CLAUSE_BREAK.finditer(body, 0, start):
                 clause_start = m.end()
             # 要不要叫救护车 asks for help; it is not the 不要 of a warning.
-            before = body[clause_start : h.start].replace("要不要", "")
-            if any(marker in before for marker in self._hypothetical):
+            before = body[clause_start:start].replace("要不要", "")
+            if any(marker in before for marker in self._hypothetical) or _AFTERWARDS.match(
+                body, end
+            ):
+                dismissed = True  # 去年着过火, 容易引起山火, 失火以后: not a danger now
                 continue
-            if _AFTERWARDS.match(body, h.end):
-                continue  # 失火以后: the danger is over
-            total += h.cue.weight
-        total += sum(e.weight for e in evidence if e.kind == "urgent" and e.source != "lexicon")
-        return total
+            total += weight
+        if _PAST_DANGER.search(body):
+            dismissed = True
+        return total, dismissed
+
+
+def _normalised_body(text: str) -> str:
+    """The text the parser and its model read: normalised, @mentions blanked."""
+    return _normalise(text).body
+
+
+def _failed(text: object) -> ParsedMessage:
+    length = len(text) if isinstance(text, str) else 0
+    logger.exception("intake failed on a message of %d characters", length)
+    return ParsedMessage(False, None, None, None, reason="internal_error")
 
 
 _default_parser: Parser | None = None
@@ -641,7 +839,8 @@ _default_lock = threading.Lock()
 
 
 def default_parser() -> Parser:
-    """The parser for :data:`~tickets.lexicon.DEFAULT_LEXICON`, built on first use."""
+    """The parser for :data:`~tickets.lexicon.DEFAULT_LEXICON` and the default model,
+    built on first use."""
     global _default_parser
     if _default_parser is None:
         with _default_lock:
@@ -651,5 +850,5 @@ def default_parser() -> Parser:
 
 
 def parse_message(text: str) -> ParsedMessage:
-    """Parse one group message with the default lexicon. Never raises."""
+    """Parse one group message with the default lexicon and model. Never raises."""
     return default_parser().parse(text)

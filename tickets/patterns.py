@@ -50,12 +50,17 @@ _SENTENCE: Final = r"[^.!?。]"  # within one sentence
 _PERSON: Final = _either(
     "老人", "老太太", "老头", "老大爷", "大爷", "阿公", "阿婆", "阿伯", "爷爷", "奶奶", "外婆",
     "外公", "我爸", "我妈", "父亲", "母亲", "老伴", "孩子", "小孩", "儿子", "女儿", "男孩",
-    "女孩", "小朋友",
+    "女孩", "小朋友", "阿嬷", "阿妈", "外孙", "孙子", "孙女", "年轻人", "老婆", "老公",
 )  # fmt: skip
 _MISSING: Final = _either(
-    "走丢", "走失", "失踪", "(?<![看听])不见了", "没回来", "没到家", "没回家", "没到学校", "没下来",
-    "找不到了", "联系不上",
+    "走丢", "走失", "跑丢", "失踪", "(?<![看听])不见了", "没回来", "没回去", "没到家", "没回家",
+    "没到学校", "没下来", "找不到了", "到处找不到", "联系不上", "找了[^,.!?;。]{0,3}(?:小时|个钟|钟头)",
 )  # fmt: skip
+_HOME: Final = _either(
+    "屋", "家", "厝", "房间", "室", "客厅", "厨房", "卧室", "一楼", "店", "门口", "床",
+)  # fmt: skip
+_WATER: Final = _either("水", "污水", "粪水", "臭水", "雨水", "洪水", "泥水", "泥浆", "泥沙")
+_DAYS: Final = r"(?:几|好几|[一二两三四五六七八九十\d]{1,3}|两三|三四|四五)(?:天|日)"
 _PET: Final = _either(
     "狗", "猫", "狗狗", "猫咪", "宠物", "鹦鹉", "鸟", "泰迪", "金毛", "柯基", "哈士奇", "比熊",
     "博美", "狗子",
@@ -202,7 +207,10 @@ DEFAULT_PATTERNS: Final[tuple[Pattern, ...]] = (
     ),
     Pattern(
         "not_seen_for_days",
-        re.compile(r"几天没(?:见|出|下|露|开|动)"),
+        re.compile(
+            rf"{_DAYS}(?:了|都|也)?(?:没|不)(?:见|看到|看见|出|下|露|开|动|人应|应门|接电话)"
+            r"|(?:一个?(?:礼拜|星期|周))(?:了|都)?没(?:见|看到|看见|出|下楼|露面|开门)"
+        ),
         (Effect("category", "assistance", 2.0), Effect("urgent", "urgent", 3.0)),
     ),
     Pattern(
@@ -226,8 +234,54 @@ DEFAULT_PATTERNS: Final[tuple[Pattern, ...]] = (
     ),
     Pattern(
         "gas_smell",
-        re.compile(rf"(?:煤气|燃气|天然气|液化气){_CLAUSE}{{0,8}}(?:味|泄漏|漏)"),
+        re.compile(
+            rf"(?:煤气|燃气|天然气|液化气){_CLAUSE}{{0,8}}(?:味|泄漏|漏|断了|破了|嘶嘶|在喷|往外喷)"
+        ),
         (Effect("category", "safety", 3.0), Effect("urgent", "urgent", 3.0)),
+    ),
+    # --- water in people's homes: a burst pipe, a blocked sewer, a flood
+    Pattern(
+        "water_in_home",
+        re.compile(
+            rf"{_WATER}{_CLAUSE}{{0,10}}(?:进|灌|涌|漫|冒|倒灌|流)(?:进|到|入)?{_CLAUSE}{{0,3}}{_HOME}"
+            rf"|{_HOME}[里内]?(?:已经|都|全)?(?:进水|进了水|全是水|都是水|淹了|入水)"
+            rf"|(?:水|淹)(?:已经)?(?:到|过|没过)了?(?:膝盖|腰|大腿|床|脚头窝|小腿肚)"
+            r"|入厝"
+        ),
+        (Effect("urgent", "urgent", 3.0),),
+    ),
+    # --- fire that spreads
+    Pattern(
+        "fire_spreading",
+        re.compile(
+            rf"火(?:舌|苗|势|星)?{_CLAUSE}{{0,6}}(?:窜|蔓延|烧到|烧过来|扑不灭|灭不了|往上烧)"
+        ),
+        (Effect("category", "safety", 3.0), Effect("urgent", "urgent", 3.0)),
+    ),
+    # --- a structure about to fall, with people below or inside
+    Pattern(
+        "about_to_fall",
+        re.compile(
+            r"(?:随时|马上|眼看|就要|快要)(?:会|要)?(?:倒|塌|垮|掉下|砸下|断)"
+            r"|(?:晃|摇|歪|松|鼓|挂|掀)[^.!?。]{0,24}(?:下面|底下|下边)(?:就|还)?(?:是|有)"
+            r"|在(?:往下)?掉(?:砖|瓦|石|渣|东西|水泥)"
+        ),
+        (Effect("category", "safety", 2.0), Effect("urgent", "urgent", 3.0)),
+    ),
+    # --- fumes that make people ill now
+    Pattern(
+        "poisoned_air",
+        re.compile(
+            r"(?:味|烟|气体|气味)[^.!?。]{0,20}"
+            r"(?:吐了|呕吐|想吐|喘不过气|喘不上气|呼吸困难|中毒|晕倒|昏倒|送医院)"
+        ),
+        (Effect("urgent", "urgent", 3.0),),
+    ),
+    # --- an intruder still there
+    Pattern(
+        "intruder_inside",
+        re.compile(r"(?:撬|小偷|贼|进了人)[^.!?。]{0,16}(?:还在|还没走|没出来|正在)"),
+        (Effect("category", "public_order", 3.0), Effect("urgent", "urgent", 3.0)),
     ),
     # --- asking neighbours for a recommendation
     Pattern(

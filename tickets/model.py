@@ -1,0 +1,267 @@
+"""A trained complement to the intake rules (学习模型): character n-grams, linear models.
+
+The lexicon of :mod:`tickets.lexicon` knows the words its author thought of; residents
+use others (水漫进屋, 火舌窜到屋顶, 墙在往外鼓). :class:`IntakeModel` learns from the
+labelled messages in ``tickets/data`` (``train.jsonl`` and ``dev.jsonl``, see the README
+there) three linear scores over TF-IDF weighted character 1-3-grams of the normalised
+text:
+
+- ``ticket``: is the message a ticket (logistic regression, all messages);
+- ``categories``: which category (one logistic regression per category, tickets only,
+  normalised to sum to 1);
+- ``urgent``: is it an urgent ticket (logistic regression, all messages, classes
+  balanced: urgent tickets are few).
+
+:class:`tickets.intake.Parser` weighs these against its rules. Training uses scikit-learn
+(liblinear, deterministic) and takes about a second, once per process, on first use
+(:func:`default_model`); nothing is downloaded and no pickle is stored. After training
+the weights are copied into plain arrays, so scoring a message needs only numpy: a
+dictionary look-up per n-gram and one small matrix product.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DATA_DIR",
+    "NGRAM_MAX",
+    "REGULARISATION",
+    "TRAINING_FILES",
+    "IntakeModel",
+    "ModelScores",
+    "TrainingExample",
+    "char_ngrams",
+    "default_model",
+    "read_training_files",
+]
+
+DATA_DIR: Final = Path(__file__).resolve().parent / "data"
+TRAINING_FILES: Final = (DATA_DIR / "train.jsonl", DATA_DIR / "dev.jsonl")
+"""What :func:`default_model` learns from. The held-out ``labelled.jsonl`` is never read."""
+NGRAM_MAX: Final = 3
+"""Character n-grams of length 1 to this."""
+REGULARISATION: Final = 10.0
+"""liblinear's ``C`` for every model: larger fits the training messages more closely."""
+
+_SPACES: Final = re.compile(r"\s+")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def char_ngrams(body: str) -> list[str]:
+    """The character 1- to :data:`NGRAM_MAX`-grams of a normalised message.
+
+    Runs of white space (blanked @mentions among them) count as one space.
+    """
+    text = _SPACES.sub(" ", body).strip()
+    grams = list(text)
+    length = len(text)
+    for n in range(2, NGRAM_MAX + 1):
+        grams.extend(text[i : i + n] for i in range(length - n + 1))
+    return grams
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingExample:
+    """One labelled message, its text already normalised the way the parser reads it."""
+
+    body: str
+    is_ticket: bool
+    category: str | None
+    urgent: bool
+
+
+def read_training_files(
+    paths: Iterable[Path], normalise: Callable[[str], str]
+) -> list[TrainingExample]:
+    """Labelled JSON lines (the format of ``tickets/data/*.jsonl``) as training examples."""
+    examples: list[TrainingExample] = []
+    for path in paths:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                row = json.loads(line.lstrip("\ufeff"))
+                is_ticket = bool(row["is_ticket"])
+                examples.append(
+                    TrainingExample(
+                        normalise(str(row["text"])),
+                        is_ticket,
+                        str(row["category"]) if is_ticket else None,
+                        is_ticket and row["urgency"] == "urgent",
+                    )
+                )
+    return examples
+
+
+@dataclass(frozen=True, slots=True)
+class ModelScores:
+    """What the model makes of one message."""
+
+    ticket: float
+    """Probability that it is a ticket."""
+    categories: Mapping[str, float]
+    """Probability of each category, if it is a ticket (sums to 1)."""
+    urgent: float
+    """Probability that it is an urgent ticket."""
+
+
+_EMPTY_ROW: Final = (np.zeros(0, dtype=np.intp), np.zeros(0))
+
+
+class IntakeModel:
+    """Linear scores over TF-IDF character n-grams; build one with :meth:`train`.
+
+    ``weights`` has one row per n-gram of the vocabulary and one column per score:
+    ticket, urgent, then the categories; ``idf`` weighs the n-grams of a message.
+    """
+
+    def __init__(
+        self,
+        vocabulary: Mapping[str, int],
+        idf: FloatArray,
+        weights: FloatArray,
+        bias: FloatArray,
+        categories: Sequence[str],
+    ) -> None:
+        self._vocabulary = dict(vocabulary)
+        self._idf = idf
+        self._weights = weights
+        self._bias = bias
+        self.categories: tuple[str, ...] = tuple(categories)
+
+    # --- training ------------------------------------------------------------------------
+
+    @classmethod
+    def train(
+        cls, examples: Sequence[TrainingExample], *, regularisation: float = REGULARISATION
+    ) -> IntakeModel:
+        """Fit the three models on ``examples`` (deterministic: same data, same model)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # import-time deprecations of scipy/sklearn
+            from sklearn.feature_extraction.text import TfidfVectorizer
+            from sklearn.linear_model import LogisticRegression
+
+        def fit(x: Any, y: Sequence[bool], *, balanced: bool = False) -> tuple[FloatArray, float]:
+            model = LogisticRegression(
+                C=regularisation,
+                solver="liblinear",
+                class_weight="balanced" if balanced else None,
+                max_iter=1000,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(x, np.asarray(y, dtype=bool))
+            return np.asarray(model.coef_[0], dtype=np.float64), float(model.intercept_[0])
+
+        categories = sorted({e.category for e in examples if e.category is not None})
+        if (
+            not categories
+            or all(e.is_ticket for e in examples)
+            or not any(e.is_ticket for e in examples)
+        ):
+            raise ValueError("training needs tickets of at least one category and non-tickets")
+        vectorizer = TfidfVectorizer(analyzer=char_ngrams, sublinear_tf=True)
+        x_all = vectorizer.fit_transform([e.body for e in examples])
+        tickets = [i for i, e in enumerate(examples) if e.is_ticket]
+        x_tickets = x_all[tickets]
+
+        columns = [
+            fit(x_all, [e.is_ticket for e in examples]),
+            fit(x_all, [e.urgent for e in examples], balanced=True),
+        ]
+        for code in categories:
+            labels = [examples[i].category == code for i in tickets]
+            if all(labels):  # one category only: it is always that one
+                columns.append((np.zeros(x_all.shape[1]), 10.0))
+            else:
+                columns.append(fit(x_tickets, labels))
+        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        weights = np.column_stack([c[0] for c in columns])
+        bias = np.array([c[1] for c in columns])
+        vocabulary = {str(k): int(v) for k, v in vectorizer.vocabulary_.items()}
+        return cls(vocabulary, idf, np.ascontiguousarray(weights), bias, categories)
+
+    # --- scoring -------------------------------------------------------------------------
+
+    def _row(self, body: str) -> tuple[npt.NDArray[np.intp], FloatArray]:
+        """Vocabulary indices of the message's n-grams and their sublinear term counts."""
+        counts: dict[int, int] = {}
+        vocabulary = self._vocabulary
+        for gram in char_ngrams(body):
+            index = vocabulary.get(gram)
+            if index is not None:
+                counts[index] = counts.get(index, 0) + 1
+        if not counts:
+            return _EMPTY_ROW
+        indices = np.fromiter(counts, dtype=np.intp, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        return indices, np.log(tf) + 1.0
+
+    def _scores(self, logits: FloatArray) -> ModelScores:
+        ticket, urgent, *per_category = (1.0 / (1.0 + math.exp(-v)) for v in logits.tolist())
+        total = sum(per_category) or 1.0
+        return ModelScores(
+            ticket,
+            dict(zip(self.categories, (p / total for p in per_category), strict=True)),
+            urgent,
+        )
+
+    def score(self, body: str) -> ModelScores:
+        """Score one normalised message."""
+        indices, tf = self._row(body)
+        if len(indices) == 0:
+            return self._scores(self._bias)
+        values = tf * self._idf[indices]
+        values /= math.sqrt(float(values @ values))
+        return self._scores(values @ self._weights[indices] + self._bias)
+
+    def score_many(self, bodies: Sequence[str]) -> list[ModelScores]:
+        """Score many normalised messages at once: the same figures as :meth:`score`."""
+        if not bodies:
+            return []
+        rows = [self._row(body) for body in bodies]
+        lengths = np.fromiter((len(r[0]) for r in rows), dtype=np.intp, count=len(rows))
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        indices = np.concatenate([r[0] for r in rows])
+        values = np.concatenate([r[1] for r in rows]) * self._idf[indices]
+        row_of_value = np.repeat(np.arange(len(rows)), lengths)
+        norms = np.sqrt(np.bincount(row_of_value, weights=values * values, minlength=len(rows)))
+        values /= np.maximum(norms, 1e-12)[row_of_value]
+        # The rows are contiguous: a row's dot product is a difference of running sums.
+        running = np.zeros((len(values) + 1, self._weights.shape[1]))
+        np.cumsum(values[:, None] * self._weights[indices], axis=0, out=running[1:])
+        logits = running[ends] - running[starts] + self._bias
+        return [self._scores(row) for row in logits]
+
+
+_default_model: IntakeModel | None = None
+_default_lock: Final = threading.Lock()
+
+
+def default_model(normalise: Callable[[str], str]) -> IntakeModel:
+    """The model trained on :data:`TRAINING_FILES`, trained on first use (about a second).
+
+    ``normalise`` turns a raw message into the text the parser reads; the first caller's
+    is used (there is one: :class:`tickets.intake.Parser`'s).
+    """
+    global _default_model
+    if _default_model is None:
+        with _default_lock:
+            if _default_model is None:
+                examples = read_training_files(TRAINING_FILES, normalise)
+                _default_model = IntakeModel.train(examples)
+    return _default_model
