@@ -102,3 +102,13 @@ def bench_intake(args: tuple[str, ...]) -> None:
     """Intake parser throughput on one core (messages per second)."""
     sys.argv = [str(BENCH_DIR / "intake.py"), *args]
     runpy.run_path(str(BENCH_DIR / "intake.py"), run_name="__main__")
+
+
+@bench.command("reply")
+@click.option("--messages", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_reply(messages: int, as_json: bool) -> None:
+    """Time from a resident's message to the bot's answer in the group (full Guohuan system)."""
+    from bot.bench import run_reply_bench
+
+    _emit(asyncio.run(run_reply_bench(messages)), as_json)
