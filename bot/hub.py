@@ -88,13 +88,11 @@ class BotHub:
             account_id: AsyncLimiter(usable_burst(burst), usable_burst(burst) / rate)
             for account_id, (rate, burst) in self.limits.items()
         }
-        self._room_topics: dict[str, str] = {}
         self._bind_lock = asyncio.Lock()
         self._discovery: asyncio.Task[None] | None = None
         self.rooms_ready = asyncio.Event()
         self.dispatcher = Dispatcher(self.resolve, clock=clock)
         self.handled = 0
-        self.reply_latencies_ms: list[float] = []
 
     # --- database helpers ---------------------------------------------------------------
 
@@ -181,9 +179,7 @@ class BotHub:
         async with self._bind_lock:
             await self.run_db(write)
         runtime = self.accounts[account_id]
-        for room_id, topic in rooms:
-            runtime.rooms.add(room_id)
-            self._room_topics[room_id] = topic
+        runtime.rooms.update(room_id for room_id, _topic in rooms)
 
     # --- events -------------------------------------------------------------------------
 
@@ -207,7 +203,6 @@ class BotHub:
         )
 
     async def on_message(self, message: IncomingMessage) -> None:
-        started = time.perf_counter()
         runtime = self.accounts.get(message.account_id)
         if runtime is not None and message.room_id and message.room_id not in runtime.rooms:
             await self._bind(message.account_id, [(message.room_id, message.room_topic or "")])
@@ -222,8 +217,6 @@ class BotHub:
                 await self.send(reply, prefer=message.account_id)
             except (NoAccountAvailable, TransportError) as exc:
                 log.error("reply to %s not sent: %s", message.message_id, exc)
-        if replies:
-            self.reply_latencies_ms.append((time.perf_counter() - started) * 1000)
 
     async def resolve(self, message: IncomingMessage) -> tuple[SenderInfo, GroupInfo | None]:
         def read(session: Session) -> tuple[SenderInfo, GroupInfo | None]:

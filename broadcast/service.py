@@ -27,7 +27,7 @@ from models.broadcast import (
     Receipt,
 )
 from models.chat import BotAccount, ChatGroup, GroupMembership
-from models.org import Level, OrgUnit, Person, Role, RoleAssignment
+from models.org import Level, OrgUnit
 from orgtree.service import PATH_SEP, resolve_path
 from tickets.codes import InvalidCode, format_notice_code, parse_notice_code
 
@@ -354,28 +354,6 @@ def curve_points(session: Session, notice: Notice) -> tuple[list[float], list[fl
         if t is not None
     )
     return sent, acks
-
-
-def unit_leader_contacts(
-    session: Session, org_unit_ids: Iterable[int]
-) -> dict[int, list[tuple[str, str]]]:
-    """(contact id, name) of the unit leaders of each unit."""
-    from bot.store import contact_id_of
-
-    ids = list(org_unit_ids)
-    out: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    if not ids:
-        return out
-    for unit_id, person in session.exec(
-        select(RoleAssignment.org_unit_id, Person)
-        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
-        .where(
-            col(RoleAssignment.org_unit_id).in_(ids),
-            col(RoleAssignment.role).in_([Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER]),
-        )
-    ):
-        out[unit_id].append((contact_id_of(person), person.name))
-    return out
 
 
 def sent_targets(session: Session, notice: Notice) -> list[TargetGroup]:

@@ -216,8 +216,6 @@ def _sandbox_ctx(sandbox: Sandbox) -> Callable[[web.Application], AsyncIterator[
 
 
 async def _home(request: web.Request) -> web.Response:
-    raise web.HTTPFound(
-        "/sandbox/"
-        if request.app.get(SETTINGS) and request.app[SETTINGS].sandbox.enabled
-        else "/healthz"
-    )
+    """The sandbox page when there is one (what a newcomer wants after `make run`)."""
+    has_sandbox = any(r.canonical == "/sandbox" for r in request.app.router.resources())
+    raise web.HTTPFound("/sandbox/" if has_sandbox else "/healthz")
