@@ -329,3 +329,10 @@ async def test_bad_notice_requests_are_refused_and_send_nothing(
     assert response.status == status
     assert text in await response.text()
     assert all(not system.bot_lines(r.topic) for r in system.sandbox.rooms())
+
+
+async def test_home_leads_to_the_sandbox_page(system: System) -> None:
+    response = await system.client.get("/", allow_redirects=False)
+    assert response.status == 302 and response.headers["Location"] == "/sandbox/"
+    page = await system.client.get("/sandbox/")
+    assert page.status == 200 and "<html" in (await page.text()).lower()
