@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 import click
 
 from tickets.evaluate import LabelledSetError, evaluate, format_report, load_labelled
 from tickets.intake import Parser, default_parser
 
-__all__ = ["parse_command", "parse_line"]
+__all__ = ["BATCH_LINES", "parse_command", "parse_line"]
 
 
 class _BadLine(ValueError):
@@ -49,6 +49,10 @@ def _dumps(record: dict[str, object]) -> bytes:
         return json.dumps(record).encode("ascii") + b"\n"
 
 
+BATCH_LINES: Final = 512
+"""``gridcast parse`` reads this many lines, then parses them as one batch."""
+
+
 def parse_line(raw: bytes, number: int, parser: Parser) -> tuple[bytes, bool]:
     """The output line for input line ``number`` (1-based) and whether the input was good."""
     try:
@@ -58,14 +62,39 @@ def parse_line(raw: bytes, number: int, parser: Parser) -> tuple[bytes, bool]:
     return _dumps(parser.parse(text).as_record(text)), True
 
 
+def _parse_batch(lines: list[tuple[int, bytes]], sink: BinaryIO, parser: Parser) -> int:
+    """Parse numbered input lines with :meth:`Parser.parse_many`; the number of bad ones."""
+    texts: list[str] = []
+    outputs: list[bytes | int] = []  # an error line, or the index of a text
+    for number, raw in lines:
+        try:
+            text = _text_of(raw, number)
+        except _BadLine as exc:
+            outputs.append(_dumps({"error": str(exc)}))
+            continue
+        outputs.append(len(texts))
+        texts.append(text)
+    parsed = parser.parse_many(texts)
+    for out in outputs:
+        if isinstance(out, int):
+            sink.write(_dumps(parsed[out].as_record(texts[out])))
+        else:
+            sink.write(out)
+    return sum(isinstance(out, bytes) for out in outputs)
+
+
 def _parse_stream(source: BinaryIO, sink: BinaryIO, parser: Parser) -> int:
     bad = 0
+    batch: list[tuple[int, bytes]] = []
     for number, raw in enumerate(source, start=1):
         if not raw.strip():
             continue  # a blank line is not a message
-        out, good = parse_line(raw.rstrip(b"\r\n"), number, parser)
-        sink.write(out)
-        bad += not good
+        batch.append((number, raw.rstrip(b"\r\n")))
+        if len(batch) >= BATCH_LINES:
+            bad += _parse_batch(batch, sink, parser)
+            batch = []
+    if batch:
+        bad += _parse_batch(batch, sink, parser)
     sink.flush()
     return bad
 

@@ -30,12 +30,13 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Final, Protocol, get_args
+from typing import Final, Protocol, get_args, runtime_checkable
 
 from tickets.intake import ParsedMessage, Urgency, default_parser
 
 __all__ = [
     "NOT_A_TICKET",
+    "BatchParser",
     "EvalReport",
     "LabelledMessage",
     "LabelledSetError",
@@ -61,6 +62,15 @@ class MessageParser(Protocol):
     """Anything with ``parse(text) -> ParsedMessage``, such as :class:`tickets.intake.Parser`."""
 
     def parse(self, text: str) -> ParsedMessage: ...
+
+
+@runtime_checkable
+class BatchParser(Protocol):
+    """A parser that also parses many messages at once (:meth:`tickets.intake.Parser.parse_many`)."""
+
+    def parse(self, text: str) -> ParsedMessage: ...
+
+    def parse_many(self, texts: Iterable[str]) -> list[ParsedMessage]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +195,16 @@ class EvalReport:
 
 
 def evaluate(rows: Iterable[LabelledMessage], parser: MessageParser | None = None) -> EvalReport:
-    """Run ``parser`` (the default one if omitted) over labelled rows and count."""
+    """Run ``parser`` (the default one if omitted) over labelled rows and count.
+
+    A :class:`BatchParser` parses all the rows in one :meth:`~BatchParser.parse_many`.
+    """
     parser = parser if parser is not None else default_parser()
+    rows = list(rows)
+    if isinstance(parser, BatchParser):
+        answers = parser.parse_many([row.text for row in rows])
+    else:
+        answers = [parser.parse(row.text) for row in rows]
     tp = fp = fn = tn = 0
     category_correct = category_matched = 0
     urgency_correct = 0
@@ -197,9 +215,8 @@ def evaluate(rows: Iterable[LabelledMessage], parser: MessageParser | None = Non
     misses: list[Miss] = []
     messages = 0
 
-    for row in rows:
+    for row, got in zip(rows, answers, strict=True):
         messages += 1
-        got = parser.parse(row.text)
         predicted_urgent = got.is_ticket and got.urgency == "urgent"
         urgent_predicted += predicted_urgent
         if row.is_ticket and row.urgency == "urgent":

@@ -3,8 +3,8 @@
 The lexicon of :mod:`tickets.lexicon` knows the words its author thought of; residents
 use others (水漫进屋, 火舌窜到屋顶, 墙在往外鼓). :class:`IntakeModel` learns from the
 labelled messages in ``tickets/data`` (``train.jsonl`` and ``dev.jsonl``, see the README
-there) three linear scores over TF-IDF weighted character 1-3-grams of the normalised
-text:
+there) three linear scores over the TF-IDF weighted characters and character pairs
+(1- and 2-grams) of the normalised text:
 
 - ``ticket``: is the message a ticket (logistic regression, all messages);
 - ``categories``: which category (one logistic regression per category, tickets only,
@@ -13,10 +13,11 @@ text:
   balanced: urgent tickets are few).
 
 :class:`tickets.intake.Parser` weighs these against its rules. Training uses scikit-learn
-(liblinear, deterministic) and takes about a second, once per process, on first use
-(:func:`default_model`); nothing is downloaded and no pickle is stored. After training
-the weights are copied into plain arrays, so scoring a message needs only numpy: a
-dictionary look-up per n-gram and one small matrix product.
+(liblinear, deterministic) and takes about a second, once per process, when the
+parser first needs it (:meth:`tickets.intake.Parser.warm_up`); nothing is downloaded
+and no pickle is stored. After training the weights are copied into plain arrays, so
+scoring a message needs only numpy: a dictionary look-up per n-gram and one small
+matrix product.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,14 +43,14 @@ __all__ = [
     "ModelScores",
     "TrainingExample",
     "char_ngrams",
-    "default_model",
     "read_training_files",
 ]
 
 DATA_DIR: Final = Path(__file__).resolve().parent / "data"
 TRAINING_FILES: Final = (DATA_DIR / "train.jsonl", DATA_DIR / "dev.jsonl")
-"""What :func:`default_model` learns from. The held-out ``labelled.jsonl`` is never read."""
-NGRAM_MAX: Final = 3
+"""What the parser's default model learns from. The held-out ``labelled.jsonl`` is not
+among them: it measures the parser and must never train it."""
+NGRAM_MAX: Final = 2
 """Character n-grams of length 1 to this."""
 REGULARISATION: Final = 10.0
 """liblinear's ``C`` for every model: larger fits the training messages more closely."""
@@ -121,6 +121,13 @@ class ModelScores:
 _EMPTY_ROW: Final = (np.zeros(0, dtype=np.intp), np.zeros(0))
 
 
+def _sigmoid(logit: float) -> float:
+    if logit >= 0:
+        return 1.0 / (1.0 + math.exp(-logit))
+    odds = math.exp(logit)  # no overflow for a very negative logit
+    return odds / (1.0 + odds)
+
+
 class IntakeModel:
     """Linear scores over TF-IDF character n-grams; build one with :meth:`train`.
 
@@ -160,6 +167,7 @@ class IntakeModel:
                 solver="liblinear",
                 class_weight="balanced" if balanced else None,
                 max_iter=1000,
+                random_state=0,  # liblinear shuffles: a fixed seed keeps training repeatable
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -211,7 +219,7 @@ class IntakeModel:
         return indices, np.log(tf) + 1.0
 
     def _scores(self, logits: FloatArray) -> ModelScores:
-        ticket, urgent, *per_category = (1.0 / (1.0 + math.exp(-v)) for v in logits.tolist())
+        ticket, urgent, *per_category = (_sigmoid(v) for v in logits.tolist())
         total = sum(per_category) or 1.0
         return ModelScores(
             ticket,
@@ -246,22 +254,3 @@ class IntakeModel:
         np.cumsum(values[:, None] * self._weights[indices], axis=0, out=running[1:])
         logits = running[ends] - running[starts] + self._bias
         return [self._scores(row) for row in logits]
-
-
-_default_model: IntakeModel | None = None
-_default_lock: Final = threading.Lock()
-
-
-def default_model(normalise: Callable[[str], str]) -> IntakeModel:
-    """The model trained on :data:`TRAINING_FILES`, trained on first use (about a second).
-
-    ``normalise`` turns a raw message into the text the parser reads; the first caller's
-    is used (there is one: :class:`tickets.intake.Parser`'s).
-    """
-    global _default_model
-    if _default_model is None:
-        with _default_lock:
-            if _default_model is None:
-                examples = read_training_files(TRAINING_FILES, normalise)
-                _default_model = IntakeModel.train(examples)
-    return _default_model

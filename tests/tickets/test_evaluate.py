@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import pytest
 
@@ -206,3 +207,26 @@ def test_read_labelled_names_the_bad_line(line: str, message: str) -> None:
     )
     with pytest.raises(LabelledSetError, match=message):
         read_labelled([good, line])
+
+
+class _BatchScriptedParser(_ScriptedParser):
+    """Also parses in batches, and records how it was called."""
+
+    def __init__(self, answers: dict[str, ParsedMessage]) -> None:
+        super().__init__(answers)
+        self.batches: list[list[str]] = []
+
+    def parse(self, text: str) -> ParsedMessage:
+        raise AssertionError("a batch parser is asked for the whole batch")
+
+    def parse_many(self, texts: Iterable[str]) -> list[ParsedMessage]:
+        batch = list(texts)
+        self.batches.append(batch)
+        return [self.answers[t] for t in batch]
+
+
+def test_a_batch_parser_gets_all_the_rows_at_once() -> None:
+    parser = _BatchScriptedParser(PARSER.answers)
+    report = evaluate(iter(ROWS), parser)
+    assert parser.batches == [[row.text for row in ROWS]]
+    assert report == evaluate(ROWS, PARSER)

@@ -12,13 +12,25 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tickets.cli
+import tickets.intake
 from tickets.cli import parse_command
 from tickets.evaluate import evaluate, load_labelled
-from tickets.intake import _SEGMENTER, ParsedMessage, Parser, _Segmenter, parse_message
+from tickets.intake import (
+    _SEGMENTER,
+    ParsedMessage,
+    Parser,
+    _normalised_body,
+    _Segmenter,
+    default_parser,
+    parse_message,
+)
 from tickets.lexicon import CATEGORY_CODES, DEFAULT_LEXICON, LexiconError
+from tickets.model import TRAINING_FILES, IntakeModel, char_ngrams, read_training_files
 
 DATA = Path(__file__).resolve().parents[2] / "tickets" / "data"
 DEV_SET = DATA / "dev.jsonl"
+TRAIN_SET = DATA / "train.jsonl"
 LABELLED_SET = DATA / "labelled.jsonl"
 
 # Targets of the intake issue.
@@ -132,6 +144,14 @@ def test_words_like_receipts_in_other_messages_are_not_acknowledgements(text: st
         "对面独居的阿公好几天没见出门了，敲门也没人应",
         "厨房那边燃气的味道越来越重，会不会是漏了",  # a worry about now stays urgent
         "巷子里有人拿着棍子追着打人",
+        # dangers described without the lexicon's words, as residents write them
+        "楼上管子爆了，水哗哗地灌进我家卧室",
+        "工地那面墙在晃，随时会倒，下面是人行道",
+        "对面阿伯四天没开门了，电话也不接",
+        "小偷撬了我家后门，现在人还在里面",
+        "化工厂飘来的气味，好几个老人吐了",
+        "火已经窜到隔壁屋顶上了",
+        "燃气管子被挖断了，在往外喷",
     ],
 )
 def test_urgent_cues(text: str) -> None:
@@ -149,6 +169,10 @@ def test_urgent_cues(text: str) -> None:
         "路灯坏了快一个月了",
         "楼梯间堆满杂物，万一起火根本跑不出去",
         "隔壁田里又在烧秸秆，浓烟滚滚，衣服都不敢晒",  # smoke of a nuisance, not a fire
+        "去年台风水漫进屋里，今年排水沟还是没人修",
+        "我家以前进过一次水，这排水沟能不能挖深点",
+        "这个配电箱着过火，电线到现在都没换",  # 着过火: the model alone would say urgent
+        "一下雨路上就积水，走路很不方便",
     ],
 )
 def test_past_hypothetical_or_plain_problems_are_normal(text: str) -> None:
@@ -298,12 +322,11 @@ def test_targets_on_the_development_set() -> None:
     _assert_targets(DEV_SET)
 
 
-# The held-out set is below two targets (first look: category 0.847, urgent recall 0.561;
-# after small general changes: 0.847 and 0.684). Strict: when it passes, drop the mark.
-@pytest.mark.xfail(
-    strict=True,
-    reason="held-out labelled set: category accuracy 0.847 < 0.85, urgent recall 0.684 < 0.90",
-)
+# The held-out set, measured through `gridcast parse --eval` only. Rules alone: category
+# 0.847 and urgent recall 0.684 (below target). Rules with the trained model (tickets/
+# model.py), first look: F1 0.968, category 0.916, urgent recall 0.982 (precision 0.315);
+# after one round of general changes (URGENT_PROBABILITY 0.3 -> 0.5, more training
+# messages): F1 0.966, category 0.919, urgent recall 0.965 (precision 0.495).
 def test_targets_on_the_labelled_set() -> None:
     if not LABELLED_SET.exists():
         pytest.skip(f"{LABELLED_SET} is missing: the held-out labelled set is not written yet")
@@ -407,3 +430,138 @@ def test_parse_command_eval_refuses_a_bad_labelled_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(parse_command, ["--eval", str(labelled)])
     assert result.exit_code == 1
     assert "第1行: is_ticket 应为 true 或 false" in result.output
+
+
+# --- the trained model and the batch path --------------------------------------------------
+
+
+def test_the_training_files_are_not_the_held_out_set() -> None:
+    assert LABELLED_SET not in TRAINING_FILES
+    assert TRAIN_SET in TRAINING_FILES and DEV_SET in TRAINING_FILES
+
+
+def test_the_training_set_is_well_formed_and_large_enough() -> None:
+    rows = load_labelled(TRAIN_SET)  # validates every line
+    assert len(rows) >= 1000
+    tickets = [r for r in rows if r.is_ticket]
+    assert {r.category for r in tickets} == set(CATEGORY_CODES)
+    assert sum(r.urgency == "urgent" for r in tickets) >= 100
+    assert len(rows) - len(tickets) >= 400
+    assert all(r.location is None or r.location in r.text for r in rows)
+
+
+def _small_training_set() -> list:
+    examples = read_training_files([DEV_SET], _normalised_body)
+    return examples[:400]
+
+
+def test_training_is_deterministic() -> None:
+    examples = _small_training_set()
+    first, second = IntakeModel.train(examples), IntakeModel.train(examples)
+    for text in ["楼道里有煤气味", "收到", "请问医保怎么交", ""]:
+        assert first.score(_normalised_body(text)) == second.score(_normalised_body(text))
+
+
+def test_model_scores_are_scikit_learns() -> None:
+    # The hand-copied weights must give scikit-learn's own probabilities.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    examples = _small_training_set()
+    model = IntakeModel.train(examples)
+    vectorizer = TfidfVectorizer(analyzer=char_ngrams, sublinear_tf=True)
+    x = vectorizer.fit_transform([e.body for e in examples])
+    reference = LogisticRegression(C=10.0, solver="liblinear", random_state=0)
+    reference.fit(x, [e.is_ticket for e in examples])
+    bodies = [_normalised_body(t) for t in ["楼道里有煤气味", "收到", "", "哈哈 好的", "x" * 50]]
+    expected = reference.predict_proba(vectorizer.transform(bodies))[:, 1]
+    single = [model.score(b).ticket for b in bodies]
+    batch = [s.ticket for s in model.score_many(bodies)]
+    assert single == pytest.approx(list(expected), abs=1e-9)
+    assert batch == pytest.approx(list(expected), abs=1e-9)
+    assert model.score_many([]) == []
+
+
+def test_category_probabilities_sum_to_one() -> None:
+    model = default_parser().model
+    assert model is not None
+    assert set(model.categories) == set(CATEGORY_CODES)
+    scores = model.score(_normalised_body("楼上装修太吵了"))
+    assert sum(scores.categories.values()) == pytest.approx(1.0)
+    assert 0.0 <= scores.ticket <= 1.0 and 0.0 <= scores.urgent <= 1.0
+
+
+MIXED = [
+    "3栋楼下垃圾三天没人收了，臭死了",
+    "收到",
+    "[图片]",
+    "",
+    "后山着火了！烟很大",
+    "【停水通知】明天8点到17点黄霞村停水检修，请提前储水，相互转告。",
+    "隔壁在我家宅基地上砌了一堵墙，说了也不拆，请村里来调解",
+    "哈哈哈笑死我了",
+    "\ud800 着火了",
+    "楼上装修电钻从早钻到晚，物业也不管，" * 200,
+]
+
+
+def test_parse_many_gives_what_parse_gives() -> None:
+    parser = default_parser()
+    texts = [*MIXED, None]
+    batch = parser.parse_many(texts)  # type: ignore[arg-type]
+    assert batch == [parser.parse(t) for t in texts]  # type: ignore[arg-type]
+    assert parser.parse_many([]) == []
+    assert parser.parse_many(iter(MIXED[:3])) == [parser.parse(t) for t in MIXED[:3]]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(max_size=80), max_size=8))
+def test_parse_many_never_raises(texts: list[str]) -> None:
+    results = default_parser().parse_many(texts)
+    assert len(results) == len(texts)
+    assert all(r.reason != "internal_error" for r in results)
+
+
+def test_the_rules_alone_without_a_model() -> None:
+    parser = Parser(model=None)
+    parsed = parser.parse("小区电梯坏了一个星期，物业一直拖着不修")
+    assert (parsed.is_ticket, parsed.category) == (True, "property")
+    assert all(e.source != "model" for e in parsed.evidence)
+    assert parser.model is None
+
+
+def test_decisions_carry_the_models_evidence() -> None:
+    parsed = parse_message("3栋一楼冒烟了，好像着火了，快来人！")
+    models = {e.kind for e in parsed.evidence if e.source == "model"}
+    assert {"ticket", "category"} <= models
+
+
+def test_without_its_training_files_the_parser_falls_back_to_the_rules(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(tickets.intake, "_trained_model", None)
+    monkeypatch.setattr(tickets.intake, "_training_failed", False)
+    monkeypatch.setattr(tickets.intake, "TRAINING_FILES", (tmp_path / "missing.jsonl",))
+    parser = Parser()
+    with caplog.at_level(logging.ERROR, logger="tickets.intake"):
+        parsed = parser.parse("路灯坏了好几天了，晚上黑漆漆的")
+        again = Parser().parse("路灯坏了好几天了，晚上黑漆漆的")
+    assert (parsed.is_ticket, parsed.category) == (True, "infrastructure")
+    assert again == parsed
+    assert parser.model is None
+    assert sum("not trained" in r.message for r in caplog.records) == 1  # logged once
+
+
+def test_parse_command_parses_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tickets.cli, "BATCH_LINES", 2)
+    texts = ["收到", "后山着火了！烟很大", "3栋楼下垃圾三天没人收了，臭死了", "1", "路灯坏了好几天"]
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
+    lines.insert(2, "not json")
+    result = CliRunner().invoke(parse_command, [], input="\n".join(lines) + "\n")
+    assert result.exit_code == 1  # the bad line
+    out = _lines(result.stdout)
+    assert len(out) == 6
+    assert str(out[2]["error"]).startswith("第3行")
+    parser = default_parser()
+    expected = [parser.parse(t).as_record(t) for t in texts]
+    assert [o for i, o in enumerate(out) if i != 2] == expected
