@@ -41,6 +41,7 @@ Every decision carries its :class:`Evidence`, so a grid leader (or a test) can s
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import math
 import re
@@ -73,6 +74,7 @@ __all__ = [
     "Urgency",
     "default_parser",
     "parse_message",
+    "parser_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -900,6 +902,22 @@ def default_parser() -> Parser:
             if _default_parser is None:
                 _default_parser = Parser()
     return _default_parser
+
+
+def parser_for(extra_keywords: tuple[tuple[str, tuple[str, ...]], ...]) -> Parser:
+    """The default parser, or one whose lexicon also knows ``config.yaml``'s category
+    keywords ((category code, phrases) pairs); built once per distinct set."""
+    if not extra_keywords:
+        return default_parser()
+    return _parser_with(extra_keywords)
+
+
+@functools.cache
+def _parser_with(extra_keywords: tuple[tuple[str, tuple[str, ...]], ...]) -> Parser:
+    lexicon = DEFAULT_LEXICON
+    for category, phrases in extra_keywords:
+        lexicon = lexicon.with_keywords(category, phrases)
+    return Parser(lexicon)
 
 
 def parse_message(text: str) -> ParsedMessage:

@@ -34,8 +34,8 @@ from tickets.commands import (
     TicketCommand,
     parse_command,
 )
-from tickets.intake import parse_message
 from tickets.lifecycle import TransitionRefused
+from tickets.service import configured_parser
 
 __all__ = ["tickets_router"]
 
@@ -51,7 +51,7 @@ def tickets_router(engine: AsyncEngine, settings: Settings) -> Router:
     Building it loads the intake parser's dictionaries (about a second, once per
     process), so that the first resident's reply is not late.
     """
-    parse_message("3栋楼道的灯坏了")
+    configured_parser(settings).parse("3栋楼道的灯坏了")
     router = Router("tickets")
 
     @router.message("tickets")

@@ -57,7 +57,7 @@ from tickets.commands import (
     TicketCommand,
     match_department,
 )
-from tickets.intake import ParsedMessage, parse_message
+from tickets.intake import ParsedMessage, Parser, parser_for
 from tickets.lifecycle import (
     AWAITING_ACCEPTANCE,
     LEVEL_ZH,
@@ -676,6 +676,13 @@ def log_message(
     return row
 
 
+def configured_parser(settings: Settings) -> Parser:
+    """The intake parser with the category keywords of config.yaml."""
+    return parser_for(
+        tuple((c.code, tuple(c.keywords)) for c in settings.tickets.categories if c.keywords)
+    )
+
+
 def message_seen(session: Session, message_id: str) -> bool:
     """Was this WeChat message already handled (another account, or a redelivery)?"""
     found = session.exec(
@@ -704,7 +711,7 @@ def intake(
 
     ``text`` is what intake reads (the dispatcher's text, @mentions removed); ``raw_text``
     is what is stored in the message log (the message as sent), ``text`` by default."""
-    parsed = parsed or parse_message(text)
+    parsed = parsed or configured_parser(settings).parse(text)
     log = log_message(
         session=session,
         kind=IntakeKind.NOT_TICKET,
@@ -1155,7 +1162,7 @@ def create_ticket(
         raise UnitNotFound(str(exc)) from None
     assert unit.id is not None
     text = ticket_in.text.strip()
-    parsed = parse_message(text)
+    parsed = configured_parser(settings).parse(text)
     category = ticket_in.category or parsed.category or "other"
     if category not in {c.code for c in settings.tickets.categories}:
         known = "、".join(f"{c.code}（{c.name}）" for c in settings.tickets.categories)
