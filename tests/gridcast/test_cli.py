@@ -78,8 +78,8 @@ def test_run_serves_healthz_and_stops_on_sigint(tmp_path: Path) -> None:
         assert body["counts"]["unit"] == 4559
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
-        assert time.monotonic() - started < 5
+        assert process.wait(timeout=20) == 0
+        assert time.monotonic() - started < 8  # ~1.3 s on an idle machine; CI may be busy
     finally:
         if process.poll() is None:
             process.kill()
