@@ -185,3 +185,66 @@ async def run_in_session(engine: AsyncEngine, fn: Callable[[Session], T]) -> T:
 
     async with engine.begin() as connection:
         return await connection.run_sync(call)
+
+
+class AlreadyRunning(DatabaseError):
+    """Another process already runs the bots, outbox and timers on this database."""
+
+
+_LOCK_KEY = 0x67726964  # "grid": the advisory lock id of a gridcast deployment
+
+
+class InstanceLock:
+    """Held by the one ``gridcast run`` of a deployment for as long as it runs.
+
+    Two processes resuming the same outbox or firing the same timers would send twice;
+    the second one refuses to start instead. SQLite: an exclusive ``flock`` on a file
+    next to the database; PostgreSQL: a session advisory lock. Both vanish with the
+    process, however it ends.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._file: Any = None
+        self._engine: Engine | None = None
+        self._connection: Connection | None = None
+
+    def acquire(self) -> None:
+        if backend_name(self._url) == "sqlite":
+            import fcntl
+
+            database = make_url(self._url).database or ":memory:"
+            if database == ":memory:":
+                return
+            path = Path(f"{database}.lock")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = path.open("a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise AlreadyRunning(
+                    f"另一个 gridcast run 正在使用这个数据库（{database}）；一个部署只能运行一个 (another gridcast run holds it)"
+                ) from None
+            self._file = handle
+            return
+        self._engine = make_engine(self._url)
+        self._connection = self._engine.connect()
+        got = self._connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({_LOCK_KEY})").scalar()
+        self._connection.commit()
+        if not got:
+            self.release()
+            raise AlreadyRunning(
+                "另一个 gridcast run 正在使用这个数据库；一个部署只能运行一个 (another gridcast run holds it)"
+            )
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

@@ -23,7 +23,7 @@ from broadcast.engine import Broadcaster
 from broadcast.receipts import escalate
 from broadcast.router import notices_router, receipts_router
 from gridcast.config import Settings
-from models.db import make_async_engine, require_current_schema, run_in_session
+from models.db import InstanceLock, make_async_engine, require_current_schema, run_in_session
 from models.org import OrgUnit
 from orgtree.service import PATH_SEP
 from sandbox.control import create_control_app
@@ -66,6 +66,16 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _org_paths(session: Session) -> list[tuple[str, ...]]:
     return [tuple(p.split(PATH_SEP)[1:]) for p in session.exec(select(OrgUnit.path))]
+
+
+async def instance_lock_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Only one process per deployment runs the bots, the outbox and the timers."""
+    lock = InstanceLock(app[SETTINGS].database_url)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def bots_ctx(
@@ -192,6 +202,8 @@ def create_app(
     app = web.Application()
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
+    if run_bots:
+        app.cleanup_ctx.append(instance_lock_ctx)
     if sandbox is not None:
         app.cleanup_ctx.append(_sandbox_ctx(sandbox))
         app.add_subapp("/sandbox/", create_control_app(sandbox))
