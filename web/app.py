@@ -30,7 +30,7 @@ from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
 from tickets.router import tickets_router
 from tickets.timers import add_ticket_jobs
-from web import api, health
+from web import api, health, openapi
 from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,7 @@ def create_app(
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(health.routes)
     app.add_routes(api.routes)
+    app.add_routes(openapi.routes)
     app.router.add_get("/", _home)
     return app
 

@@ -32,3 +32,18 @@ async def test_app_refuses_to_start_on_an_unmigrated_database(settings: Settings
             await server.start_server()
     finally:
         await server.close()
+
+
+async def test_openapi_describes_every_api_route(settings: Settings, engine: Engine) -> None:
+    app = create_app(settings, run_bots=False)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/api/openapi.json")
+        spec = await response.json()
+    assert spec["openapi"].startswith("3.")
+    routes = {
+        r.canonical.replace("{action:confirm|cancel}", "{action}")
+        for r in app.router.resources()
+        if r.canonical.startswith("/api/") or r.canonical == "/healthz"
+    }
+    assert routes == set(spec["paths"])
+    assert "title" in spec["components"]["schemas"]["NoticeIn"]["properties"]
