@@ -9,6 +9,7 @@ that one is throttled or gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -90,6 +91,8 @@ class BotHub:
         }
         self._bind_lock = asyncio.Lock()
         self._discovery: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._final_states: dict[str, tuple[AccountState, str]] = {}
         self.rooms_ready = asyncio.Event()
         self.dispatcher = Dispatcher(self.resolve, clock=clock)
         self.handled = 0
@@ -142,11 +145,30 @@ class BotHub:
         return True
 
     async def stop(self) -> None:
+        """Stop every account; their final states are stored in one transaction."""
+        self._stopping = True
         if self._discovery is not None and not self._discovery.done():
             self._discovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._discovery
         await asyncio.gather(
             *(rt.transport.stop() for rt in self.accounts.values()), return_exceptions=True
         )
+        final, self._final_states = dict(self._final_states), {}
+        now = self._clock()
+
+        def write(session: Session) -> None:
+            for account_id, (state, detail) in final.items():
+                store.record_account_state(
+                    session,
+                    account_id=account_id,
+                    status=AccountStatus(state.value),
+                    detail=detail,
+                    now=now,
+                )
+
+        if final:
+            await self.run_db(write)
 
     async def discover_rooms(self, account_id: str) -> None:
         """Bind the rooms the puppet reports. The list may be incomplete: rooms are also
@@ -185,6 +207,9 @@ class BotHub:
 
     async def on_state(self, account_id: str, state: AccountState, detail: str) -> None:
         log.info("account %s: %s %s", account_id, state.value, detail)
+        if self._stopping:  # stored together by stop(), not one transaction per account
+            self._final_states[account_id] = (state, detail)
+            return
         runtime = self.accounts.get(account_id)
         until = None
         if state is AccountState.THROTTLED and runtime is not None:
