@@ -106,6 +106,13 @@ class SendFailed(TransportError):
         self.permanent = permanent
 
 
+class SendUncertain(SendFailed):
+    """The send timed out after it was handed to WeChat: it may or may not have arrived."""
+
+    def __init__(self, account_id: str, reason: str) -> None:
+        super().__init__(account_id, reason, permanent=False)
+
+
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
 StateHandler = Callable[[str, AccountState, str], Awaitable[None]]
 """Called with (account_id, new state, human-readable detail)."""

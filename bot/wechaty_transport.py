@@ -51,6 +51,7 @@ from bot.transport import (
     RoomMember,
     SendFailed,
     SendThrottled,
+    SendUncertain,
     StateHandler,
     TransportError,
 )
@@ -332,8 +333,11 @@ class WechatyTransport:
         except GRPCError as error:
             raise self._grpc_error(error) from error
         except TimeoutError:
-            reason = "发送超时，消息可能已经发出" if sending else "调用 puppet service 超时"
-            raise SendFailed(self._account_id, reason, permanent=False) from None
+            if sending:
+                raise SendUncertain(self._account_id, "发送超时，消息可能已经发出") from None
+            raise SendFailed(
+                self._account_id, "调用 puppet service 超时", permanent=False
+            ) from None
         except (StreamTerminatedError, ConnectionError, OSError) as error:
             raise AccountUnavailable(
                 self._account_id, f"与 puppet service 的连接中断：{error}"

@@ -28,12 +28,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.dispatcher import Reply
 from bot.hub import BotHub, usable_burst
-from bot.transport import AccountState, AccountUnavailable, SendFailed, SendThrottled
+from bot.transport import (
+    AccountState,
+    AccountUnavailable,
+    SendFailed,
+    SendThrottled,
+    SendUncertain,
+)
 from broadcast import compose, planner, service
 from models.broadcast import DeliveryState, Notice, NoticeKind, NoticePriority, NoticeStatus
 from models.db import run_in_session
@@ -122,15 +129,25 @@ class OutboxWriter:
         await future
 
     async def _run(self) -> None:
+        backoff = 0.0
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await asyncio.sleep(FLUSH_INTERVAL_S)  # gather the other senders' changes
-            await self.flush()
+            await asyncio.sleep(max(FLUSH_INTERVAL_S, backoff))  # gather the senders' changes
+            try:
+                await self.flush()
+                backoff = 0.0
+            except Exception:
+                # Keep the batch and the waiting senders; the database may come back.
+                backoff = min(5.0, max(0.5, backoff * 2))
+                log.exception("outbox: commit failed, retrying in %.1f s", backoff)
+                self._wake.set()
+                continue
             if self._closing and not self._pending:
                 return
 
     async def flush(self) -> None:
+        """Commit what is pending; on failure it stays pending (in order) for the next try."""
         batch, waiters = self._pending, self._waiters
         self._pending, self._waiters = [], []
         if not batch:
@@ -141,10 +158,8 @@ class OutboxWriter:
         started = time.perf_counter()
         try:
             await run_in_session(self._engine, lambda s: service.apply_updates(s, batch))
-        except Exception as exc:
-            for w in waiters:
-                if not w.done():
-                    w.set_exception(exc)
+        except BaseException:
+            self._pending, self._waiters = batch + self._pending, waiters + self._waiters
             raise
         self.busy_s += time.perf_counter() - started
         self.rows_written += len(batch)
@@ -159,7 +174,10 @@ class OutboxWriter:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("outbox: %d change(s) not committed at close", len(self._pending))
 
 
 @dataclass(slots=True)
@@ -345,17 +363,35 @@ class Broadcaster:
 
         def start(session: Session) -> int:
             notice = service.notice_by_code(session, code)
-            if notice.status is not NoticeStatus.PENDING:
+            assert notice.id is not None
+            # A conditional update, so two confirmations at once (a double click, two
+            # #确认) cannot both start a run: only one changes the row.
+            claimed = (
+                session.connection()
+                .execute(
+                    update(Notice)
+                    .where(col(Notice.id) == notice.id, col(Notice.status) == NoticeStatus.PENDING)
+                    .values(status=NoticeStatus.SENDING, started_at=self._clock())
+                )
+                .rowcount
+            )
+            if claimed != 1:
+                session.refresh(notice)
                 raise compose.NoticeInvalid(
                     f"通知 {code} 状态为 {notice.status.value}，不能再次发送"
                 )
-            notice.status = NoticeStatus.SENDING
-            notice.started_at = self._clock()
-            assert notice.id is not None
             return notice.id
 
         notice_id = await run_in_session(self._engine, start)
         self._spawn(notice_id, resumed=False)
+
+    async def retract(self, code: str) -> None:
+        """撤回: stop sending ``code`` at once and cancel what it has not sent."""
+        notice = await run_in_session(self._engine, lambda s: service.stop_notice(s, code))
+        run = self._runs.get(notice.id or -1)
+        if run is not None:
+            for task in run.workers.values():
+                task.cancel()
 
     async def cancel(self, code: str) -> None:
         def drop(session: Session) -> None:
@@ -426,6 +462,8 @@ class Broadcaster:
         self.last_writer = writer
         writer.start()
         try:
+            if not await self._hub.wait_rooms():  # on a restart: let the accounts settle
+                log.warning("notice %s: sending before every account's rooms are known", notice_id)
             loaded = await run_in_session(self._engine, lambda s: self._load(s, notice_id))
             if loaded is None:
                 return
@@ -433,15 +471,21 @@ class Broadcaster:
             run = _Run(notice_id, notice_code, text, time.monotonic(), items, members, writer)
             self._runs[notice_id] = run
             self._plan(run, list(items.values()), empty_buckets=resumed)
-            if run.workers:
-                await asyncio.gather(*list(run.workers.values()), return_exceptions=True)
-            # workers started by a failover while others were finishing
-            while any(not t.done() for t in run.workers.values()):
-                await asyncio.gather(*list(run.workers.values()), return_exceptions=True)
+            failures: list[BaseException] = []
+            # Loop: a failover may start workers while others are finishing.
+            while pending := [t for t in run.workers.values() if not t.done()]:
+                results = await asyncio.gather(*pending, return_exceptions=True)
+                failures += [r for r in results if isinstance(r, BaseException)]
             await writer.close()
-            await run_in_session(
-                self._engine, lambda s: service.finish(s, notice_id, self._clock())
-            )
+            if failures:
+                # Left "sending": the next start resumes it from the outbox.
+                log.error(
+                    "notice %s: %d sender(s) failed: %r", run.code, len(failures), failures[0]
+                )
+            else:
+                await run_in_session(
+                    self._engine, lambda s: service.finish(s, notice_id, self._clock())
+                )
             run.done.set()
         except asyncio.CancelledError:
             await writer.close()
@@ -569,12 +613,26 @@ class Broadcaster:
                 self._hub.mark_throttled(account_id, exc.retry_after_s)
                 self._back_to_plan(run, item, f"{account_id} 被限流：{exc.reason}")
                 self._failover(run, account_id, item)
-                return
+                continue  # the re-plan may give this account groups after its cool-down
             except AccountUnavailable as exc:
                 run.dropped.add(account_id)
                 self._back_to_plan(run, item, f"{account_id} 不可用：{exc.reason}")
                 self._failover(run, account_id, item)
-                return
+                continue  # a dropped account gets nothing more: its queue is empty
+            except SendUncertain as exc:
+                if self._resend_uncertain and item.attempts < MAX_TRANSIENT_ATTEMPTS:
+                    self._retry_later(
+                        run, account_id, item, f"第{item.attempts}次发送结果不明：{exc.reason}"
+                    )
+                else:
+                    run.writer.put(
+                        {
+                            "id": item.delivery_id,
+                            "state": DeliveryState.UNCERTAIN,
+                            "error": exc.reason,
+                        }
+                    )
+                continue
             except SendFailed as exc:
                 if exc.permanent:
                     run.excluded.setdefault(item.delivery_id, set()).add(account_id)
@@ -595,9 +653,9 @@ class Broadcaster:
                             }
                         )
                 elif item.attempts < MAX_TRANSIENT_ATTEMPTS:
-                    self._back_to_plan(run, item, f"第{item.attempts}次发送失败：{exc.reason}")
-                    item.send_at = run.elapsed() + 0.5 * 2**item.attempts
-                    queue.appendleft(item)
+                    self._retry_later(
+                        run, account_id, item, f"第{item.attempts}次发送失败：{exc.reason}"
+                    )
                 else:
                     run.failed += 1
                     run.writer.put(
@@ -619,6 +677,16 @@ class Broadcaster:
                     "error": None,
                 }
             )
+
+    def _retry_later(self, run: _Run, account_id: str, item: _Item, reason: str) -> None:
+        """Back into the account's current queue (a re-plan may have replaced it), in time
+        order, after a backoff."""
+        self._back_to_plan(run, item, reason)
+        item.send_at = run.elapsed() + 0.5 * 2**item.attempts
+        queue = run.queues.setdefault(account_id, deque())
+        ordered = sorted([*queue, item], key=lambda i: i.send_at)
+        queue.clear()
+        queue.extend(ordered)
 
     def _back_to_plan(self, run: _Run, item: _Item, reason: str) -> None:
         run.writer.put({"id": item.delivery_id, "state": DeliveryState.PLANNED, "error": reason})

@@ -109,6 +109,8 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
                 report = await run_in_session(engine, lambda s: service.reach_report(s, notice))
                 return [reply_in_place(context.message, status_text(report))]
             kind = NoticeKind.CORRECTION if command.verb == "correct" else NoticeKind.RETRACTION
+            if kind is NoticeKind.RETRACTION:
+                await broadcaster.retract(notice.code)
             prepared = await broadcaster.send(
                 NoticeRequest(
                     title=notice.title,

@@ -200,13 +200,28 @@ def log_refusal(
 
 
 def apply_updates(session: Session, updates: Sequence[Mapping[str, object]]) -> int:
-    """Bulk UPDATE of delivery rows by primary key (the outbox writer's batch)."""
-    by_keys: dict[tuple[str, ...], list[Mapping[str, object]]] = defaultdict(list)
+    """Bulk UPDATE of delivery rows by primary key (the outbox writer's batch).
+
+    Several changes of one row in a batch are merged in order first, so the row ends in
+    its latest state whatever order the bulk statements run in."""
+    merged: dict[object, dict[str, object]] = {}
     for row in updates:
+        merged.setdefault(row["id"], {}).update(row)
+    by_keys: dict[tuple[str, ...], list[Mapping[str, object]]] = defaultdict(list)
+    for row in merged.values():
         by_keys[tuple(sorted(row))].append(row)
     for rows in by_keys.values():
         session.execute(update(Delivery), list(rows))
     return len(updates)
+
+
+def stop_notice(session: Session, code: str) -> Notice:
+    """A retracted notice: cancelled, and nothing of it is sent from now on."""
+    notice = notice_by_code(session, code)
+    if notice.status in (NoticeStatus.PENDING, NoticeStatus.SENDING):
+        notice.status = NoticeStatus.CANCELLED
+        cancel_open(session, notice)
+    return notice
 
 
 def recover_interrupted(session: Session, *, resend: bool) -> list[int]:

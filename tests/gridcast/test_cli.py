@@ -67,12 +67,14 @@ def test_run_serves_healthz_and_stops_on_sigint(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         url = None
-        deadline = time.monotonic() + 30
-        while url is None and time.monotonic() < deadline:
+        seen: list[str] = []
+        deadline = time.monotonic() + 90  # the full Guohuan world and 32 log-ins; CI may be busy
+        while url is None and time.monotonic() < deadline and process.poll() is None:
             line = process.stdout.readline()
+            seen.append(line)
             if "已启动: " in line:
                 url = line.split("已启动: ")[1].split()[0]
-        assert url, "gridcast run did not announce its URL"
+        assert url, "gridcast run did not announce its URL:\n" + "".join(seen[-20:])
         with urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
             body = json.loads(response.read())
         assert body["counts"]["unit"] == 4559
