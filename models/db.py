@@ -7,6 +7,8 @@ URL. The same URL yields a synchronous engine (CLI, migrations) and an async one
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -175,6 +177,9 @@ async def run_in_session(engine: AsyncEngine, fn: Callable[[Session], T]) -> T:
 
     Data functions are written once, synchronously, against a :class:`Session`;
     the server calls them through this without blocking its event loop on I/O.
+    A caller cancelled meanwhile (a shutdown) still lets the transaction finish:
+    interrupted half-way, its connection would not go back to the pool, and the next
+    caller (the shutdown's own last write) would wait for it until the pool times out.
     """
 
     def call(connection: Connection) -> T:
@@ -183,8 +188,17 @@ async def run_in_session(engine: AsyncEngine, fn: Callable[[Session], T]) -> T:
             session.flush()
             return result
 
-    async with engine.begin() as connection:
-        return await connection.run_sync(call)
+    async def transaction() -> T:
+        async with engine.begin() as connection:
+            return await connection.run_sync(call)
+
+    task = asyncio.ensure_future(transaction())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await task
+        raise
 
 
 class AlreadyRunning(DatabaseError):
