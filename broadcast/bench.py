@@ -29,7 +29,7 @@ from bot.binding import TopicIndex
 from bot.hub import BotHub
 from bot.wechaty_transport import WechatyTransport
 from broadcast import planner, service
-from broadcast.engine import Broadcaster, NoticeRequest
+from broadcast.engine import SEND_JITTER_S, Broadcaster, NoticeRequest
 from gridcast.config import Settings, parse_settings
 from gridcast.deployment import build_world_spec, risk_settings
 from models.broadcast import DeliveryState
@@ -92,7 +92,12 @@ async def run_broadcast_bench(
             limits={a.id: (a.rate_per_s, a.burst) for a in accounts},
         )
         broadcaster = Broadcaster(
-            engine=engine, hub=hub, town=cfg.town.name, resend_uncertain=False
+            engine=engine,
+            hub=hub,
+            town=cfg.town.name,
+            resend_uncertain=False,
+            jitter_s=SEND_JITTER_S,
+            seed=cfg.sandbox.seed,
         )
         try:
             connect_started = time.perf_counter()

@@ -52,6 +52,8 @@ MARGIN_FRACTION = 0.01
 """Each account is planned 1% slower than its limit, so that timer jitter never makes a
 send arrive early at WeChat's bucket (the cost: reach 1% above the lower bound)."""
 MAX_TRANSIENT_ATTEMPTS = 3
+SEND_JITTER_S = 0.05
+"""Random delay (never an advance) added to each post of a running system."""
 FLUSH_INTERVAL_S = 0.02
 SENDING_LEAD_S = 0.05
 """A row is marked ``sending`` this long before its planned time, so the commit is done
@@ -228,6 +230,8 @@ class Broadcaster:
         jitter_s: float = 0.0,
         seed: int = 0,
     ) -> None:
+        """``jitter_s``: each post waits a further random 0..jitter_s seconds after its
+        planned time (never earlier), so an account does not post on a perfect beat."""
         self._engine = engine
         self._hub = hub
         self._town = town

@@ -19,7 +19,7 @@ from bot.directory import directory_router
 from bot.hub import BotHub
 from bot.store import leader_chain
 from bot.transport import ChatTransport
-from broadcast.engine import Broadcaster
+from broadcast.engine import SEND_JITTER_S, Broadcaster
 from broadcast.receipts import escalate
 from broadcast.router import notices_router, receipts_router
 from gridcast.config import Settings
@@ -112,6 +112,8 @@ def bots_ctx(
             town=settings.town.name,
             resend_uncertain=settings.broadcast.resend_uncertain,
             clock=utcnow,
+            jitter_s=SEND_JITTER_S,
+            seed=settings.sandbox.seed,
         )
 
         async def lookup(org_unit_id: int):  # type: ignore[no-untyped-def]
