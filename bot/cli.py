@@ -7,9 +7,9 @@ import dataclasses
 import click
 
 from bot.store import accounts_report
-from gridcast.clitools import echo_json, with_settings
+from gridcast.clitools import echo_json, open_database, with_settings
 from gridcast.config import Settings
-from models.db import make_engine, require_current_schema, session_scope
+from models.db import session_scope
 
 STATUS_ZH = {
     "online": "在线",
@@ -31,17 +31,8 @@ def bot() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status(settings: Settings, as_json: bool) -> None:
     """Account states as last recorded by `gridcast run`, unbound rooms, groups at risk."""
-    engine = make_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            try:
-                require_current_schema(connection, upgrade_hint="gridcast db upgrade")
-            except Exception as exc:
-                raise click.ClickException(str(exc)) from None
-        with session_scope(engine) as session:
-            report = accounts_report(session)
-    finally:
-        engine.dispose()
+    with open_database(settings) as engine, session_scope(engine) as session:
+        report = accounts_report(session)
     if as_json:
         echo_json(dataclasses.asdict(report))
         return

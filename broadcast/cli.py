@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,34 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from broadcast import service
 from broadcast.curve import write_curve
 from broadcast.router import status_text
-from gridcast.clitools import echo_json, with_settings
+from gridcast.clitools import echo_json, http_json, open_database, system_url, with_settings
 from gridcast.config import Settings
-from models.db import make_engine, require_current_schema, session_scope
-
-UPGRADE_HINT = "gridcast db upgrade (with the same --config / --data-dir)"
-
-
-def default_url(settings: Settings) -> str:
-    host = "127.0.0.1" if settings.web.host in ("0.0.0.0", "::") else settings.web.host
-    return f"http://{host}:{settings.web.port}"
+from models.db import session_scope
 
 
 @click.group()
 def notice() -> None:
     """Notices to the town's groups (通知)."""
-
-
-async def _request(method: str, url: str, payload: dict[str, Any] | None = None) -> Any:
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.request(method, url, json=payload) as response,
-    ):
-        body = await response.json(content_type=None)
-        if response.status >= 400:
-            problems = "".join(f"\n  - {p}" for p in body.get("problems", []))
-            raise click.ClickException(f"{body.get('error', response.reason)}{problems}")
-        return body
 
 
 async def _follow(url: str, code: str, total: int) -> dict[str, Any]:
@@ -50,7 +29,7 @@ async def _follow(url: str, code: str, total: int) -> dict[str, Any]:
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("send", total=total)
         while True:
-            report = await _request("GET", f"{url}/api/notices/{code}")
+            report = await http_json("GET", f"{url}/api/notices/{code}")
             done = report["sent"] + sum(
                 lv["failed"] + lv["unreachable"] for lv in report["levels"].values()
             )
@@ -96,7 +75,7 @@ def send(
     """Plan and send a notice; prints the predicted reach time first."""
     if body.startswith("@"):
         body = Path(body[1:]).read_text(encoding="utf-8")
-    base = (url or default_url(settings)).rstrip("/")
+    base = system_url(settings, url)
     payload = {
         "title": title,
         "body": body,
@@ -110,16 +89,13 @@ def send(
     }
 
     async def go() -> dict[str, Any]:
-        created = await _request("POST", f"{base}/api/notices", payload)
+        created = await http_json("POST", f"{base}/api/notices", payload)
         click.echo(created["summary"])
         if not wait:
             return created  # type: ignore[no-any-return]
         return await _follow(base, created["code"], created["groups"])
 
-    try:
-        result = asyncio.run(go())
-    except aiohttp.ClientError as exc:
-        raise click.ClickException(f"连不上 {base}（gridcast run 是否在运行？）：{exc}") from None
+    result = asyncio.run(go())
     if wait:
         click.echo(status_text(result))
 
@@ -135,19 +111,13 @@ def send(
 )
 def status(settings: Settings, code: str, as_json: bool, curve: Path | None) -> None:
     """Reach report: per level, time to 50/90/99/100%, acknowledgements, silent units."""
-    engine = make_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            require_current_schema(connection, upgrade_hint=UPGRADE_HINT)
-        with session_scope(engine) as session:
-            try:
-                notice_row = service.notice_by_code(session, code)
-            except service.NoticeNotFound as exc:
-                raise click.ClickException(str(exc)) from None
-            report = service.reach_report(session, notice_row)
-            sent, acks = service.curve_points(session, notice_row)
-    finally:
-        engine.dispose()
+    with open_database(settings) as engine, session_scope(engine) as session:
+        try:
+            notice_row = service.notice_by_code(session, code)
+        except service.NoticeNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        report = service.reach_report(session, notice_row)
+        sent, acks = service.curve_points(session, notice_row)
     if curve is not None:
         try:
             write_curve(

@@ -13,34 +13,13 @@ import aiohttp
 import click
 from aiohttp import web
 
-from gridcast.clitools import with_settings
+from gridcast.clitools import http_json, system_url, with_settings
 from gridcast.config import Settings
 from sandbox.control import create_control_app
 
 
-def _base(settings: Settings, url: str | None) -> str:
-    if url:
-        return url.rstrip("/")
-    host = "127.0.0.1" if settings.web.host in ("0.0.0.0", "::") else settings.web.host
-    return f"http://{host}:{settings.web.port}"
-
-
 def _call(method: str, url: str, payload: dict[str, Any] | None = None) -> Any:
-    async def go() -> Any:
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(method, url, json=payload) as response,
-        ):
-            body = await response.json(content_type=None)
-            if response.status >= 400:
-                raise click.ClickException(str(body.get("error", response.reason)))
-            return body
-
-    try:
-        return asyncio.run(go())
-    except aiohttp.ClientError as exc:
-        raise click.ClickException(f"连不上 {url}（gridcast run 是否在运行？）：{exc}") from None
+    return asyncio.run(http_json(method, url, payload))
 
 
 url_option = click.option(
@@ -63,7 +42,7 @@ def sandbox() -> None:
 @click.argument("text")
 def say(settings: Settings, url: str | None, room: str, sender: str, text: str) -> None:
     """Post TEXT in a room as one of its members; prints the bot's answer when it comes."""
-    base = _base(settings, url)
+    base = system_url(settings, url)
     room_path = f"{base}/sandbox/api/rooms/{quote(room, safe='')}"
     posted = _call("POST", f"{room_path}/messages", {"sender": sender, "text": text})
     click.echo(f"[{posted.get('sender_name', sender)}] {text}")
@@ -94,7 +73,7 @@ def say(settings: Settings, url: str | None, room: str, sender: str, text: str) 
 def transcript(settings: Settings, url: str | None, room: str, as_json: bool) -> None:
     """A room's conversation, residents' and bots' messages alike."""
     body = _call(
-        "GET", f"{_base(settings, url)}/sandbox/api/rooms/{quote(room, safe='')}/transcript"
+        "GET", f"{system_url(settings, url)}/sandbox/api/rooms/{quote(room, safe='')}/transcript"
     )
     if as_json:
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
@@ -113,7 +92,7 @@ def transcript(settings: Settings, url: str | None, room: str, as_json: bool) ->
 @click.option("--json", "as_json", is_flag=True)
 def rooms(settings: Settings, url: str | None, query: str, as_json: bool) -> None:
     """Each room's id, topic, org unit and members by name."""
-    body = _call("GET", f"{_base(settings, url)}/sandbox/api/rooms?q={quote(query)}&members=1")
+    body = _call("GET", f"{system_url(settings, url)}/sandbox/api/rooms?q={quote(query)}&members=1")
     if as_json:
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return

@@ -27,6 +27,9 @@ from sqlmodel import Session
 
 T = TypeVar("T")
 
+UPGRADE_HINT = "gridcast db upgrade (with the same --config / --data-dir)"
+"""What to run when the schema is out of date (every entry point says the same)."""
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 from sqlmodel import select
 
-from gridcast.clitools import echo_json, with_settings
+from gridcast.clitools import echo_json, open_database, with_settings
 from gridcast.config import Settings
-from models.db import make_engine, require_current_schema, session_scope
+from models.db import session_scope
 from models.org import Level, OrgUnit
+from orgtree.records import UnitKind
 from orgtree.service import (
     NodeView,
     OrgPathNotFound,
@@ -21,23 +22,10 @@ from orgtree.service import (
     subtree,
 )
 
-UPGRADE_HINT = "gridcast db upgrade (with the same --config / --data-dir)"
-
 
 @click.group()
 def org() -> None:
     """The town's org tree (镇/村/网格/单元) and roster."""
-
-
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
-    engine = make_engine(settings.database_url)
-    with engine.connect() as connection:
-        try:
-            require_current_schema(connection, upgrade_hint=UPGRADE_HINT)
-        except Exception as exc:
-            engine.dispose()
-            raise click.ClickException(str(exc)) from None
-    return engine
 
 
 @org.command("import")
@@ -55,8 +43,7 @@ def import_(settings: Settings, file: Path, dry_run: bool, allow_new_villages: b
     """Import a roster (CSV or XLSX, one row per unit). Any bad row: nothing is imported."""
     from orgtree.roster import RosterInvalid, read_roster
 
-    engine = _engine(settings)
-    try:
+    with open_database(settings) as engine:
         with session_scope(engine) as session:
             villages = set(session.exec(select(OrgUnit.name).where(OrgUnit.level == Level.VILLAGE)))
             known = None if (allow_new_villages or not villages) else villages
@@ -75,8 +62,6 @@ def import_(settings: Settings, file: Path, dry_run: bool, allow_new_villages: b
                 click.echo(f"（试运行，未写入）{report}")
                 return
         click.echo(f"导入完成：{report}")
-    finally:
-        engine.dispose()
 
 
 @org.command("export")
@@ -86,12 +71,8 @@ def export(settings: Settings, file: Path) -> None:
     """Write the roster back in the import format (.csv or .xlsx by the file name)."""
     from orgtree.roster import write_roster
 
-    engine = _engine(settings)
-    try:
-        with session_scope(engine) as session:
-            roster = export_roster(session, town=settings.town.name)
-    finally:
-        engine.dispose()
+    with open_database(settings) as engine, session_scope(engine) as session:
+        roster = export_roster(session, town=settings.town.name)
     write_roster(roster, file)
     click.echo(f"已导出 {len(roster.rows)} 个单元到 {file}")
 
@@ -101,12 +82,8 @@ def export(settings: Settings, file: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def stats(settings: Settings, as_json: bool) -> None:
     """Counts per level and per unit kind."""
-    engine = _engine(settings)
-    try:
-        with engine.connect() as connection:
-            counts = level_counts(connection)
-    finally:
-        engine.dispose()
+    with open_database(settings) as engine, engine.connect() as connection:
+        counts = level_counts(connection)
     if as_json:
         click.echo(json.dumps(counts, ensure_ascii=False))
         return
@@ -118,12 +95,9 @@ def stats(settings: Settings, as_json: bool) -> None:
     )
 
 
-_KIND_LABEL = {"residential": "住宅", "facility": "配套场所", "shop": "沿街商铺"}
-
-
 def _describe(node: NodeView) -> str:
     label = Level(node.level).label
-    kind = f"·{_KIND_LABEL[node.kind]}" if node.kind else ""
+    kind = f"·{UnitKind(node.kind).label}" if node.kind else ""
     units = f"，{node.unit_count} 个单元" if node.level != Level.UNIT.value else ""
     leaders = "；".join(f"{lv.role} {lv.name} {lv.phone_masked}" for lv in node.leaders)
     return f"{node.name}（{label}{kind}{units}）" + (f"  {leaders}" if leaders else "")
@@ -135,15 +109,11 @@ def _describe(node: NodeView) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(settings: Settings, path: str, as_json: bool) -> None:
     """One subtree with its leaders, e.g. ``gridcast org show 黄霞村/第16网格`` (phones masked)."""
-    engine = _engine(settings)
-    try:
-        with session_scope(engine) as session:
-            try:
-                node = subtree(session, path, town=settings.town.name)
-            except OrgPathNotFound as exc:
-                raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
+    with open_database(settings) as engine, session_scope(engine) as session:
+        try:
+            node = subtree(session, path, town=settings.town.name)
+        except OrgPathNotFound as exc:
+            raise click.ClickException(str(exc)) from None
     if as_json:
         echo_json(node.to_json())
         return

@@ -8,17 +8,14 @@ ticket outbox and sent by that process's timer job.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 
 import click
-from sqlalchemy import Engine
 
-from gridcast.clitools import echo_json, with_settings
+from gridcast.clitools import echo_json, open_database, with_settings
 from gridcast.config import Settings
 from models.base import utcnow
-from models.db import make_engine, require_current_schema, session_scope
+from models.db import session_scope
 from models.tickets import TicketChannel, TicketCreate, Urgency
 from tickets import service
 from tickets.lifecycle import LEVEL_ZH, STATE_ZH, State, format_local_time
@@ -26,27 +23,12 @@ from tickets.stats import format_stats, local_period, ticket_stats
 
 __all__ = ["tickets"]
 
-UPGRADE_HINT = "gridcast db upgrade (with the same --config / --data-dir)"
 _STATE_NAMES = {**{s.value: s for s in State}, **{zh: s for s, zh in STATE_ZH.items()}}
 
 
 @click.group()
 def tickets() -> None:
     """Tickets (工单): list, show, figures, one-stop intake."""
-
-
-@contextmanager
-def _engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            try:
-                require_current_schema(connection, upgrade_hint=UPGRADE_HINT)
-            except Exception as exc:
-                raise click.ClickException(str(exc)) from None
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def _states(values: tuple[str, ...]) -> list[State]:
@@ -80,7 +62,7 @@ def _states(values: tuple[str, ...]) -> list[State]:
 def list_(settings: Settings, statuses: tuple[str, ...], limit: int, as_json: bool) -> None:
     """Tickets, newest first."""
     states = _states(statuses)
-    with _engine(settings) as engine, session_scope(engine) as session:
+    with open_database(settings) as engine, session_scope(engine) as session:
         rows = service.list_tickets(session=session, settings=settings, states=states, limit=limit)
     if as_json:
         echo_json([row.model_dump(mode="json") for row in rows])
@@ -109,7 +91,7 @@ def show(settings: Settings, code: str, as_json: bool) -> None:
         code = str(parse_ticket_code(code))
     except InvalidCode as exc:
         raise click.BadParameter(str(exc), param_hint="CODE") from None
-    with _engine(settings) as engine, session_scope(engine) as session:
+    with open_database(settings) as engine, session_scope(engine) as session:
         try:
             detail = service.ticket_detail(
                 session=session, settings=settings, code=code, now=utcnow()
@@ -149,7 +131,7 @@ def stats(settings: Settings, start: datetime | None, end: datetime | None, as_j
     if first and last and first > last:
         raise click.BadParameter("--from 不能晚于 --to", param_hint="--from")
     begin, stop = local_period(first, last)
-    with _engine(settings) as engine, session_scope(engine) as session:
+    with open_database(settings) as engine, session_scope(engine) as session:
         figures = ticket_stats(session=session, now=utcnow(), start=begin, end=stop)
     if as_json:
         echo_json(
@@ -205,7 +187,7 @@ def create(
         urgency=Urgency.URGENT if urgent else None,
     )
     now = utcnow()
-    with _engine(settings) as engine, session_scope(engine) as session:
+    with open_database(settings) as engine, session_scope(engine) as session:
         try:
             outcome = service.create_ticket(
                 session=session, settings=settings, ticket_in=ticket_in, now=now

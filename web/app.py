@@ -23,7 +23,13 @@ from broadcast.engine import SEND_JITTER_S, Broadcaster
 from broadcast.receipts import escalate
 from broadcast.router import notices_router, receipts_router
 from gridcast.config import Settings
-from models.db import InstanceLock, make_async_engine, require_current_schema, run_in_session
+from models.db import (
+    UPGRADE_HINT,
+    InstanceLock,
+    make_async_engine,
+    require_current_schema,
+    run_in_session,
+)
 from models.org import OrgUnit
 from orgtree.service import PATH_SEP
 from sandbox.control import create_control_app
@@ -35,7 +41,6 @@ from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
 
 log = logging.getLogger(__name__)
 
-UPGRADE_HINT = "gridcast db upgrade (with the same --config / --data-dir)"
 ESCALATION_INTERVAL_S = 30
 
 TransportFactory = Callable[[str, str, str], ChatTransport]
