@@ -83,15 +83,9 @@ def target_groups(session: Session, scope: OrgUnit, levels: Sequence[str]) -> li
         )
         .order_by(col(ChatGroup.id))
     ).all()
-    members: dict[int, set[str]] = defaultdict(set)
-    for group_id, account_id in session.exec(
-        select(GroupMembership.chat_group_id, BotAccount.account_id).join(
-            BotAccount, col(BotAccount.id) == col(GroupMembership.bot_account_id)
-        )
-    ):
-        members[group_id].add(account_id)
+    members = group_members(session)
     return [
-        TargetGroup(gid, room, Level(level).value, unit_id, path, frozenset(members.get(gid, ())))
+        TargetGroup(gid, room, Level(level).value, unit_id, path, members.get(gid, frozenset()))
         for gid, room, level, unit_id, path in rows
         if gid is not None
     ]
@@ -99,11 +93,6 @@ def target_groups(session: Session, scope: OrgUnit, levels: Sequence[str]) -> li
 
 def planner_groups(targets: Iterable[TargetGroup]) -> list[planner.Group]:
     return [planner.Group(str(t.chat_group_id), LEVEL_INDEX[t.level], t.members) for t in targets]
-
-
-def next_notice_code(session: Session) -> str:
-    latest = session.exec(select(func.max(Notice.id))).one()
-    return format_notice_code((latest or 0) + 1)
 
 
 def create_notice(
@@ -253,16 +242,20 @@ def open_deliveries(session: Session, notice_id: int, *, resend_uncertain: bool)
     )
 
 
-def group_members(session: Session, chat_group_ids: Iterable[int]) -> dict[int, frozenset[str]]:
-    ids = list(chat_group_ids)
+def group_members(
+    session: Session, chat_group_ids: Iterable[int] | None = None
+) -> dict[int, frozenset[str]]:
+    """Bot account ids per group: of ``chat_group_ids``, or of every group (None)."""
+    query = select(GroupMembership.chat_group_id, BotAccount.account_id).join(
+        BotAccount, col(BotAccount.id) == col(GroupMembership.bot_account_id)
+    )
+    if chat_group_ids is not None:
+        ids = list(chat_group_ids)
+        if not ids:
+            return {}
+        query = query.where(col(GroupMembership.chat_group_id).in_(ids))
     out: dict[int, set[str]] = defaultdict(set)
-    if not ids:
-        return {}
-    for group_id, account_id in session.exec(
-        select(GroupMembership.chat_group_id, BotAccount.account_id)
-        .join(BotAccount, col(BotAccount.id) == col(GroupMembership.bot_account_id))
-        .where(col(GroupMembership.chat_group_id).in_(ids))
-    ):
+    for group_id, account_id in session.exec(query):
         out[group_id].add(account_id)
     return {k: frozenset(v) for k, v in out.items()}
 
