@@ -24,19 +24,15 @@ import random
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from broadcast.planner import (
     Account,
-    AccountStatus,
     DeliveryPlan,
     Group,
-    Level,
     plan_delivery,
 )
+from models.enums import AccountStatus, Level
 
 
 @dataclass
@@ -101,14 +97,14 @@ def town_groups(
         source = members_from or pool
         return frozenset(rng.sample(source, min(len(source), rng.choice((2, 2, 3)))))
 
-    groups = [Group(prefix, Level.TOWN, frozenset(rng.sample(account_ids, min(4, n))))]
+    groups = [Group(prefix, Level.TOWN.depth, frozenset(rng.sample(account_ids, min(4, n))))]
     for v, pool in zip(tree, pools, strict=True):
         village = f"{prefix}/{v.name}"
-        groups.append(Group(village, Level.VILLAGE, pick(pool)))
+        groups.append(Group(village, Level.VILLAGE.depth, pick(pool)))
         for g, units in enumerate(v.grids):
             grid = f"{village}/g{g}"
-            groups.append(Group(grid, Level.GRID, pick(pool)))
-            groups.extend(Group(f"{grid}/u{u}", Level.UNIT, pick(pool)) for u in range(units))
+            groups.append(Group(grid, Level.GRID.depth, pick(pool)))
+            groups.extend(Group(f"{grid}/u{u}", Level.UNIT.depth, pick(pool)) for u in range(units))
     return groups
 
 
@@ -176,7 +172,7 @@ def measure(
         "predicted_reach_s": plan.predicted_reach_s,
         "ratio": plan.ratio,
         "capacity_bound_s": plan.capacity_bound_s,
-        "level_reach_s": {Level(k).name.lower(): v for k, v in plan.level_reach_s.items()},
+        "level_reach_s": {Level.at_depth(k).value: v for k, v in plan.level_reach_s.items()},
         "naive_single_account_s": plan.naive_single_account_s,
         "naive_round_robin_s": plan.naive_round_robin_s,
         "deadline_s": deadline_s,

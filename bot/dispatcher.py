@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.transport import IncomingMessage, MessageKind
+from bot.transport import IncomingMessage
+from core.messaging import Reply
+from models.enums import MessageKind
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +25,6 @@ MAX_TEXT_CHARS = 4000
 """Longer texts are cut before any handler sees them (WeChat allows far more)."""
 
 _LEADING_MENTIONS = re.compile(r"^(?:\s*@[^\s\u2005]{1,32}[\s\u2005]+)+")
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """Something to post: in a room (optionally @-mentioning people) or privately."""
-
-    text: str
-    room_id: str | None = None
-    contact_id: str | None = None
-    mention_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,33 +23,23 @@ from sqlmodel import Session
 
 from bot import store
 from bot.binding import Binding, TopicIndex
-from bot.dispatcher import Dispatcher, GroupInfo, Reply, SenderInfo
-from bot.transport import (
-    AccountState,
+from bot.dispatcher import Dispatcher, GroupInfo, SenderInfo
+from bot.transport import ChatTransport, IncomingMessage
+from core.messaging import (
     AccountUnavailable,
-    ChatTransport,
-    IncomingMessage,
+    Reply,
+    SenderState,
     SendFailed,
     SendThrottled,
     TransportError,
+    usable_burst,
 )
-from models.chat import AccountStatus
 from models.db import run_in_session
+from models.enums import AccountStatus
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-SAFETY_RESERVE = 1
-"""Tokens of each account's bucket gridcast never spends. A send admitted on time here
-can reach WeChat late, and the next one on time: without a reserve the second finds
-the bucket empty and freezes the account for a minute. One token absorbs up to
-1/rate seconds of such jitter, at the cost of one message of the first burst."""
-
-
-def usable_burst(burst: int) -> int:
-    return max(1, burst - SAFETY_RESERVE)
 
 
 class NoAccountAvailable(Exception):
@@ -64,6 +54,9 @@ class AccountRuntime:
 
 
 class BotHub:
+    """Every bot account of the process; the :class:`core.messaging.Messenger` of the
+    broadcast engine."""
+
     def __init__(
         self,
         *,
@@ -92,7 +85,7 @@ class BotHub:
         self._bind_lock = asyncio.Lock()
         self._discovery: asyncio.Task[None] | None = None
         self._stopping = False
-        self._final_states: dict[str, tuple[AccountState, str]] = {}
+        self._final_states: dict[str, tuple[AccountStatus, str]] = {}
         self.rooms_ready = asyncio.Event()
         self.dispatcher = Dispatcher(self.resolve, clock=clock)
         self.handled = 0
@@ -120,7 +113,7 @@ class BotHub:
         except Exception as exc:  # one account failing to start must not stop the others
             log.error("account %s did not start: %s", runtime.transport.account_id, exc)
             await self.on_state(
-                runtime.transport.account_id, AccountState.DISCONNECTED, f"启动失败：{exc}"
+                runtime.transport.account_id, AccountStatus.DISCONNECTED, f"启动失败：{exc}"
             )
 
     async def _discover_all(self) -> None:
@@ -205,14 +198,14 @@ class BotHub:
 
     # --- events -------------------------------------------------------------------------
 
-    async def on_state(self, account_id: str, state: AccountState, detail: str) -> None:
+    async def on_state(self, account_id: str, state: AccountStatus, detail: str) -> None:
         log.info("account %s: %s %s", account_id, state.value, detail)
         if self._stopping:  # stored together by stop(), not one transaction per account
             self._final_states[account_id] = (state, detail)
             return
         runtime = self.accounts.get(account_id)
         until = None
-        if state is AccountState.THROTTLED and runtime is not None:
+        if state is AccountStatus.THROTTLED and runtime is not None:
             runtime.throttled_until = time.monotonic() + self._cooldown.total_seconds()
             until = self._clock() + self._cooldown
         now = self._clock()
@@ -261,7 +254,7 @@ class BotHub:
 
     def _usable(self, runtime: AccountRuntime) -> bool:
         return (
-            runtime.transport.state is AccountState.ONLINE
+            runtime.transport.state is AccountStatus.ONLINE
             and runtime.throttled_until <= time.monotonic()
         )
 
@@ -293,6 +286,23 @@ class BotHub:
         wait = retry_after_s or self._cooldown.total_seconds()
         self.accounts[account_id].throttled_until = time.monotonic() + wait
         return wait
+
+    def sender_states(self) -> list[SenderState]:
+        """Every account's state, throttling and configured limits, as a plan needs them."""
+        mono = time.monotonic()
+        out = []
+        for account_id, runtime in self.accounts.items():
+            rate, burst = self.limits.get(account_id, (1.0, 1))
+            out.append(
+                SenderState(
+                    account_id=account_id,
+                    status=runtime.transport.state,
+                    throttled_for_s=max(0.0, runtime.throttled_until - mono),
+                    rate=rate,
+                    burst=burst,
+                )
+            )
+        return out
 
     def usable(self, account_id: str) -> bool:
         runtime = self.accounts.get(account_id)

@@ -10,9 +10,10 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from bot.dispatcher import GroupInfo, Holder, SenderInfo
-from gridcast.privacy import mask_phone
-from models.chat import AccountStatus, BotAccount, ChatGroup, GroupMembership, UnboundRoom
-from models.org import OrgUnit, Person, Role, RoleAssignment
+from core.privacy import mask_phone
+from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
+from models.enums import AccountStatus, Role
+from models.org import OrgUnit, Person, RoleAssignment
 from orgtree.service import PATH_SEP
 
 

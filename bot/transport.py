@@ -7,35 +7,12 @@ imports ``wechaty``. Tests use :class:`tests.fakes.RecordingTransport`.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-
-class MessageKind(enum.StrEnum):
-    TEXT = "text"
-    IMAGE = "image"
-    VOICE = "voice"
-    VIDEO = "video"
-    FILE = "file"
-    EMOTICON = "emoticon"
-    MINI_PROGRAM = "mini_program"
-    URL = "url"
-    RECALLED = "recalled"
-    OTHER = "other"
-
-
-class AccountState(enum.StrEnum):
-    """What a bot account can currently do."""
-
-    STARTING = "starting"
-    ONLINE = "online"
-    THROTTLED = "throttled"
-    LOGGED_OUT = "logged_out"
-    DISCONNECTED = "disconnected"
-    STOPPED = "stopped"
+from models.enums import AccountStatus, MessageKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,45 +53,8 @@ class RoomInfo:
     member_count: int
 
 
-class TransportError(Exception):
-    """Base of the errors a transport raises on a send."""
-
-    def __init__(self, account_id: str, reason: str) -> None:
-        super().__init__(f"{account_id}: {reason}")
-        self.account_id = account_id
-        self.reason = reason
-
-
-class SendThrottled(TransportError):
-    """WeChat refused the send because the account posts too fast (发送消息过于频繁)."""
-
-    def __init__(self, account_id: str, reason: str, retry_after_s: float | None = None) -> None:
-        super().__init__(account_id, reason)
-        self.retry_after_s = retry_after_s
-
-
-class AccountUnavailable(TransportError):
-    """The account is logged out, disconnected or stopped: nothing can be sent now."""
-
-
-class SendFailed(TransportError):
-    """A send failed. ``permanent`` means retrying the same room will not help
-    (room dissolved, bot removed from the room)."""
-
-    def __init__(self, account_id: str, reason: str, *, permanent: bool) -> None:
-        super().__init__(account_id, reason)
-        self.permanent = permanent
-
-
-class SendUncertain(SendFailed):
-    """The send timed out after it was handed to WeChat: it may or may not have arrived."""
-
-    def __init__(self, account_id: str, reason: str) -> None:
-        super().__init__(account_id, reason, permanent=False)
-
-
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
-StateHandler = Callable[[str, AccountState, str], Awaitable[None]]
+StateHandler = Callable[[str, AccountStatus, str], Awaitable[None]]
 """Called with (account_id, new state, human-readable detail)."""
 
 
@@ -125,7 +65,7 @@ class ChatTransport(Protocol):
     def account_id(self) -> str: ...
 
     @property
-    def state(self) -> AccountState: ...
+    def state(self) -> AccountStatus: ...
 
     async def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
         """Connect, log in and begin delivering messages; returns once online or failed."""
@@ -135,7 +75,7 @@ class ChatTransport(Protocol):
     async def say(self, room_id: str, text: str, mention_ids: Sequence[str] = ()) -> str:
         """Post ``text`` in a room, @-mentioning ``mention_ids``; returns the message id.
 
-        Raises :class:`SendThrottled`, :class:`AccountUnavailable` or :class:`SendFailed`.
+        Raises the send errors of :mod:`core.messaging`.
         """
 
     async def say_private(self, contact_id: str, text: str) -> str:

@@ -41,21 +41,16 @@ from typing import Any
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
-from bot.transport import (
-    AccountState,
+from bot.transport import IncomingMessage, MessageHandler, RoomInfo, RoomMember, StateHandler
+from bot.wechaty_shim import load_wechaty
+from core.messaging import (
     AccountUnavailable,
-    IncomingMessage,
-    MessageHandler,
-    MessageKind,
-    RoomInfo,
-    RoomMember,
     SendFailed,
     SendThrottled,
     SendUncertain,
-    StateHandler,
     TransportError,
 )
-from bot.wechaty_shim import load_wechaty
+from models.enums import AccountStatus, MessageKind
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +79,7 @@ _PERMANENT = {
     Status.OUT_OF_RANGE,
 }
 _RETRY_AFTER = re.compile(r"(\d+(?:\.\d+)?)\s*秒")
-_SENDABLE = (AccountState.ONLINE, AccountState.THROTTLED)
+_SENDABLE = (AccountStatus.ONLINE, AccountStatus.THROTTLED)
 
 PAYLOAD_CALLS_IN_FLIGHT = 32
 """Payload RPCs one account keeps outstanding while listing rooms or members."""
@@ -142,7 +137,7 @@ def _split_endpoint(endpoint: str) -> tuple[str, int]:
 
 @dataclass(frozen=True, slots=True)
 class _StateChange:
-    state: AccountState
+    state: AccountStatus
     detail: str
 
 
@@ -179,7 +174,7 @@ class WechatyTransport:
         self._call_timeout_s = call_timeout_s
         self._heartbeat_timeout_s = heartbeat_timeout_s
         self._rng = rng or random.Random()
-        self._state = AccountState.STOPPED
+        self._state = AccountStatus.STOPPED
         self._on_message: MessageHandler | None = None
         self._on_state: StateHandler | None = None
         self._bot: Any = None
@@ -201,7 +196,7 @@ class WechatyTransport:
         return self._account_id
 
     @property
-    def state(self) -> AccountState:
+    def state(self) -> AccountStatus:
         return self._state
 
     async def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
@@ -231,7 +226,7 @@ class WechatyTransport:
         for user_class in ("Contact", "ContactSelf", "Room", "Tag"):
             getattr(self._bot, user_class)._pool = {}
         self._puppet = self._bot.puppet
-        self._set_state(AccountState.STARTING, "正在连接 puppet service")
+        self._set_state(AccountStatus.STARTING, "正在连接 puppet service")
         self._deliverer = asyncio.create_task(
             self._deliver(), name=f"wechaty-deliver-{self._account_id}"
         )
@@ -262,9 +257,9 @@ class WechatyTransport:
         self._runner = self._deliverer = None
         if self._puppet is not None:
             await self._close_puppet()
-        if self._state is not AccountState.STOPPED:
-            self._state = AccountState.STOPPED
-            await self._notify_state(_StateChange(AccountState.STOPPED, "已停止"))
+        if self._state is not AccountStatus.STOPPED:
+            self._state = AccountStatus.STOPPED
+            await self._notify_state(_StateChange(AccountStatus.STOPPED, "已停止"))
 
     async def say(self, room_id: str, text: str, mention_ids: Sequence[str] = ()) -> str:
         names = [await self._contact_name(contact_id) for contact_id in mention_ids]
@@ -318,7 +313,7 @@ class WechatyTransport:
             ),
             sending=True,
         )
-        if self._state is AccountState.THROTTLED:
+        if self._state is AccountStatus.THROTTLED:
             self._end_throttle()
         if not message_id:
             raise SendFailed(self._account_id, "puppet service 未返回消息 ID", permanent=False)
@@ -355,13 +350,13 @@ class WechatyTransport:
             self._begin_throttle(reason, retry_after)
             return SendThrottled(self._account_id, reason, retry_after_s=retry_after)
         if error.status is Status.UNAUTHENTICATED:
-            self._set_state(AccountState.LOGGED_OUT, reason)
+            self._set_state(AccountStatus.LOGGED_OUT, reason)
             return AccountUnavailable(self._account_id, reason)
         return SendFailed(self._account_id, reason, permanent=error.status in _PERMANENT)
 
     def _begin_throttle(self, reason: str, retry_after_s: float | None) -> None:
-        if self._state is AccountState.ONLINE:
-            self._set_state(AccountState.THROTTLED, reason)
+        if self._state is AccountStatus.ONLINE:
+            self._set_state(AccountStatus.THROTTLED, reason)
         if self._throttle_timer is not None:
             self._throttle_timer.cancel()
             self._throttle_timer = None
@@ -371,8 +366,8 @@ class WechatyTransport:
 
     def _end_throttle(self) -> None:
         self._throttle_timer = None
-        if self._state is AccountState.THROTTLED:
-            self._set_state(AccountState.ONLINE, "限流已解除")
+        if self._state is AccountStatus.THROTTLED:
+            self._set_state(AccountStatus.ONLINE, "限流已解除")
 
     async def _contact_name(self, contact_id: str) -> str:
         contact = self._bot.Contact.load(contact_id)
@@ -381,7 +376,7 @@ class WechatyTransport:
 
     # --- state and delivery ----------------------------------------------------------
 
-    def _set_state(self, state: AccountState, detail: str) -> None:
+    def _set_state(self, state: AccountStatus, detail: str) -> None:
         if state is self._state:
             return
         self._state = state
@@ -446,7 +441,7 @@ class WechatyTransport:
             detail = await self._connect_once()
             if self._stopping:
                 return
-            self._set_state(AccountState.DISCONNECTED, detail)
+            self._set_state(AccountStatus.DISCONNECTED, detail)
             if self._logged_in_since_connect:
                 attempt = 0
             delay = backoff_delay(attempt, self._reconnect, self._rng)
@@ -527,16 +522,16 @@ class WechatyTransport:
             seen()
             self._self_id = str(payload.contact_id)
             self._logged_in_since_connect = True
-            self._set_state(AccountState.ONLINE, "已登录")
+            self._set_state(AccountStatus.ONLINE, "已登录")
             self._settled.set()
 
         def on_logout(payload: Any) -> None:
             seen()
-            self._set_state(AccountState.LOGGED_OUT, str(payload.data or "已退出登录"))
+            self._set_state(AccountStatus.LOGGED_OUT, str(payload.data or "已退出登录"))
 
         def on_scan(payload: Any) -> None:
             seen()
-            self._set_state(AccountState.LOGGED_OUT, "等待扫码登录")
+            self._set_state(AccountStatus.LOGGED_OUT, "等待扫码登录")
             self._settled.set()
 
         def on_message(payload: Any) -> None:

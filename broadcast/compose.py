@@ -8,24 +8,16 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from models.enums import Level
+
 MAX_TITLE_CHARS = 60
 MAX_BODY_CHARS = 1500
 """WeChat shows long texts folded; a notice that must be read fits one screen or two."""
 
-LEVEL_NAMES = {"town": "镇", "village": "村", "grid": "网格", "unit": "单元"}
 _LEVEL_ALIASES = {
-    "town": "town",
-    "镇": "town",
-    "镇级": "town",
-    "village": "village",
-    "村": "village",
-    "村级": "village",
-    "grid": "grid",
-    "网格": "grid",
-    "unit": "unit",
-    "单元": "unit",
+    alias: level for level in Level for alias in (level.value, level.label, f"{level.label}级")
 }
-ALL_LEVELS = ("town", "village", "grid", "unit")
+ALL_LEVELS: tuple[Level, ...] = tuple(sorted(Level, key=lambda level: level.depth))
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -55,7 +47,7 @@ def validate(title: str, body: str) -> tuple[str, str]:
     return title, body
 
 
-def parse_levels(text: str | Iterable[str] | None) -> tuple[str, ...]:
+def parse_levels(text: str | Iterable[str] | None) -> tuple[Level, ...]:
     """``unit,grid`` / ``网格、单元`` -> ordered level codes; empty means all."""
     if text is None:
         return ALL_LEVELS

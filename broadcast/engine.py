@@ -32,18 +32,19 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, col
 
-from bot.dispatcher import Reply
-from bot.hub import BotHub, usable_burst
-from bot.transport import (
-    AccountState,
+from broadcast import compose, planner, service
+from core.messaging import (
     AccountUnavailable,
+    Messenger,
+    Reply,
     SendFailed,
     SendThrottled,
     SendUncertain,
+    usable_burst,
 )
-from broadcast import compose, planner, service
 from models.broadcast import DeliveryState, Notice, NoticeKind, NoticePriority, NoticeStatus
 from models.db import run_in_session
+from models.enums import AccountStatus, Level
 from models.org import OrgUnit
 
 log = logging.getLogger(__name__)
@@ -217,13 +218,13 @@ class _Run:
 
 
 class Broadcaster:
-    """Plans, sends and resumes notices through the hub's accounts."""
+    """Plans, sends and resumes notices through the accounts of a :class:`Messenger`."""
 
     def __init__(
         self,
         *,
         engine: AsyncEngine,
-        hub: BotHub,
+        messenger: Messenger,
         town: str,
         resend_uncertain: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -233,7 +234,7 @@ class Broadcaster:
         """``jitter_s``: each post waits a further random 0..jitter_s seconds after its
         planned time (never earlier), so an account does not post on a perfect beat."""
         self._engine = engine
-        self._hub = hub
+        self._messenger = messenger
         self._town = town
         self._resend_uncertain = resend_uncertain
         self._clock = clock
@@ -254,38 +255,30 @@ class Broadcaster:
     def planner_accounts(
         self, *, now_s: float = 0.0, empty_buckets: bool = False, reserve: bool = True
     ) -> list[planner.Account]:
-        """The hub's accounts as the planner sees them right now.
+        """The messenger's accounts as the planner sees them right now.
 
         With ``reserve`` (for plans that will be sent) each bucket is planned one token
-        short (see :data:`bot.hub.SAFETY_RESERVE`); without it, the accounts' configured
+        short (see :data:`core.messaging.SAFETY_RESERVE`); without it, the accounts' configured
         limits (for the lower bound).
         """
         out = []
-        mono = time.monotonic()
-        for account_id, runtime in self._hub.accounts.items():
-            rate, burst = self._hub.limits.get(account_id, (1.0, 1))
-            state = runtime.transport.state
-            if state is AccountState.ONLINE and runtime.throttled_until > mono:
-                status, available = (
-                    planner.AccountStatus.THROTTLED,
-                    now_s + runtime.throttled_until - mono,
-                )
-            elif state is AccountState.ONLINE:
-                status, available = planner.AccountStatus.ONLINE, now_s
-            elif state is AccountState.THROTTLED:
-                status, available = (
-                    planner.AccountStatus.THROTTLED,
-                    now_s + max(0.0, runtime.throttled_until - mono),
-                )
-            elif state is AccountState.LOGGED_OUT:
-                status, available = planner.AccountStatus.LOGGED_OUT, now_s
+        for sender in self._messenger.sender_states():
+            waiting = sender.throttled_for_s
+            if sender.status is AccountStatus.ONLINE and waiting > 0:
+                status, available = AccountStatus.THROTTLED, now_s + waiting
+            elif sender.status is AccountStatus.ONLINE:
+                status, available = AccountStatus.ONLINE, now_s
+            elif sender.status is AccountStatus.THROTTLED:
+                status, available = AccountStatus.THROTTLED, now_s + waiting
+            elif sender.status is AccountStatus.LOGGED_OUT:
+                status, available = AccountStatus.LOGGED_OUT, now_s
             else:
-                status, available = planner.AccountStatus.DISCONNECTED, now_s
+                status, available = AccountStatus.DISCONNECTED, now_s
             out.append(
                 planner.Account(
-                    id=account_id,
-                    rate=rate,
-                    burst=usable_burst(burst) if reserve else burst,
+                    id=sender.account_id,
+                    rate=sender.rate,
+                    burst=usable_burst(sender.burst) if reserve else sender.burst,
                     status=status,
                     available_from=available,
                     tokens=0.0 if empty_buckets else None,
@@ -294,7 +287,7 @@ class Broadcaster:
         return out
 
     def _margin(self) -> float:
-        rates = [rate for rate, _ in self._hub.limits.values()] or [1.0]
+        rates = [sender.rate for sender in self._messenger.sender_states()] or [1.0]
         return MARGIN_FRACTION / max(rates)
 
     async def prepare(self, request: NoticeRequest) -> Prepared:
@@ -303,7 +296,7 @@ class Broadcaster:
         levels = compose.parse_levels(request.levels)
         if not 1 <= request.deadline_s <= 86_400:
             raise compose.NoticeInvalid("时限应在 1 秒到 1 天之间")
-        if not await self._hub.wait_rooms():
+        if not await self._messenger.wait_rooms():
             log.warning("planning before every account's rooms are known")
         now = self._clock()
 
@@ -466,7 +459,7 @@ class Broadcaster:
         self.last_writer = writer
         writer.start()
         try:
-            if not await self._hub.wait_rooms():  # on a restart: let the accounts settle
+            if not await self._messenger.wait_rooms():  # on a restart: let the accounts settle
                 log.warning("notice %s: sending before every account's rooms are known", notice_id)
             loaded = await run_in_session(self._engine, lambda s: self._load(s, notice_id))
             if loaded is None:
@@ -515,7 +508,7 @@ class Broadcaster:
                 r.id,
                 r.chat_group_id,
                 r.room_id,
-                service.LEVEL_INDEX[r.level],
+                Level(r.level).depth,
                 r.planned_offset_s or 0.0,
                 r.attempts,
             )
@@ -610,11 +603,11 @@ class Broadcaster:
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                message_id = await self._hub.send_as(
+                message_id = await self._messenger.send_as(
                     account_id, Reply(text=run.text, room_id=item.room_id)
                 )
             except SendThrottled as exc:
-                self._hub.mark_throttled(account_id, exc.retry_after_s)
+                self._messenger.mark_throttled(account_id, exc.retry_after_s)
                 self._back_to_plan(run, item, f"{account_id} 被限流：{exc.reason}")
                 self._failover(run, account_id, item)
                 continue  # the re-plan may give this account groups after its cool-down

@@ -23,34 +23,16 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import NamedTuple
 
 from broadcast.assignment import LEVELS, AssignmentFlow, OutOfBudget
 from broadcast.slots import SendSlots, bucket_tokens, earliest_time_for
+from models.enums import AccountStatus
 
 
 class PlanningError(ValueError):
     """The planner's input is malformed (the message names the item and the reason)."""
-
-
-class Level(IntEnum):
-    """The four levels of groups (四级微信群); a lower number is a higher level, sent first."""
-
-    TOWN = 0
-    VILLAGE = 1
-    GRID = 2
-    UNIT = 3
-
-
-class AccountStatus(StrEnum):
-    """What the risk-control side says about a bot account."""
-
-    ONLINE = "online"
-    THROTTLED = "throttled"
-    """Usable again from ``available_from``."""
-    LOGGED_OUT = "logged_out"
-    DISCONNECTED = "disconnected"
 
 
 USABLE = frozenset({AccountStatus.ONLINE, AccountStatus.THROTTLED})
@@ -62,7 +44,7 @@ class Group:
 
     id: str
     level: int
-    """A :class:`Level` (0 town ... 3 unit)."""
+    """The depth of the group's org level (:attr:`models.enums.Level.depth`: 0 town ... 3 unit)."""
     members: frozenset[str]
     """Ids of the bot accounts in the group."""
 

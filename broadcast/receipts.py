@@ -19,13 +19,14 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from bot.dispatcher import Reply
 from bot.store import contact_id_of
 from broadcast import compose
-from gridcast.config import ReminderIntervals
+from core.config import ReminderIntervals
+from core.messaging import Reply
 from models.broadcast import Delivery, DeliveryState, Notice, NoticePriority, NoticeStatus, Receipt
 from models.chat import ChatGroup
-from models.org import Level, OrgUnit, Person, Role, RoleAssignment
+from models.enums import Level, Role
+from models.org import OrgUnit, Person, RoleAssignment
 from orgtree.service import PATH_SEP
 
 _NOISE = re.compile(r"[\s,，.。!！~～、:：;；…\-—_]+|\[[^\]]{1,6}\]")

@@ -14,7 +14,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from broadcast import planner
-from broadcast.compose import LEVEL_NAMES
+from core.ids import InvalidCode, format_notice_code, parse_notice_code
 from models.broadcast import (
     FINAL_DELIVERY_STATES,
     Delivery,
@@ -27,11 +27,9 @@ from models.broadcast import (
     Receipt,
 )
 from models.chat import BotAccount, ChatGroup, GroupMembership
-from models.org import Level, OrgUnit
+from models.enums import Level
+from models.org import OrgUnit
 from orgtree.service import PATH_SEP, resolve_path
-from tickets.codes import InvalidCode, format_notice_code, parse_notice_code
-
-LEVEL_INDEX = {"town": 0, "village": 1, "grid": 2, "unit": 3}
 
 
 class NoticeNotFound(LookupError):
@@ -92,7 +90,7 @@ def target_groups(session: Session, scope: OrgUnit, levels: Sequence[str]) -> li
 
 
 def planner_groups(targets: Iterable[TargetGroup]) -> list[planner.Group]:
-    return [planner.Group(str(t.chat_group_id), LEVEL_INDEX[t.level], t.members) for t in targets]
+    return [planner.Group(str(t.chat_group_id), Level(t.level).depth, t.members) for t in targets]
 
 
 def create_notice(
@@ -295,7 +293,7 @@ def reach_report(session: Session, notice: Notice) -> dict[str, object]:
             continue
         sent = counts["sent"]
         levels_out[level] = {
-            "name": LEVEL_NAMES[level],
+            "name": Level(level).label,
             "targeted": counts["targeted"],
             "sent": sent,
             "failed": counts["failed"],

@@ -19,8 +19,9 @@ from sqlmodel import Session, col, select
 
 from bot.binding import topic_for
 from bot.store import contact_id_of
-from gridcast.config import BotAccountSettings, Settings
-from models.org import Level, OrgUnit, Person, Role, RoleAssignment
+from core.config import BotAccountSettings, Settings
+from models.enums import Level, Role
+from models.org import OrgUnit, Person, RoleAssignment
 from orgtree import names
 from orgtree.service import PATH_SEP
 from sandbox.risk import SandboxRiskSettings

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gridcast.config import Settings
+from core.config import Settings
 from models.db import UPGRADE_HINT, make_async_engine, require_current_schema, run_in_session
 from sandbox.sandbox import Sandbox
 from web.app import create_app

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
-from models.chat import AccountStatus, BotAccount, ChatGroup, GroupMembership, UnboundRoom
-from models.org import Department, Level, OrgUnit, Person, Role, RoleAssignment
+from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
+from models.enums import AccountStatus, Level, Role, UnitKind
+from models.org import Department, OrgUnit, Person, RoleAssignment
 from models.tickets import (
     IntakeMessage,
     Ticket,
@@ -13,7 +14,6 @@ from models.tickets import (
     TicketOutbox,
     TicketReporter,
 )
-from orgtree.records import UnitKind
 
 __all__ = [
     "AccountStatus",

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, enum_type, utcnow
-
-
-class AccountStatus(enum.StrEnum):
-    STARTING = "starting"
-    ONLINE = "online"
-    THROTTLED = "throttled"
-    LOGGED_OUT = "logged_out"
-    DISCONNECTED = "disconnected"
-    STOPPED = "stopped"
+from models.enums import AccountStatus
 
 
 class ChatGroup(SQLModel, table=True):

@@ -6,38 +6,13 @@ level has one WeChat group (see :mod:`models.chat`).
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, enum_type, utcnow
-from orgtree.records import RoleCode, UnitKind
-
-
-class Level(enum.StrEnum):
-    TOWN = "town"
-    VILLAGE = "village"
-    GRID = "grid"
-    UNIT = "unit"
-
-    @property
-    def depth(self) -> int:
-        return _DEPTH[self]
-
-    @property
-    def label(self) -> str:
-        """The Chinese name users see (镇/村/网格/单元)."""
-        return _LABEL[self]
-
-
-_DEPTH = {Level.TOWN: 0, Level.VILLAGE: 1, Level.GRID: 2, Level.UNIT: 3}
-_LABEL = {Level.TOWN: "镇", Level.VILLAGE: "村", Level.GRID: "网格", Level.UNIT: "单元"}
-
-
-Role = RoleCode
-"""Roles a person holds in the tree (the same codes as the roster records)."""
+from models.enums import Level, Role, UnitKind
 
 SINGLE_HOLDER_ROLES = frozenset(
     {Role.STATION_CHIEF, Role.GRID_LEADER, Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER}

@@ -2,7 +2,7 @@
 log of every message read in a bound group, and the outbox of ticket messages that
 were produced outside the bot process.
 
-The lifecycle rules work on :class:`tickets.lifecycle.TicketView`; a :class:`Ticket`
+The lifecycle rules work on ``tickets.lifecycle.TicketView``; a :class:`Ticket`
 row holds every field of it (``tickets.service`` converts both ways), plus what the
 rules do not read: category, location, text, channel and the timer schedule.
 """
@@ -16,27 +16,20 @@ from sqlalchemy import JSON, Column, Date, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, enum_type, utcnow
-from tickets.lifecycle import Level as TicketLevel
-from tickets.lifecycle import Rating, State, Urgency
-from tickets.lifecycle import Role as ActorRole
+from models.enums import ActorRole, Rating, TicketLevel, TicketState, Urgency
 
 __all__ = [
-    "ActorRole",
     "IntakeKind",
     "IntakeMessage",
-    "Rating",
-    "State",
     "Ticket",
     "TicketBase",
     "TicketChannel",
     "TicketCodeSequence",
     "TicketCreate",
     "TicketEvent",
-    "TicketLevel",
     "TicketOutbox",
     "TicketPublic",
     "TicketReporter",
-    "Urgency",
 ]
 
 
@@ -66,8 +59,10 @@ class TicketBase(SQLModel):
     """What a ticket shows: the fields of ``gridcast tickets list/show`` and the API."""
 
     code: str = Field(unique=True)
-    """``T20261130-0012`` (see :mod:`tickets.codes`)."""
-    state: State = Field(default=State.RECEIVED, sa_type=enum_type(State), index=True)
+    """``T20261130-0012`` (see :mod:`core.ids`)."""
+    state: TicketState = Field(
+        default=TicketState.RECEIVED, sa_type=enum_type(TicketState), index=True
+    )
     level: TicketLevel = Field(default=TicketLevel.GRID, sa_type=enum_type(TicketLevel))
     category: str
     """A category code of ``tickets.categories`` (TAXONOMY.md)."""
@@ -190,8 +185,8 @@ class TicketEvent(SQLModel, table=True):
     actor_name: str = ""
     actor_role: ActorRole = Field(sa_type=enum_type(ActorRole))
     at: datetime = Field(sa_type=UTCDateTime)
-    from_state: State | None = Field(default=None, sa_type=enum_type(State))
-    to_state: State = Field(sa_type=enum_type(State))
+    from_state: TicketState | None = Field(default=None, sa_type=enum_type(TicketState))
+    to_state: TicketState = Field(sa_type=enum_type(TicketState))
     from_level: TicketLevel | None = Field(default=None, sa_type=enum_type(TicketLevel))
     to_level: TicketLevel = Field(sa_type=enum_type(TicketLevel))
     note: str = Field(default="", sa_column=Column(Text, nullable=False))

@@ -20,16 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
+from models.enums import Role, UnitKind
 from orgtree import names
-from orgtree.records import (
-    OrgPath,
-    PersonRecord,
-    RoleCode,
-    RoleRecord,
-    TownRoster,
-    UnitKind,
-    UnitRow,
-)
+from orgtree.records import OrgPath, PersonRecord, RoleRecord, TownRoster, UnitRow
 
 _T = TypeVar("_T")
 
@@ -148,11 +141,11 @@ class _Generator:
     def _town_roles(self) -> None:
         for title in names.TOWN_OFFICIAL_TITLES:
             person = self._people.new()
-            self._roles.append(RoleRecord(person, RoleCode.TOWN_OFFICIAL, (), title=title))
+            self._roles.append(RoleRecord(person, Role.TOWN_OFFICIAL, (), title=title))
         for department in names.DEPARTMENTS:
             person = self._people.new()
             self._roles.append(
-                RoleRecord(person, RoleCode.DEPARTMENT_LIAISON, (), department=department)
+                RoleRecord(person, Role.DEPARTMENT_LIAISON, (), department=department)
             )
 
     def _plan_grids(self) -> list[_GridPlan]:
@@ -268,14 +261,14 @@ class _Generator:
             leader = self._people.new(clan=clan)
         party_members = [self._people.new(clan=clan) for _ in range(1 + self._draw.below(4))]
         for member in party_members:
-            self._roles.append(RoleRecord(member, RoleCode.PARTY_MEMBER, path))
+            self._roles.append(RoleRecord(member, Role.PARTY_MEMBER, path))
         for _ in range(1 + self._draw.below(2)):
             worker = self._people.new(clan=clan)
-            self._roles.append(RoleRecord(worker, RoleCode.GRID_WORKER, path))
+            self._roles.append(RoleRecord(worker, Role.GRID_WORKER, path))
         if is_pilot or self._draw.unit() < _SUNK_CADRE_SHARE:
             cadre = self._people.new()
             department = self._draw.pick(names.SUNK_CADRE_SOURCES)
-            self._roles.append(RoleRecord(cadre, RoleCode.SUNK_CADRE, path, department=department))
+            self._roles.append(RoleRecord(cadre, Role.SUNK_CADRE, path, department=department))
 
         # 双单元长: a few village cadres, property staff or party members each supervise
         # a stretch of neighbouring shops.
@@ -323,7 +316,7 @@ class _Generator:
             self._roles.append(
                 RoleRecord(
                     row.unit_leader,
-                    RoleCode.PARTY_MEMBER,
+                    Role.PARTY_MEMBER,
                     row.path,
                     title=names.PARTY_BUILDING_LEADER,
                 )

@@ -11,63 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
+
+from models.enums import Role, UnitKind
 
 OrgPath = tuple[str, ...]
 """Names below the town: ``()`` is the town, ``(village,)``, ``(village, grid)``,
 ``(village, grid, unit)``."""
-
-
-class UnitKind(StrEnum):
-    """Kind of a unit (单元): 住宅 / 配套场所 / 沿街商铺."""
-
-    RESIDENTIAL = "residential"
-    FACILITY = "facility"
-    SHOP = "shop"
-
-    @property
-    def label(self) -> str:
-        """The Chinese name towns write in their spreadsheets."""
-        return _UNIT_KIND_LABELS[self]
-
-
-_UNIT_KIND_LABELS: dict[UnitKind, str] = {
-    UnitKind.RESIDENTIAL: "住宅",
-    UnitKind.FACILITY: "配套场所",
-    UnitKind.SHOP: "沿街商铺",
-}
-
-
-class RoleCode(StrEnum):
-    """What a person is in the org tree. The first four come from the roster file."""
-
-    STATION_CHIEF = "station_chief"
-    GRID_LEADER = "grid_leader"
-    UNIT_LEADER = "unit_leader"
-    SECOND_UNIT_LEADER = "second_unit_leader"
-    PARTY_MEMBER = "party_member"
-    GRID_WORKER = "grid_worker"
-    SUNK_CADRE = "sunk_cadre"
-    DEPARTMENT_LIAISON = "department_liaison"
-    TOWN_OFFICIAL = "town_official"
-
-    @property
-    def label(self) -> str:
-        """The Chinese name of the role."""
-        return _ROLE_LABELS[self]
-
-
-_ROLE_LABELS: dict[RoleCode, str] = {
-    RoleCode.STATION_CHIEF: "网格站站长",
-    RoleCode.GRID_LEADER: "网格长",
-    RoleCode.UNIT_LEADER: "单元长",
-    RoleCode.SECOND_UNIT_LEADER: "第二单元长",
-    RoleCode.PARTY_MEMBER: "党员",
-    RoleCode.GRID_WORKER: "网格员",
-    RoleCode.SUNK_CADRE: "下沉人员",
-    RoleCode.DEPARTMENT_LIAISON: "部门联络员",
-    RoleCode.TOWN_OFFICIAL: "镇干部",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +59,7 @@ class RoleRecord:
     """
 
     person: PersonRecord
-    role: RoleCode
+    role: Role
     path: OrgPath
     department: str | None = None
     title: str | None = None
@@ -143,13 +92,13 @@ class TownRoster:
         for row in self.rows:
             if row.village not in seen_villages:
                 seen_villages.add(row.village)
-                yield RoleRecord(row.station_chief, RoleCode.STATION_CHIEF, (row.village,))
+                yield RoleRecord(row.station_chief, Role.STATION_CHIEF, (row.village,))
             if (row.village, row.grid) not in seen_grids:
                 seen_grids.add((row.village, row.grid))
-                yield RoleRecord(row.grid_leader, RoleCode.GRID_LEADER, (row.village, row.grid))
-            yield RoleRecord(row.unit_leader, RoleCode.UNIT_LEADER, row.path)
+                yield RoleRecord(row.grid_leader, Role.GRID_LEADER, (row.village, row.grid))
+            yield RoleRecord(row.unit_leader, Role.UNIT_LEADER, row.path)
             if row.second_unit_leader is not None:
-                yield RoleRecord(row.second_unit_leader, RoleCode.SECOND_UNIT_LEADER, row.path)
+                yield RoleRecord(row.second_unit_leader, Role.SECOND_UNIT_LEADER, row.path)
 
     def people(self) -> tuple[PersonRecord, ...]:
         """Everyone in the roster once, by phone, in order of first appearance."""

@@ -34,7 +34,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final
 
-from orgtree.records import PersonRecord, TownRoster, UnitKind, UnitRow
+from models.enums import UnitKind
+from orgtree.records import PersonRecord, TownRoster, UnitRow
 
 __all__ = [
     "HEADERS",

@@ -18,18 +18,11 @@ from pathlib import Path
 from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
-from gridcast.config import Settings
+from core.config import Settings
 from models.base import utcnow
-from models.org import (
-    SINGLE_HOLDER_ROLES,
-    Department,
-    Level,
-    OrgUnit,
-    Person,
-    Role,
-    RoleAssignment,
-)
-from orgtree.records import PersonRecord, TownRoster, UnitKind, UnitRow
+from models.enums import Level, Role, UnitKind
+from models.org import SINGLE_HOLDER_ROLES, Department, OrgUnit, Person, RoleAssignment
+from orgtree.records import PersonRecord, TownRoster, UnitRow
 
 PATH_SEP = "/"
 
@@ -308,7 +301,7 @@ class NodeView:
 
 
 def _leaders(session: Session, unit_ids: Iterable[int]) -> dict[int, list[LeaderView]]:
-    from gridcast.privacy import mask_phone
+    from core.privacy import mask_phone
 
     ids = list(unit_ids)
     out: dict[int, list[LeaderView]] = defaultdict(list)

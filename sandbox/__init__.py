@@ -6,7 +6,7 @@
 - :mod:`sandbox.sandbox` — ``Sandbox``: one puppet service per account plus the
   plain methods tests and the control plane call.
 - :mod:`sandbox.control` — ``create_control_app(sandbox)``: JSON API and web page.
-- :mod:`sandbox.demo` — a tiny built-in world; :mod:`sandbox.bench` — the throughput probe.
+- :mod:`sandbox.demo` — a tiny built-in world; :mod:`bench.sandbox` — the throughput probe.
 
 Submodules are imported explicitly so that building a spec does not load gRPC.
 """

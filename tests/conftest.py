@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from gridcast.config import Settings, parse_settings
+from core.config import Settings, parse_settings
 from models.db import make_engine, upgrade
 
 POSTGRES_ENV = "GRIDCAST_TEST_POSTGRES_URL"

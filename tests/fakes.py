@@ -7,16 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.transport import (
-    AccountState,
-    IncomingMessage,
-    MessageHandler,
-    MessageKind,
-    RoomInfo,
-    RoomMember,
-    StateHandler,
-    TransportError,
-)
+from bot.transport import IncomingMessage, MessageHandler, RoomInfo, RoomMember, StateHandler
+from core.messaging import TransportError
+from models.enums import AccountStatus, MessageKind
 
 _ids = itertools.count(1)
 
@@ -37,19 +30,19 @@ class RecordingTransport:
     account_id: str
     room_topics: dict[str, str] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
-    state: AccountState = AccountState.STOPPED
+    state: AccountStatus = AccountStatus.STOPPED
     _failures: list[TransportError] = field(default_factory=list)
     _on_message: MessageHandler | None = None
     _on_state: StateHandler | None = None
 
     async def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
         self._on_message, self._on_state = on_message, on_state
-        await self.set_state(AccountState.ONLINE)
+        await self.set_state(AccountStatus.ONLINE)
 
     async def stop(self) -> None:
-        self.state = AccountState.STOPPED
+        self.state = AccountStatus.STOPPED
 
-    async def set_state(self, state: AccountState, detail: str = "") -> None:
+    async def set_state(self, state: AccountStatus, detail: str = "") -> None:
         self.state = state
         assert self._on_state is not None
         await self._on_state(self.account_id, state, detail)

@@ -20,10 +20,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine
 
 from bot.binding import topic_for
-from gridcast.config import Settings, parse_settings
+from core.config import Settings, parse_settings
 from gridcast.runtime import build_sandbox
 from models.db import session_scope
-from orgtree.records import RoleCode
+from models.enums import Role
 from orgtree.service import apply_roster
 from sandbox.sandbox import MessageView, Sandbox
 from tests.factories import small_town
@@ -194,7 +194,7 @@ async def test_ticket_from_complaint_to_rating(system: System) -> None:
     liaison = next(
         e.person.wechat_id
         for e in ROSTER.extra_roles
-        if e.role is RoleCode.DEPARTMENT_LIAISON and e.department == "区司法局"
+        if e.role is Role.DEPARTMENT_LIAISON and e.department == "区司法局"
     )
     assert liaison is not None
 

@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from tickets.codes import EXAMPLE_TICKET_CODE, InvalidCode, parse_ticket_code
+from core.ids import EXAMPLE_TICKET_CODE, InvalidCode, parse_ticket_code
+from models.enums import Rating
 from tickets.lifecycle import (
     Accept,
     Escalate,
     Extend,
     Rate,
-    Rating,
     Remark,
     Report,
     Resolve,
@@ -57,7 +57,7 @@ __all__ = [
 
 
 class DepartmentLike(Protocol):
-    """What the parser reads of a department; ``gridcast.config.Department`` fits."""
+    """What the parser reads of a department; ``core.config.Department`` fits."""
 
     @property
     def code(self) -> str: ...

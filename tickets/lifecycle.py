@@ -31,7 +31,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import ClassVar, NoReturn, assert_never
 
-from tickets.codes import TOWN_TZ
+from core.clock import format_local_time
+from models.enums import ActorRole, Rating, TicketLevel, TicketState, Urgency
 
 __all__ = [
     "AWAITING_ACCEPTANCE",
@@ -53,10 +54,8 @@ __all__ = [
     "Dispatch",
     "Escalate",
     "Extend",
-    "Level",
     "Notification",
     "Rate",
-    "Rating",
     "Reassign",
     "Recipient",
     "RecipientKind",
@@ -64,17 +63,14 @@ __all__ = [
     "Report",
     "Resolve",
     "Return",
-    "Role",
     "Rules",
     "SlaExpired",
     "SlaKind",
     "SlaReminder",
-    "State",
     "TicketEvent",
     "TicketView",
     "Transition",
     "TransitionRefused",
-    "Urgency",
     "Whistle",
     "apply",
     "describe",
@@ -90,92 +86,49 @@ __all__ = [
 ]
 
 
-class State(enum.StrEnum):
-    RECEIVED = "received"  # 受理: filed, not yet routed to a person
-    DISPATCHED = "dispatched"  # 派单: sent to a level/person, waiting for 签收 (or 报到)
-    ACCEPTED = "accepted"  # 签收
-    IN_PROGRESS = "in_progress"  # 处置: work under way (a note, an extension, a department)
-    RESOLVED = "resolved"  # 办结: reporters asked to rate
-    RATING = "rating"  # 回访/评价: some reporters rated, waiting for the others
-    CLOSED = "closed"  # 关闭
-    RETURNED = "returned"  # 退单: sent back to the level that routes it
-    REOPENED = "reopened"  # 重办: unsatisfied rating, waiting for 签收 one level up
-
-
-class Level(enum.StrEnum):
-    """Who holds a ticket: the three in-town levels, or a district department."""
-
-    GRID = "grid"
-    VILLAGE = "village"
-    TOWN = "town"
-    DEPARTMENT = "department"
-
-
-class Role(enum.StrEnum):
-    RESIDENT = "resident"  # 群众 (a reporter is a resident whose id is on the ticket)
-    UNIT_LEADER = "unit_leader"  # 单元长
-    GRID_WORKER = "grid_worker"  # 网格员 / 党员 / 下沉人员: can be assigned a ticket by 改派
-    GRID_LEADER = "grid_leader"  # 网格长
-    STATION_CHIEF = "station_chief"  # 网格站站长 (village)
-    TOWN_OFFICIAL = "town_official"  # 镇综治中心
-    DEPARTMENT_LIAISON = "department_liaison"  # 部门联络员
-    SYSTEM = "system"  # routing, timers
-
-
-class Urgency(enum.StrEnum):
-    URGENT = "urgent"
-    NORMAL = "normal"
-
-
-class Rating(enum.StrEnum):
-    SATISFIED = "satisfied"
-    BASICALLY_SATISFIED = "basically_satisfied"
-    UNSATISFIED = "unsatisfied"
-
-
 class SlaKind(enum.StrEnum):
     ACCEPT = "accept"
     RESOLVE = "resolve"
 
 
-STATE_ZH: dict[State, str] = {
-    State.RECEIVED: "已受理",
-    State.DISPATCHED: "已派单",
-    State.ACCEPTED: "已签收",
-    State.IN_PROGRESS: "处置中",
-    State.RESOLVED: "已办结",
-    State.RATING: "回访评价中",
-    State.CLOSED: "已关闭",
-    State.RETURNED: "已退单",
-    State.REOPENED: "重办中",
+STATE_ZH: dict[TicketState, str] = {
+    TicketState.RECEIVED: "已受理",
+    TicketState.DISPATCHED: "已派单",
+    TicketState.ACCEPTED: "已签收",
+    TicketState.IN_PROGRESS: "处置中",
+    TicketState.RESOLVED: "已办结",
+    TicketState.RATING: "回访评价中",
+    TicketState.CLOSED: "已关闭",
+    TicketState.RETURNED: "已退单",
+    TicketState.REOPENED: "重办中",
 }
 # How a refusal describes the state: "工单T…{phrase}，不能…".
-_STATE_PHRASE: dict[State, str] = {
-    State.RECEIVED: "尚未派单",
-    State.DISPATCHED: "尚未签收",
-    State.ACCEPTED: "已签收",
-    State.IN_PROGRESS: "正在处置",
-    State.RESOLVED: "已办结",
-    State.RATING: "已办结、正在回访",
-    State.CLOSED: "已关闭",
-    State.RETURNED: "已退单、等待重新派单",
-    State.REOPENED: "已转重办、尚未签收",
+_STATE_PHRASE: dict[TicketState, str] = {
+    TicketState.RECEIVED: "尚未派单",
+    TicketState.DISPATCHED: "尚未签收",
+    TicketState.ACCEPTED: "已签收",
+    TicketState.IN_PROGRESS: "正在处置",
+    TicketState.RESOLVED: "已办结",
+    TicketState.RATING: "已办结、正在回访",
+    TicketState.CLOSED: "已关闭",
+    TicketState.RETURNED: "已退单、等待重新派单",
+    TicketState.REOPENED: "已转重办、尚未签收",
 }
-LEVEL_ZH: dict[Level, str] = {
-    Level.GRID: "网格",
-    Level.VILLAGE: "村",
-    Level.TOWN: "镇",
-    Level.DEPARTMENT: "部门",
+LEVEL_ZH: dict[TicketLevel, str] = {
+    TicketLevel.GRID: "网格",
+    TicketLevel.VILLAGE: "村",
+    TicketLevel.TOWN: "镇",
+    TicketLevel.DEPARTMENT: "部门",
 }
-ROLE_ZH: dict[Role, str] = {
-    Role.RESIDENT: "群众",
-    Role.UNIT_LEADER: "单元长",
-    Role.GRID_WORKER: "网格员",
-    Role.GRID_LEADER: "网格长",
-    Role.STATION_CHIEF: "网格站站长",
-    Role.TOWN_OFFICIAL: "镇综治中心",
-    Role.DEPARTMENT_LIAISON: "部门联络员",
-    Role.SYSTEM: "系统",
+ROLE_ZH: dict[ActorRole, str] = {
+    ActorRole.RESIDENT: "群众",
+    ActorRole.UNIT_LEADER: "单元长",
+    ActorRole.GRID_WORKER: "网格员",
+    ActorRole.GRID_LEADER: "网格长",
+    ActorRole.STATION_CHIEF: "网格站站长",
+    ActorRole.TOWN_OFFICIAL: "镇综治中心",
+    ActorRole.DEPARTMENT_LIAISON: "部门联络员",
+    ActorRole.SYSTEM: "系统",
 }
 RATING_ZH: dict[Rating, str] = {
     Rating.SATISFIED: "满意",
@@ -186,32 +139,37 @@ _SLA_ZH: dict[SlaKind, str] = {SlaKind.ACCEPT: "接单", SlaKind.RESOLVE: "办�
 
 OPEN_STATES = frozenset(
     {
-        State.RECEIVED,
-        State.DISPATCHED,
-        State.ACCEPTED,
-        State.IN_PROGRESS,
-        State.RETURNED,
-        State.REOPENED,
+        TicketState.RECEIVED,
+        TicketState.DISPATCHED,
+        TicketState.ACCEPTED,
+        TicketState.IN_PROGRESS,
+        TicketState.RETURNED,
+        TicketState.REOPENED,
     }
 )
-AWAITING_ACCEPTANCE = frozenset({State.RECEIVED, State.DISPATCHED, State.RETURNED, State.REOPENED})
-_WORKING = frozenset({State.ACCEPTED, State.IN_PROGRESS})
-_AWAITING_RATING = frozenset({State.RESOLVED, State.RATING})
+AWAITING_ACCEPTANCE = frozenset(
+    {TicketState.RECEIVED, TicketState.DISPATCHED, TicketState.RETURNED, TicketState.REOPENED}
+)
+_WORKING = frozenset({TicketState.ACCEPTED, TicketState.IN_PROGRESS})
+_AWAITING_RATING = frozenset({TicketState.RESOLVED, TicketState.RATING})
 
-LEADER_ROLES = frozenset({Role.GRID_LEADER, Role.STATION_CHIEF, Role.TOWN_OFFICIAL})
+LEADER_ROLES = frozenset({ActorRole.GRID_LEADER, ActorRole.STATION_CHIEF, ActorRole.TOWN_OFFICIAL})
 """网格长及以上: may 上报, 吹哨, 改派 (and everything a handler may do)."""
-STAFF_ROLES = LEADER_ROLES | {Role.GRID_WORKER}
+STAFF_ROLES = LEADER_ROLES | {ActorRole.GRID_WORKER}
 """Who can hold an in-town ticket (the target of 派单/改派)."""
-_HANDLER_ROLES = STAFF_ROLES | {Role.DEPARTMENT_LIAISON}
+_HANDLER_ROLES = STAFF_ROLES | {ActorRole.DEPARTMENT_LIAISON}
 
-_LADDER = (Level.GRID, Level.VILLAGE, Level.TOWN)
+_LADDER = (TicketLevel.GRID, TicketLevel.VILLAGE, TicketLevel.TOWN)
 _RANK = {level: rank for rank, level in enumerate(_LADDER)}
-_POST_LEVEL: dict[Role, Level] = {
-    Role.GRID_LEADER: Level.GRID,
-    Role.STATION_CHIEF: Level.VILLAGE,
-    Role.TOWN_OFFICIAL: Level.TOWN,
+_POST_LEVEL: dict[ActorRole, TicketLevel] = {
+    ActorRole.GRID_LEADER: TicketLevel.GRID,
+    ActorRole.STATION_CHIEF: TicketLevel.VILLAGE,
+    ActorRole.TOWN_OFFICIAL: TicketLevel.TOWN,
 }
-_HOLDER_LEVEL: dict[Role, Level] = {**_POST_LEVEL, Role.GRID_WORKER: Level.GRID}
+_HOLDER_LEVEL: dict[ActorRole, TicketLevel] = {
+    **_POST_LEVEL,
+    ActorRole.GRID_WORKER: TicketLevel.GRID,
+}
 
 
 # --------------------------------------------------------------------------- data
@@ -230,8 +188,8 @@ class TicketView:
     """
 
     code: str
-    state: State
-    level: Level
+    state: TicketState
+    level: TicketLevel
     urgency: Urgency
     unit_id: str
     grid_id: str
@@ -242,13 +200,13 @@ class TicketView:
     window: int = 1
     assignee_id: str | None = None
     assignee_name: str = ""
-    assignee_role: Role | None = None
+    assignee_role: ActorRole | None = None
     department_code: str | None = None
     department_name: str = ""
-    whistled_from: Level | None = None
+    whistled_from: TicketLevel | None = None
     accepted_at: datetime | None = None
     resolved_at: datetime | None = None
-    resolved_level: Level | None = None
+    resolved_level: TicketLevel | None = None
     closed_at: datetime | None = None
     extension_count: int = 0
     extended_days: int = 0
@@ -268,7 +226,7 @@ class Actor:
     """
 
     person_id: str
-    role: Role
+    role: ActorRole
     name: str = ""
     grid_ids: frozenset[str] = frozenset()
     village_ids: frozenset[str] = frozenset()
@@ -276,7 +234,7 @@ class Actor:
     department_code: str | None = None
 
 
-SYSTEM = Actor(person_id="system", role=Role.SYSTEM, name="系统")
+SYSTEM = Actor(person_id="system", role=ActorRole.SYSTEM, name="系统")
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +276,7 @@ class Recipient:
 
     kind: RecipientKind
     person_id: str | None = None
-    level: Level | None = None
+    level: TicketLevel | None = None
     area_id: str | None = None
     department_code: str | None = None
 
@@ -327,7 +285,7 @@ class Recipient:
         return cls(RecipientKind.PERSON, person_id=person_id)
 
     @classmethod
-    def post(cls, level: Level, area_id: str | None) -> Recipient:
+    def post(cls, level: TicketLevel, area_id: str | None) -> Recipient:
         return cls(RecipientKind.POST, level=level, area_id=area_id)
 
     @classmethod
@@ -347,12 +305,12 @@ class TicketEvent:
 
     kind: str
     actor_id: str
-    actor_role: Role
+    actor_role: ActorRole
     at: datetime
-    from_state: State
-    to_state: State
-    from_level: Level
-    to_level: Level
+    from_state: TicketState
+    to_state: TicketState
+    from_level: TicketLevel
+    to_level: TicketLevel
     note: str = ""
 
 
@@ -384,7 +342,7 @@ class Dispatch:
     verb: ClassVar[str] = "派单"
     to_person_id: str
     to_name: str
-    to_role: Role
+    to_role: ActorRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,7 +404,7 @@ class Reassign:
     verb: ClassVar[str] = "改派"
     to_person_id: str
     to_name: str
-    to_role: Role
+    to_role: ActorRole
     to_grid_id: str | None = None
     to_village_id: str | None = None
     note: str = ""
@@ -588,8 +546,8 @@ def new_ticket(
     _require_aware(now)
     return TicketView(
         code=code,
-        state=State.RECEIVED,
-        level=Level.GRID,
+        state=TicketState.RECEIVED,
+        level=TicketLevel.GRID,
         urgency=urgency,
         unit_id=unit_id,
         grid_id=grid_id,
@@ -611,9 +569,9 @@ def timer_key(ticket: TicketView, sla: SlaKind, *, reminder: bool) -> str:
     return f"{prefix}resolve@{ticket.window}.{ticket.extension_count}"
 
 
-def resolved_within_town(level: Level | None) -> bool:
+def resolved_within_town(level: TicketLevel | None) -> bool:
     """Resolved without leaving the town (the article's 96.5%): not by a department."""
-    return level is not None and level is not Level.DEPARTMENT
+    return level is not None and level is not TicketLevel.DEPARTMENT
 
 
 def holder_label(ticket: TicketView) -> str:
@@ -626,27 +584,21 @@ def holder_recipient(ticket: TicketView) -> Recipient:
     return _holder_recipient(ticket)
 
 
-def format_local_time(at: datetime) -> str:
-    """``11月30日 14:30`` in the town's time zone."""
-    local = at.astimezone(TOWN_TZ)
-    return f"{local.month}月{local.day}日 {local:%H:%M}"
-
-
 # ------------------------------------------------------------------------ scope
 
 
-def _holds_post(actor: Actor, level: Level, ticket: TicketView) -> bool:
+def _holds_post(actor: Actor, level: TicketLevel, ticket: TicketView) -> bool:
     """Does the actor hold the post responsible at ``level`` for the ticket's area?"""
     match level:
-        case Level.GRID:
-            return actor.role is Role.GRID_LEADER and ticket.grid_id in actor.grid_ids
-        case Level.VILLAGE:
-            return actor.role is Role.STATION_CHIEF and ticket.village_id in actor.village_ids
-        case Level.TOWN:
-            return actor.role is Role.TOWN_OFFICIAL
-        case Level.DEPARTMENT:
+        case TicketLevel.GRID:
+            return actor.role is ActorRole.GRID_LEADER and ticket.grid_id in actor.grid_ids
+        case TicketLevel.VILLAGE:
+            return actor.role is ActorRole.STATION_CHIEF and ticket.village_id in actor.village_ids
+        case TicketLevel.TOWN:
+            return actor.role is ActorRole.TOWN_OFFICIAL
+        case TicketLevel.DEPARTMENT:
             return (
-                actor.role is Role.DEPARTMENT_LIAISON
+                actor.role is ActorRole.DEPARTMENT_LIAISON
                 and ticket.department_code is not None
                 and actor.department_code == ticket.department_code
             )
@@ -660,8 +612,8 @@ def is_handler(actor: Actor, ticket: TicketView) -> bool:
     A department's liaisons at department level; otherwise the assignee, or while
     nobody is assigned, whoever holds the post at the ticket's level.
     """
-    if ticket.level is Level.DEPARTMENT:
-        return _holds_post(actor, Level.DEPARTMENT, ticket)
+    if ticket.level is TicketLevel.DEPARTMENT:
+        return _holds_post(actor, TicketLevel.DEPARTMENT, ticket)
     if ticket.assignee_id is not None:
         return actor.person_id == ticket.assignee_id
     return _holds_post(actor, ticket.level, ticket)
@@ -676,8 +628,8 @@ def is_supervisor(actor: Actor, ticket: TicketView) -> bool:
     post = _POST_LEVEL.get(actor.role)
     if post is None or not _holds_post(actor, post, ticket):
         return False
-    if ticket.level is Level.DEPARTMENT:
-        floor = ticket.whistled_from or Level.TOWN
+    if ticket.level is TicketLevel.DEPARTMENT:
+        floor = ticket.whistled_from or TicketLevel.TOWN
         return _RANK[post] >= _RANK[floor]
     return _RANK[post] >= _RANK[ticket.level]
 
@@ -685,14 +637,14 @@ def is_supervisor(actor: Actor, ticket: TicketView) -> bool:
 def ensure_can_view(ticket: TicketView, actor: Actor) -> None:
     """查询: reporters see their tickets; staff see those in their area; else refused."""
     if (
-        actor.role is Role.SYSTEM
+        actor.role is ActorRole.SYSTEM
         or actor.person_id in ticket.reporter_ids
         or is_handler(actor, ticket)
         or is_supervisor(actor, ticket)
-        or (actor.role is Role.UNIT_LEADER and ticket.unit_id in actor.unit_ids)
+        or (actor.role is ActorRole.UNIT_LEADER and ticket.unit_id in actor.unit_ids)
     ):
         return
-    if actor.role in (Role.RESIDENT, Role.UNIT_LEADER):
+    if actor.role in (ActorRole.RESIDENT, ActorRole.UNIT_LEADER):
         _refuse(f"抱歉，您只能查询自己反映的工单，工单{ticket.code}不是您反映的。")
     _refuse(f"抱歉，工单{ticket.code}不在您的负责范围内，无法查询。")
 
@@ -709,7 +661,7 @@ def describe(ticket: TicketView, *, deadline: datetime | None = None) -> str:
         parts.append(f"；已延期{ticket.extension_count}次")
     if deadline is not None and ticket.state in OPEN_STATES:
         parts.append(f"；办理时限{format_local_time(deadline)}")
-    if ticket.state is State.CLOSED:
+    if ticket.state is TicketState.CLOSED:
         parts.append(f"；评价：{RATING_ZH[ticket.rating] if ticket.rating else '未评价'}")
     return "".join(parts) + "。"
 
@@ -727,33 +679,33 @@ def _require_aware(now: datetime) -> None:
 
 
 def _holder_zh(ticket: TicketView) -> str:
-    if ticket.level is Level.DEPARTMENT:
+    if ticket.level is TicketLevel.DEPARTMENT:
         return ticket.department_name or str(ticket.department_code)
     if ticket.assignee_id is not None:
         role = ROLE_ZH[ticket.assignee_role] if ticket.assignee_role else ""
         return f"{role}{ticket.assignee_name or ticket.assignee_id}"
     return {
-        Level.GRID: "本网格网格长",
-        Level.VILLAGE: "村网格站",
-        Level.TOWN: "镇综治中心",
+        TicketLevel.GRID: "本网格网格长",
+        TicketLevel.VILLAGE: "村网格站",
+        TicketLevel.TOWN: "镇综治中心",
     }[ticket.level]
 
 
-def _post_area(ticket: TicketView, level: Level) -> str | None:
-    return {Level.GRID: ticket.grid_id, Level.VILLAGE: ticket.village_id}.get(level)
+def _post_area(ticket: TicketView, level: TicketLevel) -> str | None:
+    return {TicketLevel.GRID: ticket.grid_id, TicketLevel.VILLAGE: ticket.village_id}.get(level)
 
 
 def _holder_recipient(ticket: TicketView) -> Recipient:
     """Whoever works the ticket now."""
-    if ticket.level is Level.DEPARTMENT and ticket.department_code is not None:
+    if ticket.level is TicketLevel.DEPARTMENT and ticket.department_code is not None:
         return Recipient.department(ticket.department_code)
     if ticket.assignee_id is not None:
         return Recipient.person(ticket.assignee_id)
     return Recipient.post(ticket.level, _post_area(ticket, ticket.level))
 
 
-def _level_recipient(ticket: TicketView, level: Level) -> Recipient:
-    if level is Level.DEPARTMENT and ticket.department_code is not None:
+def _level_recipient(ticket: TicketView, level: TicketLevel) -> Recipient:
+    if level is TicketLevel.DEPARTMENT and ticket.department_code is not None:
         return Recipient.department(ticket.department_code)
     return Recipient.post(level, _post_area(ticket, level))
 
@@ -771,16 +723,20 @@ def _note(text: str, what: str, rules: Rules, *, required: bool = True) -> str:
     return note
 
 
-def _require_role(actor: Actor, allowed: Iterable[Role], ticket: TicketView, who: str) -> None:
+def _require_role(actor: Actor, allowed: Iterable[ActorRole], ticket: TicketView, who: str) -> None:
     if actor.role not in frozenset(allowed):
         _refuse(f"抱歉，{who}。您无权处理工单{ticket.code}。")
 
 
 def _require_state(
-    ticket: TicketView, allowed: frozenset[State], verb: str, hint: str = ""
+    ticket: TicketView, allowed: frozenset[TicketState], verb: str, hint: str = ""
 ) -> None:
     if ticket.state not in allowed:
-        again = "再" if ticket.state in (State.RESOLVED, State.RATING, State.CLOSED) else ""
+        again = (
+            "再"
+            if ticket.state in (TicketState.RESOLVED, TicketState.RATING, TicketState.CLOSED)
+            else ""
+        )
         _refuse(f"工单{ticket.code}{_STATE_PHRASE[ticket.state]}，不能{again}{verb}。{hint}")
 
 
@@ -793,11 +749,11 @@ def _new_window(
     ticket: TicketView,
     now: datetime,
     *,
-    state: State,
-    level: Level,
-    assignee: tuple[str, str, Role] | None = None,
+    state: TicketState,
+    level: TicketLevel,
+    assignee: tuple[str, str, ActorRole] | None = None,
     department: tuple[str, str] | None = None,
-    whistled_from: Level | None = None,
+    whistled_from: TicketLevel | None = None,
 ) -> TicketView:
     """Hand the ticket to a new holder: a fresh SLA window, not yet accepted."""
     person_id, name, role = assignee if assignee else (None, "", None)
@@ -819,9 +775,9 @@ def _new_window(
     )
 
 
-def _up(level: Level) -> Level | None:
+def _up(level: TicketLevel) -> TicketLevel | None:
     """The next rung of the in-town ladder; ``None`` at the top or for a department."""
-    if level is Level.DEPARTMENT:
+    if level is TicketLevel.DEPARTMENT:
         return None
     rank = _RANK[level] + 1
     return _LADDER[rank] if rank < len(_LADDER) else None
@@ -902,11 +858,11 @@ def apply(
 
 
 def _require_system(actor: Actor, ticket: TicketView, verb: str) -> None:
-    if actor.role is not Role.SYSTEM:
+    if actor.role is not ActorRole.SYSTEM:
         _refuse(f"「{verb}」由系统自动执行，不能手动操作工单{ticket.code}。")
 
 
-def _holder_level(name: str, role: Role) -> Level:
+def _holder_level(name: str, role: ActorRole) -> TicketLevel:
     """The level a ticket is at when ``role`` holds it; refuse non-staff targets."""
     if role not in STAFF_ROLES:
         _refuse(f"只能派给网格员、网格长、网格站站长或镇综治中心人员，{name}不能承办工单。")
@@ -914,14 +870,14 @@ def _holder_level(name: str, role: Role) -> Level:
 
 
 def _dispatch(ticket: TicketView, action: Dispatch, actor: Actor, now: datetime) -> _Outcome:
-    if actor.role not in (Role.SYSTEM, Role.TOWN_OFFICIAL):
+    if actor.role not in (ActorRole.SYSTEM, ActorRole.TOWN_OFFICIAL):
         _refuse(f"抱歉，只有镇综治中心可以派单。您无权处理工单{ticket.code}。")
-    _require_state(ticket, frozenset({State.RECEIVED}), "派单", "如需换人，请用「改派」。")
+    _require_state(ticket, frozenset({TicketState.RECEIVED}), "派单", "如需换人，请用「改派」。")
     level = _holder_level(action.to_name, action.to_role)
     new = _new_window(
         ticket,
         now,
-        state=State.DISPATCHED,
+        state=TicketState.DISPATCHED,
         level=level,
         assignee=(action.to_person_id, action.to_name, action.to_role),
     )
@@ -942,11 +898,11 @@ def _dispatch(ticket: TicketView, action: Dispatch, actor: Actor, now: datetime)
 def _accept(
     ticket: TicketView, action: Accept, actor: Actor, now: datetime, rules: Rules
 ) -> _Outcome:
-    if actor.role is Role.DEPARTMENT_LIAISON:
+    if actor.role is ActorRole.DEPARTMENT_LIAISON:
         _refuse(f"部门接手工单请回复「报到 {ticket.code}」。")
     _require_role(actor, STAFF_ROLES, ticket, "只有负责该工单的网格工作人员可以接单")
     _require_state(ticket, AWAITING_ACCEPTANCE, "接单")
-    if ticket.level is Level.DEPARTMENT:
+    if ticket.level is TicketLevel.DEPARTMENT:
         _refuse(f"工单{ticket.code}已吹哨呼叫{_holder_zh(ticket)}，等待部门报到，不能接单。")
     if not is_handler(actor, ticket):
         hint = ""
@@ -956,7 +912,7 @@ def _accept(
     note = _note(action.note, "接单说明", rules, required=False)
     new = replace(
         ticket,
-        state=State.ACCEPTED,
+        state=TicketState.ACCEPTED,
         assignee_id=actor.person_id,
         assignee_name=actor.name,
         assignee_role=actor.role,
@@ -976,23 +932,23 @@ def _accept(
 def _report(
     ticket: TicketView, action: Report, actor: Actor, now: datetime, rules: Rules
 ) -> _Outcome:
-    _require_role(actor, {Role.DEPARTMENT_LIAISON}, ticket, "只有被呼叫部门的联络员可以报到")
-    if ticket.level is not Level.DEPARTMENT and ticket.state in OPEN_STATES:
+    _require_role(actor, {ActorRole.DEPARTMENT_LIAISON}, ticket, "只有被呼叫部门的联络员可以报到")
+    if ticket.level is not TicketLevel.DEPARTMENT and ticket.state in OPEN_STATES:
         _refuse(f"工单{ticket.code}没有吹哨呼叫部门，无需报到。")
-    _require_state(ticket, frozenset({State.DISPATCHED, State.REOPENED}), "报到")
+    _require_state(ticket, frozenset({TicketState.DISPATCHED, TicketState.REOPENED}), "报到")
     if not is_handler(actor, ticket):
         _refuse(f"工单{ticket.code}呼叫的是{_holder_zh(ticket)}，不是贵单位，无需报到。")
     note = _note(action.note, "报到说明", rules, required=False)
     new = replace(
         ticket,
-        state=State.IN_PROGRESS,
+        state=TicketState.IN_PROGRESS,
         assignee_id=actor.person_id,
         assignee_name=actor.name,
         assignee_role=actor.role,
         accepted_at=now,
     )
     dept = _holder_zh(ticket)
-    caller = ticket.whistled_from or Level.TOWN
+    caller = ticket.whistled_from or TicketLevel.TOWN
     return _Outcome(
         new,
         note=note,
@@ -1021,7 +977,7 @@ def _resolve(
     note = _note(action.note, "处理结果（如：办结 T… 已疏通下水道）", rules)
     new = replace(
         ticket,
-        state=State.RESOLVED,
+        state=TicketState.RESOLVED,
         resolved_at=now,
         resolved_level=ticket.level,
         ratings=(),
@@ -1031,8 +987,8 @@ def _resolve(
         f"您反映的问题（工单{ticket.code}）已办结：{note}。"
         f"请回复「满意 {ticket.code}」「基本满意 {ticket.code}」或「不满意 {ticket.code}」评价。",
     )
-    if ticket.level is Level.DEPARTMENT:
-        caller = ticket.whistled_from or Level.TOWN
+    if ticket.level is TicketLevel.DEPARTMENT:
+        caller = ticket.whistled_from or TicketLevel.TOWN
         notifications.append(
             Notification(
                 _level_recipient(ticket, caller),
@@ -1053,13 +1009,13 @@ def _escalate(
     _require_role(actor, LEADER_ROLES, ticket, "只有网格长及以上人员可以上报工单")
     _require_state(ticket, OPEN_STATES, "上报")
     target = _up(ticket.level)
-    if ticket.level is Level.DEPARTMENT:
+    if ticket.level is TicketLevel.DEPARTMENT:
         _refuse(f"工单{ticket.code}已由{_holder_zh(ticket)}承办，不能再上报。")
     if target is None:
         _refuse(f"工单{ticket.code}已在镇级处理，不能再上报；如需部门协同，请用「吹哨」。")
     _require_scope(is_handler(actor, ticket) or is_supervisor(actor, ticket), ticket)
     reason = _note(action.reason, "上报原因（如：上报 T… 涉及多个网格）", rules)
-    new = _new_window(ticket, now, state=State.DISPATCHED, level=target)
+    new = _new_window(ticket, now, state=TicketState.DISPATCHED, level=target)
     return _Outcome(
         new,
         note=reason,
@@ -1090,19 +1046,19 @@ def _whistle(
 ) -> _Outcome:
     _require_role(actor, LEADER_ROLES, ticket, "只有网格长及以上人员可以吹哨")
     _require_state(ticket, OPEN_STATES, "吹哨")
-    if ticket.level is Level.DEPARTMENT:
+    if ticket.level is TicketLevel.DEPARTMENT:
         if ticket.department_code == action.department_code:
             _refuse(f"工单{ticket.code}已呼叫{_holder_zh(ticket)}，无需重复吹哨。")
         _require_scope(is_supervisor(actor, ticket), ticket)
     else:
         _require_scope(is_handler(actor, ticket) or is_supervisor(actor, ticket), ticket)
     note = _note(action.note, "吹哨说明", rules, required=False)
-    caller = ticket.whistled_from if ticket.level is Level.DEPARTMENT else ticket.level
+    caller = ticket.whistled_from if ticket.level is TicketLevel.DEPARTMENT else ticket.level
     new = _new_window(
         ticket,
         now,
-        state=State.DISPATCHED,
-        level=Level.DEPARTMENT,
+        state=TicketState.DISPATCHED,
+        level=TicketLevel.DEPARTMENT,
         department=(action.department_code, action.department_name),
         whistled_from=caller,
     )
@@ -1110,14 +1066,14 @@ def _whistle(
     notifications = [
         Notification(
             Recipient.department(action.department_code),
-            f"【吹哨】{LEVEL_ZH[caller or Level.TOWN]}对工单{ticket.code}吹哨，"
+            f"【吹哨】{LEVEL_ZH[caller or TicketLevel.TOWN]}对工单{ticket.code}吹哨，"
             f"呼叫{action.department_name}协同处理{why}。请联络员回复「报到 {ticket.code}」。",
         ),
         *_to_reporters(
             ticket, f"您反映的问题（工单{ticket.code}）已呼叫{action.department_name}协同处理。"
         ),
     ]
-    if ticket.level is Level.DEPARTMENT:
+    if ticket.level is TicketLevel.DEPARTMENT:
         notifications.append(
             Notification(
                 _holder_recipient(ticket),
@@ -1137,7 +1093,7 @@ def _reassign(
 ) -> _Outcome:
     _require_role(actor, LEADER_ROLES, ticket, "只有网格长及以上人员可以改派工单")
     _require_state(ticket, OPEN_STATES, "改派")
-    if ticket.level is Level.DEPARTMENT:
+    if ticket.level is TicketLevel.DEPARTMENT:
         _require_scope(is_supervisor(actor, ticket), ticket)
     else:
         _require_scope(is_handler(actor, ticket) or is_supervisor(actor, ticket), ticket)
@@ -1148,7 +1104,7 @@ def _reassign(
             f"{ROLE_ZH[actor.role]}只能改派给{LEVEL_ZH[post]}级及以下人员；"
             f"如需上级处理，请用「上报 {ticket.code} 原因」。"
         )
-    if action.to_person_id == ticket.assignee_id and ticket.level is not Level.DEPARTMENT:
+    if action.to_person_id == ticket.assignee_id and ticket.level is not TicketLevel.DEPARTMENT:
         _refuse(f"工单{ticket.code}已由{action.to_name}负责，无需改派。")
     note = _note(action.note, "改派说明", rules, required=False)
     moved = replace(
@@ -1159,7 +1115,7 @@ def _reassign(
     new = _new_window(
         moved,
         now,
-        state=State.DISPATCHED,
+        state=TicketState.DISPATCHED,
         level=level,
         assignee=(action.to_person_id, action.to_name, action.to_role),
     )
@@ -1195,11 +1151,11 @@ def _return(
     reason = _note(action.reason, "退单原因（如：退单 T… 不属于本网格）", rules)
     # Back to whoever routes the ticket: the level above, the town at the top, or
     # for a department the level that blew the whistle.
-    if ticket.level is Level.DEPARTMENT:
-        target = ticket.whistled_from or Level.TOWN
+    if ticket.level is TicketLevel.DEPARTMENT:
+        target = ticket.whistled_from or TicketLevel.TOWN
     else:
-        target = _up(ticket.level) or Level.TOWN
-    new = _new_window(ticket, now, state=State.RETURNED, level=target)
+        target = _up(ticket.level) or TicketLevel.TOWN
+    new = _new_window(ticket, now, state=TicketState.RETURNED, level=target)
     return _Outcome(
         new,
         note=reason,
@@ -1233,7 +1189,7 @@ def _extend(ticket: TicketView, action: Extend, actor: Actor, rules: Rules) -> _
     reason = _note(action.reason, "延期原因（如：延期 T… 3天 等待材料）", rules)
     new = replace(
         ticket,
-        state=State.IN_PROGRESS,
+        state=TicketState.IN_PROGRESS,
         extension_count=ticket.extension_count + 1,
         extended_days=ticket.extended_days + action.days,
     )
@@ -1251,12 +1207,16 @@ def _extend(ticket: TicketView, action: Extend, actor: Actor, rules: Rules) -> _
 
 def _remark(ticket: TicketView, action: Remark, actor: Actor, rules: Rules) -> _Outcome:
     _require_role(actor, _HANDLER_ROLES, ticket, "只有工单承办人或其上级可以备注")
-    if ticket.state is State.CLOSED:
+    if ticket.state is TicketState.CLOSED:
         _refuse(f"工单{ticket.code}已关闭，不能再备注。")
     handler = is_handler(actor, ticket)
     _require_scope(handler or is_supervisor(actor, ticket), ticket)
     note = _note(action.note, "备注内容", rules)
-    state = State.IN_PROGRESS if handler and ticket.state is State.ACCEPTED else ticket.state
+    state = (
+        TicketState.IN_PROGRESS
+        if handler and ticket.state is TicketState.ACCEPTED
+        else ticket.state
+    )
     notifications = []
     if not handler:
         notifications.append(
@@ -1277,7 +1237,7 @@ def _rate(ticket: TicketView, action: Rate, actor: Actor, now: datetime, rules: 
     if actor.person_id not in ticket.reporter_ids:
         _refuse(f"抱歉，只有反映人可以评价工单{ticket.code}。")
     if ticket.state not in _AWAITING_RATING:
-        if ticket.state is State.CLOSED:
+        if ticket.state is TicketState.CLOSED:
             _refuse(f"工单{ticket.code}已关闭，评价已结束。")
         _refuse(f"工单{ticket.code}还在办理中（{STATE_ZH[ticket.state]}），办结后再请您评价。")
     if any(pid == actor.person_id for pid, _ in ticket.ratings):
@@ -1291,13 +1251,13 @@ def _rate(ticket: TicketView, action: Rate, actor: Actor, now: datetime, rules: 
     if rated >= set(ticket.reporter_ids):
         new = replace(
             ticket,
-            state=State.CLOSED,
+            state=TicketState.CLOSED,
             ratings=ratings,
             rating=_overall(ratings),
             closed_at=now,
         )
     else:
-        new = replace(ticket, state=State.RATING, ratings=ratings)
+        new = replace(ticket, state=TicketState.RATING, ratings=ratings)
     return _Outcome(new, note=note, reply=f"感谢您的评价（{RATING_ZH[action.score]}）！")
 
 
@@ -1310,18 +1270,18 @@ def _overall(ratings: tuple[tuple[str, Rating], ...]) -> Rating | None:
 
 def _reopen(ticket: TicketView, actor: Actor, now: datetime, note: str) -> _Outcome:
     """重办 one level up; the top of the ladder and a department keep the ticket."""
-    if ticket.level is Level.DEPARTMENT and ticket.department_code is not None:
+    if ticket.level is TicketLevel.DEPARTMENT and ticket.department_code is not None:
         new = _new_window(
             ticket,
             now,
-            state=State.REOPENED,
-            level=Level.DEPARTMENT,
+            state=TicketState.REOPENED,
+            level=TicketLevel.DEPARTMENT,
             department=(ticket.department_code, ticket.department_name),
             whistled_from=ticket.whistled_from,
         )
     else:
         new = _new_window(
-            ticket, now, state=State.REOPENED, level=_up(ticket.level) or ticket.level
+            ticket, now, state=TicketState.REOPENED, level=_up(ticket.level) or ticket.level
         )
     new = replace(
         new,
@@ -1330,7 +1290,7 @@ def _reopen(ticket: TicketView, actor: Actor, now: datetime, note: str) -> _Outc
         ratings=(),
         reopen_count=ticket.reopen_count + 1,
     )
-    verb = "报到" if new.level is Level.DEPARTMENT else "接单"
+    verb = "报到" if new.level is TicketLevel.DEPARTMENT else "接单"
     where = _holder_zh(new)
     notifications = [
         Notification(
@@ -1363,7 +1323,7 @@ def _close_without_rating(ticket: TicketView, actor: Actor, now: datetime) -> _O
     _require_system(actor, ticket, "超时关闭")
     _require_state(ticket, _AWAITING_RATING, "关闭")
     rating = _overall(ticket.ratings)
-    new = replace(ticket, state=State.CLOSED, rating=rating, closed_at=now)
+    new = replace(ticket, state=TicketState.CLOSED, rating=rating, closed_at=now)
     return _Outcome(
         new,
         note="评价期满，未评价" if rating is None else f"评价期满，评价：{RATING_ZH[rating]}",
@@ -1381,7 +1341,7 @@ def _check_timer(ticket: TicketView, sla: SlaKind, key: str, *, reminder: bool) 
 
 
 def _sla_verb(ticket: TicketView, sla: SlaKind) -> str:
-    if sla is SlaKind.ACCEPT and ticket.level is Level.DEPARTMENT:
+    if sla is SlaKind.ACCEPT and ticket.level is TicketLevel.DEPARTMENT:
         return "报到"  # a department's 签收 is its 报到
     return _SLA_ZH[sla]
 
@@ -1413,7 +1373,7 @@ def _sla_expired(ticket: TicketView, action: SlaExpired, actor: Actor, now: date
     target = _up(ticket.level)
     if target is not None:
         new = replace(
-            _new_window(ticket, now, state=State.DISPATCHED, level=target), fired_timers=fired
+            _new_window(ticket, now, state=TicketState.DISPATCHED, level=target), fired_timers=fired
         )
         return _Outcome(
             new,
@@ -1424,10 +1384,10 @@ def _sla_expired(ticket: TicketView, action: SlaExpired, actor: Actor, now: date
     notifications = [
         Notification(_holder_recipient(ticket), f"【督办】工单{ticket.code}已{why}，请尽快{verb}。")
     ]
-    if ticket.level is Level.DEPARTMENT:
+    if ticket.level is TicketLevel.DEPARTMENT:
         notifications.append(
             Notification(
-                Recipient.post(Level.TOWN, None),
+                Recipient.post(TicketLevel.TOWN, None),
                 f"【督办】{_holder_zh(ticket)}承办的工单{ticket.code}已{why}。",
             )
         )

@@ -30,13 +30,14 @@ from sqlalchemy import ColumnElement, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from bot.dispatcher import Reply
 from bot.store import contact_id_of
-from gridcast.config import Settings, TicketSettings
-from gridcast.privacy import mask_phone, mask_phones_in_text
-from models.org import Level as OrgLevel
+from core.clock import local_day
+from core.config import Settings, TicketSettings
+from core.ids import format_ticket_code
+from core.messaging import Reply
+from core.privacy import mask_phone, mask_phones_in_text
+from models.enums import ActorRole, Level, Rating, Role, TicketLevel, TicketState, Urgency
 from models.org import OrgUnit, Person, RoleAssignment
-from models.org import Role as OrgRole
 from models.tickets import (
     IntakeKind,
     IntakeMessage,
@@ -50,7 +51,6 @@ from models.tickets import (
 )
 from models.tickets import TicketEvent as TicketEventRow
 from orgtree.service import OrgPathNotFound, resolve_path
-from tickets.codes import format_ticket_code, local_day
 from tickets.commands import (
     RateCommand,
     ReassignCommand,
@@ -69,19 +69,14 @@ from tickets.lifecycle import (
     Actor,
     AddReporter,
     Dispatch,
-    Level,
     Notification,
-    Rating,
     Reassign,
     Recipient,
     RecipientKind,
-    Role,
     Rules,
-    State,
     TicketView,
     Transition,
     TransitionRefused,
-    Urgency,
     apply,
     describe,
     ensure_can_view,
@@ -235,7 +230,7 @@ class _Holder:
     contact_id: str
     name: str
     phone: str
-    role: OrgRole
+    role: Role
 
     @property
     def label(self) -> str:
@@ -244,22 +239,22 @@ class _Holder:
 
 _STAFF_ORG_ROLES = frozenset(
     {
-        OrgRole.TOWN_OFFICIAL,
-        OrgRole.STATION_CHIEF,
-        OrgRole.GRID_LEADER,
-        OrgRole.GRID_WORKER,
-        OrgRole.SUNK_CADRE,
-        OrgRole.PARTY_MEMBER,
+        Role.TOWN_OFFICIAL,
+        Role.STATION_CHIEF,
+        Role.GRID_LEADER,
+        Role.GRID_WORKER,
+        Role.SUNK_CADRE,
+        Role.PARTY_MEMBER,
     }
 )
-_WORKER_ORG_ROLES = frozenset({OrgRole.GRID_WORKER, OrgRole.SUNK_CADRE, OrgRole.PARTY_MEMBER})
+_WORKER_ORG_ROLES = frozenset({Role.GRID_WORKER, Role.SUNK_CADRE, Role.PARTY_MEMBER})
 _ACTOR_ORDER = (
-    Role.TOWN_OFFICIAL,
-    Role.STATION_CHIEF,
-    Role.GRID_LEADER,
-    Role.DEPARTMENT_LIAISON,
-    Role.GRID_WORKER,
-    Role.UNIT_LEADER,
+    ActorRole.TOWN_OFFICIAL,
+    ActorRole.STATION_CHIEF,
+    ActorRole.GRID_LEADER,
+    ActorRole.DEPARTMENT_LIAISON,
+    ActorRole.GRID_WORKER,
+    ActorRole.UNIT_LEADER,
 )
 
 
@@ -289,7 +284,7 @@ class _Directory:
     def person_by_contact(self, contact_id: str) -> Person | None:
         return _person_by_contact(self.session, contact_id)
 
-    def _holders(self, roles: Iterable[OrgRole], unit_id: int | None = None) -> list[_Holder]:
+    def _holders(self, roles: Iterable[Role], unit_id: int | None = None) -> list[_Holder]:
         statement = (
             select(RoleAssignment.role, Person)
             .join(Person, col(Person.id) == col(RoleAssignment.person_id))
@@ -302,15 +297,15 @@ class _Directory:
         for role, person in self.session.exec(statement):
             assert person.id is not None
             out.append(
-                _Holder(person.id, contact_id_of(person), person.name, person.phone, OrgRole(role))
+                _Holder(person.id, contact_id_of(person), person.name, person.phone, Role(role))
             )
         return out
 
     def grid_leaders(self, grid_id: int) -> list[_Holder]:
-        return self._holders([OrgRole.GRID_LEADER], grid_id)
+        return self._holders([Role.GRID_LEADER], grid_id)
 
     def station_chiefs(self, village_id: int) -> list[_Holder]:
-        return self._holders([OrgRole.STATION_CHIEF], village_id)
+        return self._holders([Role.STATION_CHIEF], village_id)
 
     def town_officials(self) -> list[_Holder]:
         """The town officials who receive ticket notices: those of the 综治 office when
@@ -318,13 +313,13 @@ class _Directory:
         rows = self.session.exec(
             select(RoleAssignment.title, Person)
             .join(Person, col(Person.id) == col(RoleAssignment.person_id))
-            .where(RoleAssignment.role == OrgRole.TOWN_OFFICIAL)
+            .where(RoleAssignment.role == Role.TOWN_OFFICIAL)
             .order_by(col(RoleAssignment.id))
         ).all()
         holders = [
             (
                 title or "",
-                _Holder(p.id or 0, contact_id_of(p), p.name, p.phone, OrgRole.TOWN_OFFICIAL),
+                _Holder(p.id or 0, contact_id_of(p), p.name, p.phone, Role.TOWN_OFFICIAL),
             )
             for title, p in rows
         ]
@@ -344,26 +339,26 @@ class _Directory:
         rows = self.session.exec(
             select(RoleAssignment.department, Person)
             .join(Person, col(Person.id) == col(RoleAssignment.person_id))
-            .where(RoleAssignment.role == OrgRole.DEPARTMENT_LIAISON)
+            .where(RoleAssignment.role == Role.DEPARTMENT_LIAISON)
             .order_by(col(RoleAssignment.id))
         ).all()
         return [
-            _Holder(p.id or 0, contact_id_of(p), p.name, p.phone, OrgRole.DEPARTMENT_LIAISON)
+            _Holder(p.id or 0, contact_id_of(p), p.name, p.phone, Role.DEPARTMENT_LIAISON)
             for department, p in rows
             if self.department_code(department) == department_code
         ]
 
     def grid_of(self, unit: OrgUnit) -> OrgUnit | None:
-        if unit.level is OrgLevel.GRID:
+        if unit.level is Level.GRID:
             return unit
-        if unit.level is OrgLevel.UNIT:
+        if unit.level is Level.UNIT:
             return self.unit(unit.parent_id)
         return None
 
     def actors(self, contact_id: str, name: str) -> list[Actor]:
         """Every post the sender holds, most senior first, then the sender as a resident
         (reporters who are also staff rate their own tickets)."""
-        resident = Actor(person_id=contact_id, role=Role.RESIDENT, name=name)
+        resident = Actor(person_id=contact_id, role=ActorRole.RESIDENT, name=name)
         person = self.person_by_contact(contact_id)
         if person is None or person.id is None:
             return [resident]
@@ -371,60 +366,63 @@ class _Directory:
         assignments = self.session.exec(
             select(RoleAssignment).where(RoleAssignment.person_id == person.id)
         ).all()
-        grids: dict[Role, set[str]] = {Role.GRID_LEADER: set(), Role.GRID_WORKER: set()}
+        grids: dict[ActorRole, set[str]] = {
+            ActorRole.GRID_LEADER: set(),
+            ActorRole.GRID_WORKER: set(),
+        }
         villages: set[str] = set()
         units: set[str] = set()
         departments: list[str] = []
         town = False
         for assignment in assignments:
-            role = OrgRole(assignment.role)
+            role = Role(assignment.role)
             unit = self.unit(assignment.org_unit_id)
-            if role is OrgRole.TOWN_OFFICIAL:
+            if role is Role.TOWN_OFFICIAL:
                 town = True
-            elif role is OrgRole.STATION_CHIEF:
+            elif role is Role.STATION_CHIEF:
                 villages.add(str(assignment.org_unit_id))
-            elif role is OrgRole.GRID_LEADER:
-                grids[Role.GRID_LEADER].add(str(assignment.org_unit_id))
+            elif role is Role.GRID_LEADER:
+                grids[ActorRole.GRID_LEADER].add(str(assignment.org_unit_id))
             elif role in _WORKER_ORG_ROLES and unit is not None:
                 grid = self.grid_of(unit)
                 if grid is not None:
-                    grids[Role.GRID_WORKER].add(str(grid.id))
-            elif role in (OrgRole.UNIT_LEADER, OrgRole.SECOND_UNIT_LEADER):
+                    grids[ActorRole.GRID_WORKER].add(str(grid.id))
+            elif role in (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER):
                 units.add(str(assignment.org_unit_id))
-            elif role is OrgRole.DEPARTMENT_LIAISON:
+            elif role is Role.DEPARTMENT_LIAISON:
                 code = self.department_code(assignment.department)
                 if code is not None:
                     departments.append(code)
         actors: list[Actor] = []
         for post in _ACTOR_ORDER:
-            if post is Role.TOWN_OFFICIAL and town:
+            if post is ActorRole.TOWN_OFFICIAL and town:
                 actors.append(Actor(contact_id, post, name))
-            elif post is Role.STATION_CHIEF and villages:
+            elif post is ActorRole.STATION_CHIEF and villages:
                 actors.append(Actor(contact_id, post, name, village_ids=frozenset(villages)))
-            elif post in (Role.GRID_LEADER, Role.GRID_WORKER) and grids[post]:
+            elif post in (ActorRole.GRID_LEADER, ActorRole.GRID_WORKER) and grids[post]:
                 actors.append(Actor(contact_id, post, name, grid_ids=frozenset(grids[post])))
-            elif post is Role.DEPARTMENT_LIAISON:
+            elif post is ActorRole.DEPARTMENT_LIAISON:
                 actors.extend(
                     Actor(contact_id, post, name, department_code=code)
                     for code in dict.fromkeys(departments)
                 )
-            elif post is Role.UNIT_LEADER and units:
+            elif post is ActorRole.UNIT_LEADER and units:
                 actors.append(Actor(contact_id, post, name, unit_ids=frozenset(units)))
         return [*actors, dataclasses.replace(resident, name=name)]
 
     # --- recipients -------------------------------------------------------------------
 
-    def post_holders(self, level: Level | None, area_id: str | None) -> list[_Holder]:
+    def post_holders(self, level: TicketLevel | None, area_id: str | None) -> list[_Holder]:
         """Holders of a post; an empty post falls back to the next one up, so a notice
         is never addressed to nobody."""
-        if level is Level.GRID and area_id:
+        if level is TicketLevel.GRID and area_id:
             holders = self.grid_leaders(int(area_id))
             if holders:
                 return holders
             grid = self.unit(int(area_id))
             if grid is not None and grid.parent_id is not None:
-                return self.post_holders(Level.VILLAGE, str(grid.parent_id))
-        if level is Level.VILLAGE and area_id:
+                return self.post_holders(TicketLevel.VILLAGE, str(grid.parent_id))
+        if level is TicketLevel.VILLAGE and area_id:
             holders = self.station_chiefs(int(area_id))
             if holders:
                 return holders
@@ -861,12 +859,12 @@ def _file(
 def _area(directory: _Directory, unit: OrgUnit) -> tuple[int | None, int | None]:
     """(grid id, village id) of an org unit; ``None`` above its level."""
     match unit.level:
-        case OrgLevel.UNIT:
+        case Level.UNIT:
             grid = directory.unit(unit.parent_id)
             return unit.parent_id, grid.parent_id if grid is not None else None
-        case OrgLevel.GRID:
+        case Level.GRID:
             return unit.id, unit.parent_id
-        case OrgLevel.VILLAGE:
+        case Level.VILLAGE:
             return None, unit.id
     return None, None
 
@@ -1002,7 +1000,13 @@ def _open(
         village_id=_id_text(village_id),
         reporter_id=reporter.contact_id,
     )
-    start = Level.GRID if grid_id is not None else Level.VILLAGE if village_id else Level.TOWN
+    start = (
+        TicketLevel.GRID
+        if grid_id is not None
+        else TicketLevel.VILLAGE
+        if village_id
+        else TicketLevel.TOWN
+    )
     view = dataclasses.replace(view, level=start)
     row = Ticket(
         code=code,
@@ -1035,15 +1039,15 @@ def _open(
         LifecycleEvent(
             kind="create",
             actor_id=reporter.contact_id,
-            actor_role=Role.RESIDENT,
+            actor_role=ActorRole.RESIDENT,
             at=now,
-            from_state=State.RECEIVED,
-            to_state=State.RECEIVED,
+            from_state=TicketState.RECEIVED,
+            to_state=TicketState.RECEIVED,
             from_level=view.level,
             to_level=view.level,
             note=f"{channel_zh}受理：{_category_name(settings, category)}",
         ),
-        actor=Actor(reporter.contact_id, Role.RESIDENT, reporter.name),
+        actor=Actor(reporter.contact_id, ActorRole.RESIDENT, reporter.name),
         person_id=reporter.person_id,
     )
     holder = _route_target(directory, view)
@@ -1058,7 +1062,7 @@ def _open(
         view = step.ticket
         recipients = [holder.contact_id]
     else:
-        view = dataclasses.replace(view, level=Level.TOWN)
+        view = dataclasses.replace(view, level=TicketLevel.TOWN)
         recipients = [h.contact_id for h in directory.town_officials()]
     _store_view(row, view, directory=directory, policy=policy, now=now)
     accept_by = deadlines_for(view, policy).accept_by
@@ -1080,21 +1084,21 @@ def _open(
     return _Filed(IntakeKind.TICKET, code, row.id, receipt, replies)
 
 
-def _lifecycle_role(role: OrgRole) -> Role:
+def _lifecycle_role(role: Role) -> ActorRole:
     return {
-        OrgRole.GRID_LEADER: Role.GRID_LEADER,
-        OrgRole.STATION_CHIEF: Role.STATION_CHIEF,
-        OrgRole.TOWN_OFFICIAL: Role.TOWN_OFFICIAL,
-        OrgRole.DEPARTMENT_LIAISON: Role.DEPARTMENT_LIAISON,
-        OrgRole.UNIT_LEADER: Role.UNIT_LEADER,
-        OrgRole.SECOND_UNIT_LEADER: Role.UNIT_LEADER,
-    }.get(role, Role.GRID_WORKER)
+        Role.GRID_LEADER: ActorRole.GRID_LEADER,
+        Role.STATION_CHIEF: ActorRole.STATION_CHIEF,
+        Role.TOWN_OFFICIAL: ActorRole.TOWN_OFFICIAL,
+        Role.DEPARTMENT_LIAISON: ActorRole.DEPARTMENT_LIAISON,
+        Role.UNIT_LEADER: ActorRole.UNIT_LEADER,
+        Role.SECOND_UNIT_LEADER: ActorRole.UNIT_LEADER,
+    }.get(role, ActorRole.GRID_WORKER)
 
 
 def _route_target(directory: _Directory, view: TicketView) -> _Holder | None:
     """Who a new ticket goes to: the grid leader, else the station chief; ``None`` means
     the town's officials (a town-group message, or nobody holds the posts below)."""
-    if view.level is Level.GRID and view.grid_id:
+    if view.level is TicketLevel.GRID and view.grid_id:
         leaders = directory.grid_leaders(int(view.grid_id))
         if leaders:
             return leaders[0]
@@ -1220,7 +1224,7 @@ class ActOutcome:
     code: str
     reply: str
     replies: tuple[Reply, ...]
-    state: State
+    state: TicketState
 
 
 def _apply_as(
@@ -1334,15 +1338,15 @@ def _staff_options(directory: _Directory, view: TicketView) -> list[tuple[int, _
     options: list[tuple[int, _Holder, str, str]] = []
     for assignment, person in rows:
         assert person.id is not None
-        role = OrgRole(assignment.role)
+        role = Role(assignment.role)
         holder = _Holder(person.id, contact_id_of(person), person.name, person.phone, role)
         unit = directory.unit(assignment.org_unit_id)
         if unit is None:
             continue
-        if role is OrgRole.TOWN_OFFICIAL:
+        if role is Role.TOWN_OFFICIAL:
             options.append((2, holder, "", ""))
             continue
-        if role is OrgRole.STATION_CHIEF:
+        if role is Role.STATION_CHIEF:
             village = str(unit.id)
             options.append((1 if village == view.village_id else 3, holder, "", village))
             continue
@@ -1386,7 +1390,7 @@ def _awaiting_rating(session: Session, contact_id: str) -> str | None:
         .join(TicketReporter, col(TicketReporter.ticket_id) == col(Ticket.id))
         .where(
             TicketReporter.contact_id == contact_id,
-            col(Ticket.state).in_([State.RESOLVED, State.RATING]),
+            col(Ticket.state).in_([TicketState.RESOLVED, TicketState.RATING]),
         )
         .order_by(col(Ticket.resolved_at).desc(), col(Ticket.id).desc())
     ).all()
@@ -1483,23 +1487,25 @@ def _held_by(
     conditions: list[ColumnElement[bool]] = [col(Ticket.assignee_contact_id) == contact_id]
     for actor in actors:
         unassigned = col(Ticket.assignee_contact_id).is_(None)
-        if actor.role is Role.GRID_LEADER:
+        if actor.role is ActorRole.GRID_LEADER:
             grids = [int(g) for g in actor.grid_ids]
             conditions.append(
-                unassigned & (col(Ticket.level) == Level.GRID) & col(Ticket.grid_id).in_(grids)
+                unassigned
+                & (col(Ticket.level) == TicketLevel.GRID)
+                & col(Ticket.grid_id).in_(grids)
             )
-        elif actor.role is Role.STATION_CHIEF:
+        elif actor.role is ActorRole.STATION_CHIEF:
             villages = [int(v) for v in actor.village_ids]
             conditions.append(
                 unassigned
-                & (col(Ticket.level) == Level.VILLAGE)
+                & (col(Ticket.level) == TicketLevel.VILLAGE)
                 & col(Ticket.village_id).in_(villages)
             )
-        elif actor.role is Role.TOWN_OFFICIAL:
-            conditions.append(unassigned & (col(Ticket.level) == Level.TOWN))
-        elif actor.role is Role.DEPARTMENT_LIAISON and actor.department_code:
+        elif actor.role is ActorRole.TOWN_OFFICIAL:
+            conditions.append(unassigned & (col(Ticket.level) == TicketLevel.TOWN))
+        elif actor.role is ActorRole.DEPARTMENT_LIAISON and actor.department_code:
             conditions.append(
-                (col(Ticket.level) == Level.DEPARTMENT)
+                (col(Ticket.level) == TicketLevel.DEPARTMENT)
                 & (col(Ticket.department_code) == actor.department_code)
             )
     return list(
@@ -1531,7 +1537,7 @@ def list_tickets(
     *,
     session: Session,
     settings: Settings,
-    states: Sequence[State] = (),
+    states: Sequence[TicketState] = (),
     limit: int = 200,
 ) -> list[TicketPublic]:
     """Tickets, newest first, optionally only in ``states``."""
@@ -1649,7 +1655,7 @@ def refresh_timer_schedule(*, session: Session, settings: Settings) -> int:
     while the process was down); returns how many changed."""
     policy = sla_policy(settings.tickets)
     changed = 0
-    rows = session.exec(select(Ticket).where(Ticket.state != State.CLOSED)).all()
+    rows = session.exec(select(Ticket).where(Ticket.state != TicketState.CLOSED)).all()
     for row in rows:
         assert row.id is not None
         wakeup = next_wakeup(ticket_view(row, _reporter_ids(session, row.id)), policy)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from models.enums import TicketState, Urgency
 from tickets.lifecycle import (
     AWAITING_ACCEPTANCE,
     DEFAULT_RULES,
@@ -27,10 +28,8 @@ from tickets.lifecycle import (
     SlaExpired,
     SlaKind,
     SlaReminder,
-    State,
     TicketView,
     Transition,
-    Urgency,
     apply,
     timer_key,
 )
@@ -137,7 +136,7 @@ class _Timer:
 
 def _pending_timers(ticket: TicketView, policy: SlaPolicy) -> list[_Timer]:
     """The timers that still can fire, earliest first; expiries before reminders on ties."""
-    if ticket.state in (State.RESOLVED, State.RATING):
+    if ticket.state in (TicketState.RESOLVED, TicketState.RATING):
         closes_at = deadlines_for(ticket, policy).rating_closes_at
         return [] if closes_at is None else [_Timer(closes_at, CloseWithoutRating())]
     if ticket.state not in OPEN_STATES:

@@ -33,9 +33,10 @@ from datetime import date, datetime, time, timedelta
 
 from sqlmodel import Session, col, select
 
+from core.clock import TOWN_TZ
+from models.enums import Rating, TicketLevel, TicketState
 from models.tickets import Ticket
-from tickets.codes import TOWN_TZ
-from tickets.lifecycle import LEVEL_ZH, STATE_ZH, Level, Rating, State
+from tickets.lifecycle import LEVEL_ZH, STATE_ZH
 
 __all__ = [
     "TicketFacts",
@@ -47,7 +48,7 @@ __all__ = [
     "ticket_stats",
 ]
 
-_RESOLVED = frozenset({State.RESOLVED, State.RATING, State.CLOSED})
+_RESOLVED = frozenset({TicketState.RESOLVED, TicketState.RATING, TicketState.CLOSED})
 _SATISFIED = frozenset({Rating.SATISFIED, Rating.BASICALLY_SATISFIED})
 
 
@@ -55,13 +56,13 @@ _SATISFIED = frozenset({Rating.SATISFIED, Rating.BASICALLY_SATISFIED})
 class TicketFacts:
     """What the figures read of one ticket."""
 
-    state: State
+    state: TicketState
     category: str
     created_at: datetime
     first_accept_due_at: datetime
     first_accepted_at: datetime | None = None
     resolved_at: datetime | None = None
-    resolved_level: Level | None = None
+    resolved_level: TicketLevel | None = None
     rating: Rating | None = None
 
 
@@ -133,22 +134,22 @@ def compute_stats(facts: Iterable[TicketFacts], *, now: datetime) -> TicketStats
     resolved = [f for f in rows if f.state in _RESOLVED]
     by_level = Counter(f.resolved_level.value for f in resolved if f.resolved_level is not None)
     leveled = sum(by_level.values())
-    in_town = sum(n for level, n in by_level.items() if level != Level.DEPARTMENT.value)
+    in_town = sum(n for level, n in by_level.items() if level != TicketLevel.DEPARTMENT.value)
     decided = [f for f in rows if f.first_accepted_at is not None or f.first_accept_due_at <= now]
     on_time = sum(
         1
         for f in decided
         if f.first_accepted_at is not None and f.first_accepted_at <= f.first_accept_due_at
     )
-    closed = [f for f in rows if f.state is State.CLOSED]
+    closed = [f for f in rows if f.state is TicketState.CLOSED]
     rated = [f for f in closed if f.rating is not None]
     satisfied = sum(1 for f in closed if f.rating in _SATISFIED)
     return TicketStats(
         total=len(rows),
-        by_state={s.value: by_state[s.value] for s in State if by_state[s.value]},
+        by_state={s.value: by_state[s.value] for s in TicketState if by_state[s.value]},
         by_category=dict(by_category.most_common()),
         resolved=len(resolved),
-        resolved_by_level={lv.value: by_level[lv.value] for lv in Level},
+        resolved_by_level={lv.value: by_level[lv.value] for lv in TicketLevel},
         resolved_within_town=_share(in_town, leveled),
         responded_on_time=on_time,
         response_due=len(decided),
@@ -228,11 +229,13 @@ def _duration(value: timedelta | None) -> str:
 
 def format_stats(stats: TicketStats, category_names: dict[str, str]) -> str:
     """The figures as officials read them (Chinese)."""
-    states = "，".join(f"{STATE_ZH[State(s)]} {n}" for s, n in stats.by_state.items()) or "无"
+    states = "，".join(f"{STATE_ZH[TicketState(s)]} {n}" for s, n in stats.by_state.items()) or "无"
     categories = (
         "，".join(f"{category_names.get(c, c)} {n}" for c, n in stats.by_category.items()) or "无"
     )
-    levels = "，".join(f"{LEVEL_ZH[Level(lv)]} {n}" for lv, n in stats.resolved_by_level.items())
+    levels = "，".join(
+        f"{LEVEL_ZH[TicketLevel(lv)]} {n}" for lv, n in stats.resolved_by_level.items()
+    )
     return "\n".join(
         [
             f"工单总数：{stats.total}",

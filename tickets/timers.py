@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.dispatcher import Reply
-from gridcast.config import Settings
+from core.config import Settings
+from core.messaging import Reply
 from models.base import utcnow
 from models.db import run_in_session
 from tickets import service

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,6 +16,7 @@ from broadcast.compose import ALL_LEVELS, NoticeInvalid
 from broadcast.engine import Broadcaster, NoticeRequest
 from models.broadcast import NoticePriority
 from models.db import run_in_session
+from models.enums import Level
 from orgtree.service import OrgPathNotFound, level_counts, subtree
 from web.keys import BROADCASTER, ENGINE, SETTINGS
 
@@ -48,7 +49,7 @@ class NoticeIn(BaseModel):
     body: str = Field(max_length=50_000)
     scope: str = Field(min_length=1, max_length=200)
     """An org path (国欢镇, 黄霞村, 黄霞村/第16网格)."""
-    levels: list[Literal["town", "village", "grid", "unit"]] | None = None
+    levels: list[Level] | None = None
     """Default: all four levels."""
     priority: NoticePriority = NoticePriority.NORMAL
     deadline_s: float | None = Field(default=None, ge=1, le=86_400)

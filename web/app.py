@@ -15,14 +15,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import Session, select
 
 from bot.binding import TopicIndex
-from bot.directory import directory_router
 from bot.hub import BotHub
+from bot.routers.directory import directory_router
+from bot.routers.notices import notices_router, receipts_router
+from bot.routers.tickets import tickets_router
 from bot.store import leader_chain
 from bot.transport import ChatTransport
 from broadcast.engine import SEND_JITTER_S, Broadcaster
 from broadcast.receipts import escalate
-from broadcast.router import notices_router, receipts_router
-from gridcast.config import Settings
+from core.config import Settings
 from models.db import (
     UPGRADE_HINT,
     InstanceLock,
@@ -34,7 +35,6 @@ from models.org import OrgUnit
 from orgtree.service import PATH_SEP
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
-from tickets.router import tickets_router
 from tickets.timers import add_ticket_jobs
 from web import api, health, openapi
 from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
@@ -113,7 +113,7 @@ def bots_ctx(
         )
         broadcaster = Broadcaster(
             engine=engine,
-            hub=hub,
+            messenger=hub,
             town=settings.town.name,
             resend_uncertain=settings.broadcast.resend_uncertain,
             clock=utcnow,

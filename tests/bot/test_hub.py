@@ -11,13 +11,14 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.binding import TopicIndex, topic_for
-from bot.directory import directory_router
 from bot.hub import BotHub
+from bot.routers.directory import directory_router
 from bot.store import accounts_report, leader_chain
-from bot.transport import AccountState, MessageKind, SendThrottled
+from core.messaging import SendThrottled
 from gridcast.cli import main
-from models.chat import AccountStatus, BotAccount, ChatGroup, GroupMembership, UnboundRoom
+from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
 from models.db import make_async_engine, session_scope
+from models.enums import AccountStatus, MessageKind
 from orgtree.service import apply_roster
 from tests.factories import small_town
 from tests.fakes import RecordingTransport
@@ -122,7 +123,7 @@ async def test_logged_out_account_is_stored_and_others_carry_on(
     hub: BotHub, engine: Engine
 ) -> None:
     bot1, bot2 = transport(hub, "bot1"), transport(hub, "bot2")
-    await bot1.set_state(AccountState.LOGGED_OUT, "账号已退出登录")
+    await bot1.set_state(AccountStatus.LOGGED_OUT, "账号已退出登录")
     with session_scope(engine) as session:
         row = session.exec(select(BotAccount).where(BotAccount.account_id == "bot1")).one()
     assert row.status is AccountStatus.LOGGED_OUT and row.status_detail == "账号已退出登录"
@@ -158,7 +159,7 @@ async def test_status_flags_groups_without_an_online_account(
     hub: BotHub, engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
     for account in ("bot1", "bot2"):
-        await transport(hub, account).set_state(AccountState.LOGGED_OUT, "已退出")
+        await transport(hub, account).set_state(AccountStatus.LOGGED_OUT, "已退出")
     with session_scope(engine) as session:
         report = accounts_report(session)
     assert {a["status"] for a in report.accounts} == {"logged_out"}

@@ -11,14 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.transport import (
-    AccountState,
-    AccountUnavailable,
-    IncomingMessage,
-    MessageKind,
-    SendFailed,
-    SendThrottled,
-)
+from bot.transport import IncomingMessage
 from bot.wechaty_transport import (
     AT_SEPARATOR,
     ReconnectPolicy,
@@ -29,6 +22,8 @@ from bot.wechaty_transport import (
     retry_after_from,
     sent_at_from,
 )
+from core.messaging import AccountUnavailable, SendFailed, SendThrottled
+from models.enums import AccountStatus, MessageKind
 from sandbox.demo import demo_world
 from sandbox.risk import SandboxRiskSettings
 from sandbox.sandbox import Sandbox
@@ -51,13 +46,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.messages: asyncio.Queue[IncomingMessage] = asyncio.Queue()
-        self.states: list[tuple[str, AccountState, str]] = []
+        self.states: list[tuple[str, AccountStatus, str]] = []
         self._changed = asyncio.Event()
 
     async def on_message(self, message: IncomingMessage) -> None:
         self.messages.put_nowait(message)
 
-    async def on_state(self, account_id: str, state: AccountState, detail: str) -> None:
+    async def on_state(self, account_id: str, state: AccountStatus, detail: str) -> None:
         self.states.append((account_id, state, detail))
         self._changed.set()
 
@@ -65,7 +60,7 @@ class Recorder:
         return await asyncio.wait_for(self.messages.get(), within_s)
 
     async def wait_for_state(
-        self, state: AccountState, *, after: int = 0, within_s: float = 3.0
+        self, state: AccountStatus, *, after: int = 0, within_s: float = 3.0
     ) -> str:
         """The detail of the first ``state`` reported at or after index ``after``."""
         async with asyncio.timeout(within_s):
@@ -161,10 +156,10 @@ async def test_resident_message_arrives_as_incoming_message(
     sandbox: Sandbox, connect: Connect
 ) -> None:
     transport, recorder = await connect("bot-1")
-    assert transport.state is AccountState.ONLINE
+    assert transport.state is AccountStatus.ONLINE
     assert [state for _, state, _ in recorder.states] == [
-        AccountState.STARTING,
-        AccountState.ONLINE,
+        AccountStatus.STARTING,
+        AccountStatus.ONLINE,
     ]
     posted = sandbox.post_message(GRID, "林志明", "@网格助手1号 下水道堵了", mention=["bot-1"])
     message = await recorder.next_message()
@@ -327,15 +322,15 @@ async def test_throttled_send_raises_and_recovers_after_the_cooldown(
     assert "发送消息过于频繁" in throttled.value.reason
     assert throttled.value.retry_after_s == pytest.approx(30)
     assert transport.state.value == "throttled"
-    assert "发送消息过于频繁" in await recorder.wait_for_state(AccountState.THROTTLED)
+    assert "发送消息过于频繁" in await recorder.wait_for_state(AccountStatus.THROTTLED)
     clock.now += 10
     with pytest.raises(SendThrottled):  # still cooling down
         await transport.say(GRID, "四")
     clock.now += 21
     await transport.say(GRID, "五")
-    assert transport.state is AccountState.ONLINE
+    assert transport.state is AccountStatus.ONLINE
     mark = len(recorder.states) - 1
-    await recorder.wait_for_state(AccountState.ONLINE, after=mark)
+    await recorder.wait_for_state(AccountStatus.ONLINE, after=mark)
     assert [m.text for m in sandbox.transcript(GRID)] == ["一", "二", "五"]
 
 
@@ -345,8 +340,8 @@ async def test_forced_logout_marks_the_account_and_others_carry_on(
     one, first = await connect("bot-1")
     two, second = await connect("bot-2")
     sandbox.logout("bot-1", reason="账号在其他设备登录，已被迫下线")
-    assert "其他设备" in await first.wait_for_state(AccountState.LOGGED_OUT)
-    assert one.state is AccountState.LOGGED_OUT
+    assert "其他设备" in await first.wait_for_state(AccountStatus.LOGGED_OUT)
+    assert one.state is AccountStatus.LOGGED_OUT
     with pytest.raises(AccountUnavailable):
         await one.say(GRID, "还在吗")
     assert await two.say(GRID, "我还在")
@@ -354,7 +349,7 @@ async def test_forced_logout_marks_the_account_and_others_carry_on(
     assert (await second.next_message()).message_id == posted.message_id
     mark = len(first.states)
     sandbox.login("bot-1")
-    await first.wait_for_state(AccountState.ONLINE, after=mark)
+    await first.wait_for_state(AccountStatus.ONLINE, after=mark)
     assert await one.say(GRID, "我回来了")
 
 
@@ -363,12 +358,12 @@ async def test_server_side_logout_error_on_send_marks_logged_out(
 ) -> None:
     transport, recorder = await connect("bot-1")
     sandbox.drop_event_stream("bot-1")  # the logout event will not reach this client
-    await recorder.wait_for_state(AccountState.DISCONNECTED)
-    await recorder.wait_for_state(AccountState.ONLINE, after=2)
+    await recorder.wait_for_state(AccountStatus.DISCONNECTED)
+    await recorder.wait_for_state(AccountStatus.ONLINE, after=2)
     sandbox.world.accounts["bot-1"].logged_in = False  # logged out without an event
     with pytest.raises(AccountUnavailable, match="退出登录"):
         await transport.say(GRID, "x")
-    assert transport.state is AccountState.LOGGED_OUT
+    assert transport.state is AccountStatus.LOGGED_OUT
 
 
 async def test_dropped_event_stream_reconnects_and_later_messages_arrive(
@@ -377,8 +372,8 @@ async def test_dropped_event_stream_reconnects_and_later_messages_arrive(
     transport, recorder = await connect("bot-1")
     mark = len(recorder.states)
     assert sandbox.drop_event_stream("bot-1") == 1
-    assert "事件流已结束" in await recorder.wait_for_state(AccountState.DISCONNECTED, after=mark)
-    await recorder.wait_for_state(AccountState.ONLINE, after=mark)
+    assert "事件流已结束" in await recorder.wait_for_state(AccountStatus.DISCONNECTED, after=mark)
+    await recorder.wait_for_state(AccountStatus.ONLINE, after=mark)
     posted = sandbox.post_message(GRID, "林志明", "断线后的消息")
     assert (await recorder.next_message()).message_id == posted.message_id
     assert await transport.say(GRID, "收到")
@@ -396,8 +391,8 @@ async def test_silent_connection_is_detected_by_the_heartbeat_watchdog(connect: 
         recorder = Recorder()
         await transport.start(recorder.on_message, recorder.on_state)
         try:
-            assert "心跳" in await recorder.wait_for_state(AccountState.DISCONNECTED)
-            await recorder.wait_for_state(AccountState.ONLINE, after=2)
+            assert "心跳" in await recorder.wait_for_state(AccountStatus.DISCONNECTED)
+            await recorder.wait_for_state(AccountStatus.ONLINE, after=2)
         finally:
             await transport.stop()
 
@@ -413,13 +408,13 @@ async def test_unreachable_endpoint_reports_disconnected_without_raising() -> No
     await transport.start(recorder.on_message, recorder.on_state)
     try:
         assert transport.state.value == "disconnected"
-        assert "无法连接" in await recorder.wait_for_state(AccountState.DISCONNECTED)
+        assert "无法连接" in await recorder.wait_for_state(AccountStatus.DISCONNECTED)
         with pytest.raises(AccountUnavailable):
             await transport.say(GRID, "x")
     finally:
         await transport.stop()
-    assert transport.state is AccountState.STOPPED
-    assert recorder.states[-1][1] is AccountState.STOPPED
+    assert transport.state is AccountStatus.STOPPED
+    assert recorder.states[-1][1] is AccountStatus.STOPPED
 
 
 async def test_permanent_and_transient_send_failures(sandbox: Sandbox, connect: Connect) -> None:
@@ -437,7 +432,7 @@ async def test_permanent_and_transient_send_failures(sandbox: Sandbox, connect: 
     with pytest.raises(SendFailed) as flaky:
         await one.say(GRID, "x")
     assert not flaky.value.permanent
-    assert one.state is AccountState.ONLINE
+    assert one.state is AccountStatus.ONLINE
 
 
 async def test_room_topic_change_is_seen_in_later_messages_and_room_lists(
@@ -457,8 +452,8 @@ async def test_room_topic_change_is_seen_in_later_messages_and_room_lists(
 async def test_stopped_transport_refuses_to_send(connect: Connect) -> None:
     transport, recorder = await connect("bot-1")
     await transport.stop()
-    assert transport.state is AccountState.STOPPED
-    assert recorder.states[-1][1] is AccountState.STOPPED
+    assert transport.state is AccountStatus.STOPPED
+    assert recorder.states[-1][1] is AccountStatus.STOPPED
     with pytest.raises(AccountUnavailable):
         await transport.say(GRID, "x")
     await transport.stop()  # idempotent
@@ -481,14 +476,14 @@ async def test_a_state_handler_may_stop_the_transport(sandbox: Sandbox) -> None:
     )
     recorder = Recorder()
 
-    async def stop_when_logged_out(account_id: str, state: AccountState, detail: str) -> None:
+    async def stop_when_logged_out(account_id: str, state: AccountStatus, detail: str) -> None:
         await recorder.on_state(account_id, state, detail)
-        if state is AccountState.LOGGED_OUT:
+        if state is AccountStatus.LOGGED_OUT:
             await transport.stop()
 
     await transport.start(recorder.on_message, stop_when_logged_out)
     sandbox.logout("bot-1")
-    await recorder.wait_for_state(AccountState.STOPPED)
+    await recorder.wait_for_state(AccountStatus.STOPPED)
     assert transport.state.value == "stopped"
 
 
@@ -496,6 +491,6 @@ async def test_a_stopped_transport_can_start_again(sandbox: Sandbox, connect: Co
     transport, recorder = await connect("bot-1")
     await transport.stop()
     await transport.start(recorder.on_message, recorder.on_state)
-    assert transport.state is AccountState.ONLINE
+    assert transport.state is AccountStatus.ONLINE
     posted = sandbox.post_message(GRID, "林志明", "重启后")
     assert (await recorder.next_message()).message_id == posted.message_id

@@ -55,7 +55,7 @@ async def system(engine: Engine, db_url: str) -> AsyncIterator[tuple[BotHub, Bro
     )
     await hub.start()
     await hub.wait_rooms()
-    broadcaster = Broadcaster(engine=async_engine, hub=hub, town=TOWN)
+    broadcaster = Broadcaster(engine=async_engine, messenger=hub, town=TOWN)
     try:
         yield hub, broadcaster
     finally:

@@ -9,12 +9,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.hub import BotHub
-from bot.transport import AccountState, AccountUnavailable, SendFailed, SendThrottled
 from broadcast import service
 from broadcast.compose import NoticeInvalid
 from broadcast.engine import Broadcaster, NoticeRequest
+from core.messaging import AccountUnavailable, SendFailed, SendThrottled
 from models.broadcast import DeliveryState, Notice, NoticeStatus
 from models.db import session_scope
+from models.enums import AccountStatus
 from orgtree.service import OrgPathNotFound
 from tests.broadcast.harness import PATHS, ROSTER, TOWN, all_sent, deliveries, fake, room_id, send
 
@@ -66,7 +67,7 @@ async def test_logged_out_account_others_carry_on(
     system: tuple[BotHub, Broadcaster], engine: Engine
 ) -> None:
     hub, broadcaster = system
-    await fake(hub, "bot2").set_state(AccountState.LOGGED_OUT, "已退出")
+    await fake(hub, "bot2").set_state(AccountStatus.LOGGED_OUT, "已退出")
     fake(hub, "bot1").fail_next(AccountUnavailable("bot1", "已掉线"))
     code = await send(broadcaster)
     rows = deliveries(engine, code)

@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.hub import BotHub
-from bot.transport import AccountState, SendFailed, SendThrottled, SendUncertain
 from broadcast import service
 from broadcast.engine import Broadcaster, NoticeRequest
 from broadcast.service import apply_updates
+from core.messaging import SendFailed, SendThrottled, SendUncertain
 from models.broadcast import DeliveryState, NoticeStatus
 from models.db import session_scope
+from models.enums import AccountStatus
 from tests.broadcast.harness import PATHS, ROSTER, TOWN, all_sent, deliveries, fake, room_id, send
 
 FIRST_VILLAGE = ROSTER.rows[0].village
@@ -26,7 +27,7 @@ async def test_throttled_account_that_alone_reaches_groups_sends_them_after_its_
 ) -> None:
     hub, broadcaster = system
     for account in ("bot1", "bot2"):
-        await fake(hub, account).set_state(AccountState.LOGGED_OUT, "已退出")
+        await fake(hub, account).set_state(AccountStatus.LOGGED_OUT, "已退出")
     fake(hub, "bot3").fail_next(SendThrottled("bot3", "发送消息过于频繁", retry_after_s=0.3))
     code = await send(broadcaster, scope=FIRST_VILLAGE)
     assert Counter(room for _, room in all_sent(hub)) == Counter(dict.fromkeys(VILLAGE_ROOMS, 1))

@@ -14,16 +14,15 @@ from hypothesis import strategies as st
 from broadcast import planner
 from broadcast.planner import (
     Account,
-    AccountStatus,
     DeliveryPlan,
     Group,
-    Level,
     PlanningError,
     UnreachableReason,
     plan_delivery,
     replan,
 )
 from broadcast.slots import SendSlots, bucket_tokens, earliest_time_for
+from models.enums import AccountStatus, Level
 
 EPS = 1e-9
 
@@ -236,8 +235,8 @@ def test_a_later_start_and_a_margin_are_respected(
 
 
 def test_one_account_posts_its_burst_at_once_then_at_its_rate() -> None:
-    groups = [Group(f"u{i}", Level.UNIT, frozenset({"a"})) for i in range(5)]
-    groups.append(Group("town", Level.TOWN, frozenset({"a"})))
+    groups = [Group(f"u{i}", Level.UNIT.depth, frozenset({"a"})) for i in range(5)]
+    groups.append(Group("town", Level.TOWN.depth, frozenset({"a"})))
     plan = plan_delivery(groups, [Account("a", rate=0.5, burst=2)])
     assert [(d.group_id, d.send_at) for d in plan.deliveries] == [
         ("town", 0.0),
@@ -254,8 +253,8 @@ def test_one_account_posts_its_burst_at_once_then_at_its_rate() -> None:
 
 def test_groups_go_to_the_account_that_has_room() -> None:
     # "a" is in everything; "b" only in the last four groups: they should go to "b".
-    groups = [Group(f"g{i}", Level.UNIT, frozenset({"a"})) for i in range(4)]
-    groups += [Group(f"h{i}", Level.UNIT, frozenset({"a", "b"})) for i in range(4)]
+    groups = [Group(f"g{i}", Level.UNIT.depth, frozenset({"a"})) for i in range(4)]
+    groups += [Group(f"h{i}", Level.UNIT.depth, frozenset({"a", "b"})) for i in range(4)]
     accounts = [Account("a", 1.0, 1), Account("b", 1.0, 1)]
     plan = plan_delivery(groups, accounts)
     assert plan.predicted_reach_s == plan.lower_bound_s == 3.0
@@ -268,10 +267,10 @@ def test_groups_go_to_the_account_that_has_room() -> None:
 
 def test_unreachable_groups_are_listed_with_the_reason() -> None:
     groups = [
-        Group("orphan", Level.UNIT, frozenset()),
-        Group("dead", Level.GRID, frozenset({"gone", "cut"})),
-        Group("stranger", Level.UNIT, frozenset({"nobody-knows"})),
-        Group("fine", Level.UNIT, frozenset({"ok", "gone"})),
+        Group("orphan", Level.UNIT.depth, frozenset()),
+        Group("dead", Level.GRID.depth, frozenset({"gone", "cut"})),
+        Group("stranger", Level.UNIT.depth, frozenset({"nobody-knows"})),
+        Group("fine", Level.UNIT.depth, frozenset({"ok", "gone"})),
     ]
     accounts = [
         Account("ok", 1.0, 1),
@@ -285,13 +284,13 @@ def test_unreachable_groups_are_listed_with_the_reason() -> None:
     assert lost["dead"].reason is UnreachableReason.NO_USABLE_ACCOUNT
     assert lost["dead"].detail == "cut disconnected, gone logged_out"
     assert lost["stranger"].detail == "nobody-knows unknown"
-    assert lost["dead"].level == Level.GRID
+    assert lost["dead"].level == Level.GRID.depth
     assert [(d.group_id, d.account_id) for d in plan.deliveries] == [("fine", "ok")]
     assert not plan.meets_deadline(1_000.0)  # an unreachable group is never "met"
 
 
 def test_a_throttled_account_posts_only_once_it_is_free() -> None:
-    groups = [Group(f"g{i}", Level.UNIT, frozenset({"slow", "free"})) for i in range(10)]
+    groups = [Group(f"g{i}", Level.UNIT.depth, frozenset({"slow", "free"})) for i in range(10)]
     accounts = [
         Account("slow", 10.0, 5, AccountStatus.THROTTLED, available_from=4.0),
         Account("free", 1.0, 1),
@@ -306,20 +305,20 @@ def test_a_throttled_account_posts_only_once_it_is_free() -> None:
 
 def test_town_and_village_groups_go_before_unit_groups() -> None:
     """Two accounts, one overloaded with units: the villages must not queue behind them."""
-    groups = [Group(f"u{i}", Level.UNIT, frozenset({"a"})) for i in range(6)]
-    groups += [Group(f"v{i}", Level.VILLAGE, frozenset({"a", "b"})) for i in range(3)]
-    groups += [Group(f"w{i}", Level.UNIT, frozenset({"a", "b"})) for i in range(3)]
+    groups = [Group(f"u{i}", Level.UNIT.depth, frozenset({"a"})) for i in range(6)]
+    groups += [Group(f"v{i}", Level.VILLAGE.depth, frozenset({"a", "b"})) for i in range(3)]
+    groups += [Group(f"w{i}", Level.UNIT.depth, frozenset({"a", "b"})) for i in range(3)]
     plan = plan_delivery(groups, [Account("a", 1.0, 1), Account("b", 1.0, 1)])
     assert plan.predicted_reach_s == plan.lower_bound_s == 5.0
-    assert plan.level_reach_s[Level.VILLAGE] == 2.0  # b posts v0, v1, v2 at 0, 1, 2
+    assert plan.level_reach_s[Level.VILLAGE.depth] == 2.0  # b posts v0, v1, v2 at 0, 1, 2
     assert plan.levels_optimal
 
 
 def test_advice_names_the_village_held_back_by_one_account() -> None:
     """A village whose 40 groups are all in one bot: that bot is the bottleneck."""
-    groups = [Group(f"v1/u{i}", Level.UNIT, frozenset({"lonely"})) for i in range(40)]
+    groups = [Group(f"v1/u{i}", Level.UNIT.depth, frozenset({"lonely"})) for i in range(40)]
     groups += [
-        Group(f"v2/u{i}", Level.UNIT, frozenset({f"b{i % 4}", f"b{(i + 1) % 4}"}))
+        Group(f"v2/u{i}", Level.UNIT.depth, frozenset({f"b{i % 4}", f"b{(i + 1) % 4}"}))
         for i in range(60)
     ]
     accounts = [Account("lonely", 1.0, 5)] + [Account(f"b{i}", 1.0, 5) for i in range(4)]
@@ -374,8 +373,8 @@ def test_the_suggested_extra_accounts_are_enough_and_needed(
 
 
 def test_replan_after_a_logout_moves_the_work_to_the_other_members() -> None:
-    groups = [Group(f"g{i}", Level.UNIT, frozenset({"a", "b"})) for i in range(20)]
-    groups.append(Group("only-a", Level.UNIT, frozenset({"a"})))
+    groups = [Group(f"g{i}", Level.UNIT.depth, frozenset({"a", "b"})) for i in range(20)]
+    groups.append(Group("only-a", Level.UNIT.depth, frozenset({"a"})))
     accounts = [Account("a", 1.0, 3), Account("b", 1.0, 3)]
     plan = plan_delivery(groups, accounts)
     # Five seconds in, what was due is sent; then "a" is logged out.
@@ -463,25 +462,26 @@ def test_a_town_is_planned_to_the_bound_within_three_minutes() -> None:
     ids = [a.id for a in accounts]
     grids = split(172, 15, rng)
     units = split(4559, 172, rng)
-    groups = [Group("town", Level.TOWN, frozenset(ids[::8]))]
+    groups = [Group("town", Level.TOWN.depth, frozenset(ids[::8]))]
     begin = 0.0
     for v, n_grids in enumerate(grids):
         village_units, units = units[:n_grids], units[n_grids:]
         width = 32 * (1 + n_grids + sum(village_units)) / 4746
         pool = [ids[i % 32] for i in range(math.floor(begin) - 1, math.ceil(begin + width) + 1)]
         begin += width
-        groups.append(Group(f"v{v}", Level.VILLAGE, two_of(pool, rng)))
+        groups.append(Group(f"v{v}", Level.VILLAGE.depth, two_of(pool, rng)))
         for g, n_units in enumerate(village_units):
-            groups.append(Group(f"v{v}/g{g}", Level.GRID, two_of(pool, rng)))
+            groups.append(Group(f"v{v}/g{g}", Level.GRID.depth, two_of(pool, rng)))
             groups += [
-                Group(f"v{v}/g{g}/u{u}", Level.UNIT, two_of(pool, rng)) for u in range(n_units)
+                Group(f"v{v}/g{g}/u{u}", Level.UNIT.depth, two_of(pool, rng))
+                for u in range(n_units)
             ]
     assert len(groups) == 4747
     plan = plan_delivery(groups, accounts)
     check_feasible(plan, groups, accounts)
     assert plan.predicted_reach_s == plan.lower_bound_s <= 180.0
     assert plan.meets_deadline(180.0)
-    assert plan.level_reach_s[Level.VILLAGE] == 0.0
+    assert plan.level_reach_s[Level.VILLAGE.depth] == 0.0
     assert plan.naive_single_account_s == 4742.0
     assert plan.naive_round_robin_s > plan.predicted_reach_s
 

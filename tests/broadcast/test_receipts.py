@@ -10,11 +10,11 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.hub import BotHub
+from bot.routers.notices import notices_router, receipts_router
 from broadcast import service
 from broadcast.engine import Broadcaster
 from broadcast.receipts import escalate, is_acknowledgement
-from broadcast.router import notices_router, receipts_router
-from gridcast.config import parse_settings
+from core.config import parse_settings
 from models.broadcast import Delivery, NoticeAttempt, Receipt
 from models.db import session_scope
 from tests.broadcast.harness import PATHS, ROSTER, TOWN, fake, room_id, send

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from gridcast.config import ConfigError, load_settings, parse_settings
+from core.config import ConfigError, load_settings, parse_settings
 
 
 def test_defaults_need_no_file() -> None:

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from models.enums import Role, UnitKind
 from orgtree import names
 from orgtree.guohuan import guohuan_roster
-from orgtree.records import PersonRecord, RoleCode, TownRoster, UnitKind
+from orgtree.records import PersonRecord, TownRoster
 from orgtree.roster import read_roster, write_roster
 
 # sha256 of the canonical dump of guohuan_roster(2022). If a change to the generator is
 # intended, update it; if it changes on another Python version, the generator uses
 # something that is not stable across versions.
-GOLDEN_2022 = "d4c4ff2b2259f7876d200c3fda7c2a18eb70ef8cf9f6a671e3b5cc8e571a24ea"
+GOLDEN_2022 = "fdefa26d082e84173cc0aeaa2249f7992bcb144981f3a4b46bef8ddbd26450af"
 
 
 @pytest.fixture(scope="module")
@@ -139,33 +140,33 @@ def test_every_role_filled(town: TownRoster) -> None:
             assert row.second_unit_leader.phone != row.unit_leader.phone
         else:
             assert row.second_unit_leader is None
-    per_grid: dict[tuple[str, ...], Counter[RoleCode]] = defaultdict(Counter)
+    per_grid: dict[tuple[str, ...], Counter[Role]] = defaultdict(Counter)
     for role in town.extra_roles:
         per_grid[role.path][role.role] += 1
     for village, grid in town.grids():
-        assert per_grid[(village, grid)][RoleCode.PARTY_MEMBER] >= 1
-        assert per_grid[(village, grid)][RoleCode.GRID_WORKER] >= 1
-    sunk = [role for role in town.extra_roles if role.role is RoleCode.SUNK_CADRE]
+        assert per_grid[(village, grid)][Role.PARTY_MEMBER] >= 1
+        assert per_grid[(village, grid)][Role.GRID_WORKER] >= 1
+    sunk = [role for role in town.extra_roles if role.role is Role.SUNK_CADRE]
     assert 20 < len(sunk) < 172
     assert all(role.department in names.SUNK_CADRE_SOURCES for role in sunk)
     assert ("黄霞村", "第16网格") in {role.path for role in sunk}
 
-    officials = [role for role in town.extra_roles if role.role is RoleCode.TOWN_OFFICIAL]
+    officials = [role for role in town.extra_roles if role.role is Role.TOWN_OFFICIAL]
     assert 5 <= len(officials) <= 12
     assert all(role.path == () and role.title for role in officials)
-    liaisons = [role for role in town.extra_roles if role.role is RoleCode.DEPARTMENT_LIAISON]
+    liaisons = [role for role in town.extra_roles if role.role is Role.DEPARTMENT_LIAISON]
     assert sorted(role.department or "" for role in liaisons) == sorted(names.DEPARTMENTS)
     for department in ("区司法局", "区信访局", "涵江生态环境局", "镇综治中心", "自来水公司"):
         assert department in names.DEPARTMENTS
 
     counts = Counter(role.role for role in town.roles())
-    assert counts[RoleCode.STATION_CHIEF] == 15
-    assert counts[RoleCode.GRID_LEADER] == 172
-    assert counts[RoleCode.UNIT_LEADER] == 4559
-    assert counts[RoleCode.SECOND_UNIT_LEADER] == sum(
+    assert counts[Role.STATION_CHIEF] == 15
+    assert counts[Role.GRID_LEADER] == 172
+    assert counts[Role.UNIT_LEADER] == 4559
+    assert counts[Role.SECOND_UNIT_LEADER] == sum(
         row.unit_kind is UnitKind.SHOP for row in town.rows
     )
-    assert set(counts) == set(RoleCode)
+    assert set(counts) == set(Role)
 
 
 def test_32_party_building_leaders_lead_compound_buildings(town: TownRoster) -> None:
@@ -173,7 +174,7 @@ def test_32_party_building_leaders_lead_compound_buildings(town: TownRoster) -> 
     assert len(builders) == 32
     rows = {row.path: row for row in town.rows}
     for role in builders:
-        assert role.role is RoleCode.PARTY_MEMBER
+        assert role.role is Role.PARTY_MEMBER
         row = rows[role.path]
         assert row.unit_kind is UnitKind.RESIDENTIAL
         assert "号楼" in row.unit

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from models.enums import UnitKind
 from orgtree.guohuan import guohuan_roster
-from orgtree.records import PersonRecord, TownRoster, UnitKind, UnitRow
+from orgtree.records import PersonRecord, TownRoster, UnitRow
 from orgtree.roster import (
     HEADERS,
     RosterInvalid,

@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from gridcast.config import parse_settings
+from core.config import parse_settings
 from models.db import session_scope
-from models.org import Department, Level, OrgUnit, Person, Role, RoleAssignment
-from orgtree.records import PersonRecord, UnitKind
+from models.enums import Level, Role, UnitKind
+from models.org import Department, OrgUnit, Person, RoleAssignment
+from orgtree.records import PersonRecord
 from orgtree.service import (
     OrgPathNotFound,
     apply_roster,

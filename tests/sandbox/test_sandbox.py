@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.bench import bench_world, measure_send_throughput
+from bench.sandbox import bench_world, measure_send_throughput
 from sandbox.demo import demo_world
 from sandbox.errors import InvalidRequest, NotFound
 from sandbox.sandbox import Sandbox

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from gridcast.config import Settings
+from core.config import Settings
 from models.db import session_scope
-from orgtree.records import PersonRecord, RoleCode
+from models.enums import Role
+from orgtree.records import PersonRecord
 from orgtree.service import apply_roster, resolve_path
 from tests.factories import small_town
 
@@ -18,9 +19,7 @@ T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 """09:00 on 30 November in the town."""
 
 
-def _extra(
-    role: RoleCode, *, department: str | None = None, title: str | None = None
-) -> PersonRecord:
+def _extra(role: Role, *, department: str | None = None, title: str | None = None) -> PersonRecord:
     return next(
         e.person
         for e in ROSTER.extra_roles
@@ -83,11 +82,11 @@ def make_town(engine: Engine) -> Town:
             grid_worker=next(
                 e.person
                 for e in ROSTER.extra_roles
-                if e.role is RoleCode.GRID_WORKER and e.path == row.path[:2]
+                if e.role is Role.GRID_WORKER and e.path == row.path[:2]
             ),
-            town_official=_extra(RoleCode.TOWN_OFFICIAL, title="综治"),
-            justice_liaison=_extra(RoleCode.DEPARTMENT_LIAISON, department="区司法局"),
-            police_liaison=_extra(RoleCode.DEPARTMENT_LIAISON, department="派出所"),
+            town_official=_extra(Role.TOWN_OFFICIAL, title="综治"),
+            justice_liaison=_extra(Role.DEPARTMENT_LIAISON, department="区司法局"),
+            police_liaison=_extra(Role.DEPARTMENT_LIAISON, department="派出所"),
         )
 
 

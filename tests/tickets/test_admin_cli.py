@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
-from gridcast.config import Settings
+from core.config import Settings
+from gridcast.cli.tickets import tickets
 from models.base import utcnow
 from models.db import session_scope
 from tests.tickets.helpers import Town, contact
 from tickets import service
-from tickets.admin_cli import tickets
 from tickets.commands import TicketCommand, parse_command
 
 Invoke = Callable[..., Result]

@@ -8,18 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tickets.codes import (
-    TOWN_TZ,
+from core.clock import TOWN_TZ, local_day
+from core.ids import (
     InvalidCode,
     TicketCode,
     format_notice_code,
     format_ticket_code,
-    local_day,
     normalize_code_text,
     parse_notice_code,
     parse_ticket_code,
     ticket_code_prefix,
 )
+from models.enums import Rating
 from tickets.commands import (
     USAGE,
     CommandError,
@@ -39,7 +39,6 @@ from tickets.lifecycle import (
     Escalate,
     Extend,
     Rate,
-    Rating,
     Remark,
     Report,
     Resolve,
@@ -376,7 +375,7 @@ def test_huge_message_is_handled() -> None:
 
 
 def test_config_departments_can_be_passed_as_they_are() -> None:
-    from gridcast.config import Department as ConfiguredDepartment
+    from core.config import Department as ConfiguredDepartment
 
     configured = [ConfiguredDepartment(code="justice", name="区司法局", aliases=["司法局"])]
     assert parse_command(f"吹哨 {CODE} 司法局", departments=configured) == TicketCommand(

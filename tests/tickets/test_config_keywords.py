@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gridcast.config import parse_settings
+from core.config import parse_settings
 from tickets.service import configured_parser
 
 

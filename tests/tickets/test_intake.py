@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tickets.cli
+import gridcast.cli.parse
 import tickets.intake
-from tickets.cli import parse_command
+from gridcast.cli.parse import parse_command
 from tickets.evaluate import evaluate, load_labelled
 from tickets.intake import (
     _SEGMENTER,
@@ -553,7 +553,7 @@ def test_without_its_training_files_the_parser_falls_back_to_the_rules(
 
 
 def test_parse_command_parses_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tickets.cli, "BATCH_LINES", 2)
+    monkeypatch.setattr(gridcast.cli.parse, "BATCH_LINES", 2)
     texts = ["收到", "后山着火了！烟很大", "3栋楼下垃圾三天没人收了，臭死了", "1", "路灯坏了好几天"]
     lines = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
     lines.insert(2, "not json")

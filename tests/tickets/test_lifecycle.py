@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.enums import ActorRole, Rating, TicketLevel, TicketState, Urgency
 from tickets.lifecycle import (
     AWAITING_ACCEPTANCE,
     DEFAULT_RULES,
@@ -23,9 +24,7 @@ from tickets.lifecycle import (
     Dispatch,
     Escalate,
     Extend,
-    Level,
     Rate,
-    Rating,
     Reassign,
     Recipient,
     RecipientKind,
@@ -33,16 +32,13 @@ from tickets.lifecycle import (
     Report,
     Resolve,
     Return,
-    Role,
     Rules,
     SlaExpired,
     SlaKind,
     SlaReminder,
-    State,
     TicketView,
     Transition,
     TransitionRefused,
-    Urgency,
     Whistle,
     apply,
     describe,
@@ -61,19 +57,19 @@ GRID, OTHER_GRID = "grid-16", "grid-17"
 VILLAGE, OTHER_VILLAGE = "huangxia", "xinhan"
 UNIT = "unit-3"
 
-reporter = Actor("r1", Role.RESIDENT, "林女士")
-neighbour = Actor("r2", Role.RESIDENT, "林先生")
-stranger = Actor("r9", Role.RESIDENT, "路人")
-unit_leader = Actor("u1", Role.UNIT_LEADER, "郭单元长", unit_ids=frozenset({UNIT}))
-grid_leader = Actor("g1", Role.GRID_LEADER, "张三", grid_ids=frozenset({GRID}))
-other_grid_leader = Actor("g2", Role.GRID_LEADER, "李四", grid_ids=frozenset({OTHER_GRID}))
-worker = Actor("w1", Role.GRID_WORKER, "王五", grid_ids=frozenset({GRID}))
-chief = Actor("s1", Role.STATION_CHIEF, "陈书记", village_ids=frozenset({VILLAGE}))
-other_chief = Actor("s2", Role.STATION_CHIEF, "黄书记", village_ids=frozenset({OTHER_VILLAGE}))
-town = Actor("o1", Role.TOWN_OFFICIAL, "黄主任")
-town2 = Actor("o2", Role.TOWN_OFFICIAL, "吴科长")
-justice = Actor("d1", Role.DEPARTMENT_LIAISON, "郑律师", department_code="justice")
-housing = Actor("d2", Role.DEPARTMENT_LIAISON, "蔡工", department_code="housing")
+reporter = Actor("r1", ActorRole.RESIDENT, "林女士")
+neighbour = Actor("r2", ActorRole.RESIDENT, "林先生")
+stranger = Actor("r9", ActorRole.RESIDENT, "路人")
+unit_leader = Actor("u1", ActorRole.UNIT_LEADER, "郭单元长", unit_ids=frozenset({UNIT}))
+grid_leader = Actor("g1", ActorRole.GRID_LEADER, "张三", grid_ids=frozenset({GRID}))
+other_grid_leader = Actor("g2", ActorRole.GRID_LEADER, "李四", grid_ids=frozenset({OTHER_GRID}))
+worker = Actor("w1", ActorRole.GRID_WORKER, "王五", grid_ids=frozenset({GRID}))
+chief = Actor("s1", ActorRole.STATION_CHIEF, "陈书记", village_ids=frozenset({VILLAGE}))
+other_chief = Actor("s2", ActorRole.STATION_CHIEF, "黄书记", village_ids=frozenset({OTHER_VILLAGE}))
+town = Actor("o1", ActorRole.TOWN_OFFICIAL, "黄主任")
+town2 = Actor("o2", ActorRole.TOWN_OFFICIAL, "吴科长")
+justice = Actor("d1", ActorRole.DEPARTMENT_LIAISON, "郑律师", department_code="justice")
+housing = Actor("d2", ActorRole.DEPARTMENT_LIAISON, "蔡工", department_code="housing")
 
 WHISTLE_JUSTICE = Whistle("justice", "区司法局", "邻里纠纷需调解")
 EVERYONE = (
@@ -116,7 +112,7 @@ def run(ticket: TicketView, *steps: tuple[Action, Actor]) -> TicketView:
 
 
 def dispatched() -> TicketView:
-    return run(received(), (Dispatch("g1", "张三", Role.GRID_LEADER), SYSTEM))
+    return run(received(), (Dispatch("g1", "张三", ActorRole.GRID_LEADER), SYSTEM))
 
 
 def accepted() -> TicketView:
@@ -176,45 +172,69 @@ def recipients(transition: Transition) -> list[Recipient]:
 # ------------------------------------------------------------ valid transitions
 
 VALID: list[tuple[Any, ...]] = [
-    ("dispatch", received, Dispatch("g1", "张三", Role.GRID_LEADER), SYSTEM, State.DISPATCHED),
-    ("town dispatches", received, Dispatch("w1", "王五", Role.GRID_WORKER), town, State.DISPATCHED),
-    ("accept", dispatched, Accept(), grid_leader, State.ACCEPTED),
-    ("accept unrouted", received, Accept(), grid_leader, State.ACCEPTED),
-    ("accept returned", returned, Accept(), chief, State.ACCEPTED),
-    ("accept reopened", reopened, Accept(), chief, State.ACCEPTED),
-    ("remark starts work", accepted, Remark("到现场"), grid_leader, State.IN_PROGRESS),
-    ("remark in progress", in_progress, Remark("等材料"), grid_leader, State.IN_PROGRESS),
-    ("supervisor remark", accepted, Remark("注意安全"), chief, State.ACCEPTED),
-    ("remark resolved", resolved, Remark("补充照片"), grid_leader, State.RESOLVED),
-    ("resolve accepted", accepted, Resolve("已修好"), grid_leader, State.RESOLVED),
-    ("resolve in progress", in_progress, Resolve("已修好"), grid_leader, State.RESOLVED),
-    ("escalate dispatched", dispatched, Escalate("太难"), grid_leader, State.DISPATCHED),
-    ("escalate accepted", accepted, Escalate("太难"), grid_leader, State.DISPATCHED),
-    ("escalate village", at_village, Escalate("太难"), chief, State.DISPATCHED),
-    ("supervisor escalates", dispatched, Escalate("太难"), chief, State.DISPATCHED),
-    ("escalate returned", returned, Escalate("村里也不管"), chief, State.DISPATCHED),
-    ("whistle", accepted, WHISTLE_JUSTICE, grid_leader, State.DISPATCHED),
-    ("whistle from town", at_town, WHISTLE_JUSTICE, town, State.DISPATCHED),
-    ("re-whistle", whistled, Whistle("housing", "住建局"), town, State.DISPATCHED),
-    ("report", whistled, Report(), justice, State.IN_PROGRESS),
-    ("department resolves", reported, Resolve("调解成功"), justice, State.RESOLVED),
-    ("reassign", accepted, Reassign("w1", "王五", Role.GRID_WORKER), grid_leader, State.DISPATCHED),
+    (
+        "dispatch",
+        received,
+        Dispatch("g1", "张三", ActorRole.GRID_LEADER),
+        SYSTEM,
+        TicketState.DISPATCHED,
+    ),
+    (
+        "town dispatches",
+        received,
+        Dispatch("w1", "王五", ActorRole.GRID_WORKER),
+        town,
+        TicketState.DISPATCHED,
+    ),
+    ("accept", dispatched, Accept(), grid_leader, TicketState.ACCEPTED),
+    ("accept unrouted", received, Accept(), grid_leader, TicketState.ACCEPTED),
+    ("accept returned", returned, Accept(), chief, TicketState.ACCEPTED),
+    ("accept reopened", reopened, Accept(), chief, TicketState.ACCEPTED),
+    ("remark starts work", accepted, Remark("到现场"), grid_leader, TicketState.IN_PROGRESS),
+    ("remark in progress", in_progress, Remark("等材料"), grid_leader, TicketState.IN_PROGRESS),
+    ("supervisor remark", accepted, Remark("注意安全"), chief, TicketState.ACCEPTED),
+    ("remark resolved", resolved, Remark("补充照片"), grid_leader, TicketState.RESOLVED),
+    ("resolve accepted", accepted, Resolve("已修好"), grid_leader, TicketState.RESOLVED),
+    ("resolve in progress", in_progress, Resolve("已修好"), grid_leader, TicketState.RESOLVED),
+    ("escalate dispatched", dispatched, Escalate("太难"), grid_leader, TicketState.DISPATCHED),
+    ("escalate accepted", accepted, Escalate("太难"), grid_leader, TicketState.DISPATCHED),
+    ("escalate village", at_village, Escalate("太难"), chief, TicketState.DISPATCHED),
+    ("supervisor escalates", dispatched, Escalate("太难"), chief, TicketState.DISPATCHED),
+    ("escalate returned", returned, Escalate("村里也不管"), chief, TicketState.DISPATCHED),
+    ("whistle", accepted, WHISTLE_JUSTICE, grid_leader, TicketState.DISPATCHED),
+    ("whistle from town", at_town, WHISTLE_JUSTICE, town, TicketState.DISPATCHED),
+    ("re-whistle", whistled, Whistle("housing", "住建局"), town, TicketState.DISPATCHED),
+    ("report", whistled, Report(), justice, TicketState.IN_PROGRESS),
+    ("department resolves", reported, Resolve("调解成功"), justice, TicketState.RESOLVED),
+    (
+        "reassign",
+        accepted,
+        Reassign("w1", "王五", ActorRole.GRID_WORKER),
+        grid_leader,
+        TicketState.DISPATCHED,
+    ),
     (
         "reassign returned",
         returned,
-        Reassign("g2", "李四", Role.GRID_LEADER),
+        Reassign("g2", "李四", ActorRole.GRID_LEADER),
         chief,
-        State.DISPATCHED,
+        TicketState.DISPATCHED,
     ),
-    ("pull back", reported, Reassign("o1", "黄主任", Role.TOWN_OFFICIAL), town, State.DISPATCHED),
-    ("return", dispatched, Return("不是本网格"), grid_leader, State.RETURNED),
-    ("department returns", whistled, Return("不归我们管"), justice, State.RETURNED),
-    ("extend", accepted, Extend(3, "等材料"), grid_leader, State.IN_PROGRESS),
-    ("supervisor extends", in_progress, Extend(3, "等材料"), chief, State.IN_PROGRESS),
-    ("rate satisfied", resolved, Rate(Rating.SATISFIED), reporter, State.CLOSED),
-    ("rate unsatisfied", resolved, Rate(Rating.UNSATISFIED), reporter, State.REOPENED),
-    ("close unrated", resolved, CloseWithoutRating(), SYSTEM, State.CLOSED),
-    ("add reporter", in_progress, AddReporter("r2"), SYSTEM, State.IN_PROGRESS),
+    (
+        "pull back",
+        reported,
+        Reassign("o1", "黄主任", ActorRole.TOWN_OFFICIAL),
+        town,
+        TicketState.DISPATCHED,
+    ),
+    ("return", dispatched, Return("不是本网格"), grid_leader, TicketState.RETURNED),
+    ("department returns", whistled, Return("不归我们管"), justice, TicketState.RETURNED),
+    ("extend", accepted, Extend(3, "等材料"), grid_leader, TicketState.IN_PROGRESS),
+    ("supervisor extends", in_progress, Extend(3, "等材料"), chief, TicketState.IN_PROGRESS),
+    ("rate satisfied", resolved, Rate(Rating.SATISFIED), reporter, TicketState.CLOSED),
+    ("rate unsatisfied", resolved, Rate(Rating.UNSATISFIED), reporter, TicketState.REOPENED),
+    ("close unrated", resolved, CloseWithoutRating(), SYSTEM, TicketState.CLOSED),
+    ("add reporter", in_progress, AddReporter("r2"), SYSTEM, TicketState.IN_PROGRESS),
 ]
 
 
@@ -223,7 +243,9 @@ VALID: list[tuple[Any, ...]] = [
     [case[1:] for case in VALID],
     ids=[case[0] for case in VALID],
 )
-def test_valid_transition(build: object, action: Action, actor: Actor, to_state: State) -> None:
+def test_valid_transition(
+    build: object, action: Action, actor: Actor, to_state: TicketState
+) -> None:
     assert callable(build)
     ticket: TicketView = build()
     step = apply(ticket, action, actor, LATER)
@@ -271,11 +293,17 @@ REFUSED: list[tuple[Any, ...]] = [
     ("report wrong dept", whistled, Report(), housing, "不是贵单位"),
     ("report not whistled", accepted, Report(), justice, "无需报到"),
     ("report twice", reported, Report(), justice, "正在处置，不能报到"),
-    ("reassign by worker", accepted, Reassign("g2", "李四", Role.GRID_LEADER), worker, "网格长"),
+    (
+        "reassign by worker",
+        accepted,
+        Reassign("g2", "李四", ActorRole.GRID_LEADER),
+        worker,
+        "网格长",
+    ),
     (
         "reassign upwards",
         accepted,
-        Reassign("s1", "陈书记", Role.STATION_CHIEF),
+        Reassign("s1", "陈书记", ActorRole.STATION_CHIEF),
         grid_leader,
         "网格级及以下",
         "上报",
@@ -283,33 +311,45 @@ REFUSED: list[tuple[Any, ...]] = [
     (
         "reassign to resident",
         accepted,
-        Reassign("r2", "林先生", Role.RESIDENT),
+        Reassign("r2", "林先生", ActorRole.RESIDENT),
         grid_leader,
         "不能承办",
     ),
     (
         "reassign to liaison",
         accepted,
-        Reassign("d1", "郑律师", Role.DEPARTMENT_LIAISON),
+        Reassign("d1", "郑律师", ActorRole.DEPARTMENT_LIAISON),
         town,
         "不能承办",
     ),
-    ("reassign same", accepted, Reassign("g1", "张三", Role.GRID_LEADER), grid_leader, "无需改派"),
+    (
+        "reassign same",
+        accepted,
+        Reassign("g1", "张三", ActorRole.GRID_LEADER),
+        grid_leader,
+        "无需改派",
+    ),
     (
         "reassign other grid",
         accepted,
-        Reassign("w1", "王五", Role.GRID_WORKER),
+        Reassign("w1", "王五", ActorRole.GRID_WORKER),
         other_grid_leader,
         "不在",
     ),
     (
         "reassign dept by liaison",
         reported,
-        Reassign("o1", "黄", Role.TOWN_OFFICIAL),
+        Reassign("o1", "黄", ActorRole.TOWN_OFFICIAL),
         justice,
         "网格长",
     ),
-    ("reassign closed", closed, Reassign("w1", "王五", Role.GRID_WORKER), grid_leader, "已关闭"),
+    (
+        "reassign closed",
+        closed,
+        Reassign("w1", "王五", ActorRole.GRID_WORKER),
+        grid_leader,
+        "已关闭",
+    ),
     ("return accepted", accepted, Return("不归我"), grid_leader, "已签收", "上报"),
     ("return no reason", dispatched, Return(""), grid_leader, "退单原因"),
     ("return by supervisor", dispatched, Return("不归我"), chief, "不在您的负责范围"),
@@ -329,9 +369,21 @@ REFUSED: list[tuple[Any, ...]] = [
     ("rate closed", closed, Rate(Rating.SATISFIED), reporter, "评价已结束"),
     ("close by person", resolved, CloseWithoutRating(), town, "系统自动"),
     ("close open", accepted, CloseWithoutRating(), SYSTEM, "已签收，不能关闭"),
-    ("dispatch by grid", received, Dispatch("g1", "张三", Role.GRID_LEADER), grid_leader, "派单"),
-    ("dispatch twice", dispatched, Dispatch("g2", "李四", Role.GRID_LEADER), SYSTEM, "改派"),
-    ("dispatch to resident", received, Dispatch("r2", "林先生", Role.RESIDENT), SYSTEM, "不能承办"),
+    (
+        "dispatch by grid",
+        received,
+        Dispatch("g1", "张三", ActorRole.GRID_LEADER),
+        grid_leader,
+        "派单",
+    ),
+    ("dispatch twice", dispatched, Dispatch("g2", "李四", ActorRole.GRID_LEADER), SYSTEM, "改派"),
+    (
+        "dispatch to resident",
+        received,
+        Dispatch("r2", "林先生", ActorRole.RESIDENT),
+        SYSTEM,
+        "不能承办",
+    ),
     ("add reporter by person", accepted, AddReporter("r2"), town, "系统自动"),
     ("add reporter twice", accepted, AddReporter("r1"), SYSTEM, "已反映过"),
     ("add reporter resolved", resolved, AddReporter("r2"), SYSTEM, "新建工单"),
@@ -370,9 +422,15 @@ def test_overlong_note_is_refused() -> None:
 
 
 def test_dispatch_opens_a_window_and_tells_the_assignee() -> None:
-    step = apply(received(Urgency.URGENT), Dispatch("g1", "张三", Role.GRID_LEADER), SYSTEM, LATER)
+    step = apply(
+        received(Urgency.URGENT), Dispatch("g1", "张三", ActorRole.GRID_LEADER), SYSTEM, LATER
+    )
     t = step.ticket
-    assert (t.assignee_id, t.assignee_role, t.level) == ("g1", Role.GRID_LEADER, Level.GRID)
+    assert (t.assignee_id, t.assignee_role, t.level) == (
+        "g1",
+        ActorRole.GRID_LEADER,
+        TicketLevel.GRID,
+    )
     assert (t.window, t.window_started_at) == (2, LATER)
     [notice] = step.notifications
     assert notice.recipient == Recipient.person("g1")
@@ -390,14 +448,14 @@ def test_accept_records_who_and_when_and_tells_the_reporters() -> None:
 
 def test_accept_an_unrouted_ticket_assigns_the_grid_leader() -> None:
     t = run(received(), (Accept(), grid_leader))
-    assert (t.assignee_id, t.assignee_name, t.level) == ("g1", "张三", Level.GRID)
+    assert (t.assignee_id, t.assignee_name, t.level) == ("g1", "张三", TicketLevel.GRID)
 
 
 def test_resolve_asks_every_reporter_to_rate() -> None:
     ticket = run(in_progress(), (AddReporter("r2"), SYSTEM))
     step = apply(ticket, Resolve("已疏通下水道"), grid_leader, LATER)
     assert step.ticket.resolved_at == LATER
-    assert step.ticket.resolved_level is Level.GRID
+    assert step.ticket.resolved_level is TicketLevel.GRID
     assert recipients(step) == [Recipient.person("r1"), Recipient.person("r2")]
     for notice in step.notifications:
         assert "已疏通下水道" in notice.text
@@ -407,22 +465,26 @@ def test_resolve_asks_every_reporter_to_rate() -> None:
 
 def test_grid_worker_assigned_by_reassign_can_work_the_ticket() -> None:
     ticket = run(
-        accepted(), (Reassign("w1", "王五", Role.GRID_WORKER, note="他住附近"), grid_leader)
+        accepted(), (Reassign("w1", "王五", ActorRole.GRID_WORKER, note="他住附近"), grid_leader)
     )
-    assert (ticket.assignee_id, ticket.level, ticket.state) == ("w1", Level.GRID, State.DISPATCHED)
+    assert (ticket.assignee_id, ticket.level, ticket.state) == (
+        "w1",
+        TicketLevel.GRID,
+        TicketState.DISPATCHED,
+    )
     assert not is_handler(grid_leader, ticket) and is_supervisor(grid_leader, ticket)
     refused(ticket, Accept(), grid_leader, "王五")
     ticket = run(
         ticket, (Accept(), worker), (Extend(2, "等配件"), worker), (Resolve("修好"), worker)
     )
-    assert ticket.resolved_level is Level.GRID
+    assert ticket.resolved_level is TicketLevel.GRID
     refused(accepted(), WHISTLE_JUSTICE, worker, "网格长及以上")
 
 
 def test_reassign_tells_new_and_old_holder_and_can_move_the_area() -> None:
     step = apply(
         dispatched(),
-        Reassign("g2", "李四", Role.GRID_LEADER, to_grid_id=OTHER_GRID),
+        Reassign("g2", "李四", ActorRole.GRID_LEADER, to_grid_id=OTHER_GRID),
         chief,
         LATER,
     )
@@ -435,10 +497,10 @@ def test_reassign_tells_new_and_old_holder_and_can_move_the_area() -> None:
 
 
 def test_supervisor_takes_over_by_reassigning_to_self() -> None:
-    ticket = run(dispatched(), (Reassign("s1", "陈书记", Role.STATION_CHIEF), chief))
-    assert ticket.level is Level.VILLAGE
+    ticket = run(dispatched(), (Reassign("s1", "陈书记", ActorRole.STATION_CHIEF), chief))
+    assert ticket.level is TicketLevel.VILLAGE
     ticket = run(ticket, (Accept(), chief), (Resolve("村里协调好了"), chief))
-    assert ticket.resolved_level is Level.VILLAGE
+    assert ticket.resolved_level is TicketLevel.VILLAGE
 
 
 # ------------------------------------------------------------ escalation ladder
@@ -448,14 +510,14 @@ def test_escalate_moves_one_level_up_and_tells_both_levels() -> None:
     step = apply(accepted(), Escalate("涉及两个网格"), grid_leader, LATER)
     t = step.ticket
     assert (t.level, t.state, t.assignee_id, t.accepted_at) == (
-        Level.VILLAGE,
-        State.DISPATCHED,
+        TicketLevel.VILLAGE,
+        TicketState.DISPATCHED,
         None,
         None,
     )
     assert t.window_started_at == LATER
     assert recipients(step) == [
-        Recipient.post(Level.VILLAGE, VILLAGE),
+        Recipient.post(TicketLevel.VILLAGE, VILLAGE),
         Recipient.person("g1"),
         Recipient.person("r1"),
     ]
@@ -469,47 +531,47 @@ def test_ladder_up_to_the_department_and_back() -> None:
     ticket = at_village()
     ticket = run(ticket, (Accept(), chief))
     ticket = run(ticket, (Escalate("村里协调不了"), chief))
-    assert (ticket.level, ticket.assignee_id) == (Level.TOWN, None)
+    assert (ticket.level, ticket.assignee_id) == (TicketLevel.TOWN, None)
     assert is_handler(town, ticket) and is_handler(town2, ticket)
     ticket = run(ticket, (Accept(), town))
     assert not is_handler(town2, ticket) and is_supervisor(town2, ticket)
 
     step = apply(ticket, WHISTLE_JUSTICE, town, LATER)
     ticket = step.ticket
-    assert (ticket.level, ticket.state) == (Level.DEPARTMENT, State.DISPATCHED)
-    assert (ticket.department_code, ticket.whistled_from) == ("justice", Level.TOWN)
+    assert (ticket.level, ticket.state) == (TicketLevel.DEPARTMENT, TicketState.DISPATCHED)
+    assert (ticket.department_code, ticket.whistled_from) == ("justice", TicketLevel.TOWN)
     assert recipients(step)[0] == Recipient.department("justice")
     assert f"报到 {CODE}" in step.notifications[0].text
 
     step = apply(ticket, Report("明天上门调解"), justice, LATER)
     ticket = step.ticket
     assert (ticket.state, ticket.assignee_id, ticket.accepted_at) == (
-        State.IN_PROGRESS,
+        TicketState.IN_PROGRESS,
         "d1",
         LATER,
     )
-    assert recipients(step)[0] == Recipient.post(Level.TOWN, None)
+    assert recipients(step)[0] == Recipient.post(TicketLevel.TOWN, None)
     assert step.event.kind == "report"
 
     step = apply(ticket, Resolve("双方签订调解协议"), justice, LATER)
     ticket = step.ticket
-    assert ticket.resolved_level is Level.DEPARTMENT
+    assert ticket.resolved_level is TicketLevel.DEPARTMENT
     assert not resolved_within_town(ticket.resolved_level)
-    assert Recipient.post(Level.TOWN, None) in recipients(step)
+    assert Recipient.post(TicketLevel.TOWN, None) in recipients(step)
     ticket = run(ticket, (Rate(Rating.SATISFIED), reporter))
-    assert (ticket.state, ticket.rating) == (State.CLOSED, Rating.SATISFIED)
+    assert (ticket.state, ticket.rating) == (TicketState.CLOSED, Rating.SATISFIED)
 
 
 def test_grid_whistle_keeps_the_grid_in_the_loop() -> None:
     ticket = whistled()
-    assert ticket.whistled_from is Level.GRID
+    assert ticket.whistled_from is TicketLevel.GRID
     assert is_supervisor(grid_leader, ticket) and is_supervisor(chief, ticket)
     assert not is_supervisor(other_grid_leader, ticket)
     step = apply(ticket, Report(), justice, LATER)
-    assert recipients(step)[0] == Recipient.post(Level.GRID, GRID)
+    assert recipients(step)[0] == Recipient.post(TicketLevel.GRID, GRID)
     # the whistler may call another department instead
     ticket = run(ticket, (Whistle("housing", "住建局"), grid_leader))
-    assert (ticket.department_code, ticket.whistled_from) == ("housing", Level.GRID)
+    assert (ticket.department_code, ticket.whistled_from) == ("housing", TicketLevel.GRID)
     assert is_handler(housing, ticket) and not is_handler(justice, ticket)
 
 
@@ -517,32 +579,32 @@ def test_department_return_goes_back_to_the_level_that_whistled() -> None:
     step = apply(whistled(), Return("不属于司法调解范围"), justice, LATER)
     t = step.ticket
     assert (t.state, t.level, t.department_code, t.whistled_from) == (
-        State.RETURNED,
-        Level.GRID,
+        TicketState.RETURNED,
+        TicketLevel.GRID,
         None,
         None,
     )
-    assert recipients(step) == [Recipient.post(Level.GRID, GRID)]
+    assert recipients(step) == [Recipient.post(TicketLevel.GRID, GRID)]
     assert is_handler(grid_leader, t)
 
 
 def test_grid_return_goes_to_the_village_and_town_return_stays_in_town() -> None:
     t = returned()
-    assert (t.state, t.level, t.assignee_id) == (State.RETURNED, Level.VILLAGE, None)
+    assert (t.state, t.level, t.assignee_id) == (TicketState.RETURNED, TicketLevel.VILLAGE, None)
     assert is_handler(chief, t) and not is_handler(grid_leader, t)
     town_ticket = run(at_town(), (Return("请重新派单"), town))
-    assert (town_ticket.state, town_ticket.level) == (State.RETURNED, Level.TOWN)
+    assert (town_ticket.state, town_ticket.level) == (TicketState.RETURNED, TicketLevel.TOWN)
 
 
 def test_pull_back_from_department_clears_it() -> None:
-    t = run(reported(), (Reassign("o1", "黄主任", Role.TOWN_OFFICIAL), town))
-    assert (t.level, t.department_code, t.whistled_from) == (Level.TOWN, None, None)
+    t = run(reported(), (Reassign("o1", "黄主任", ActorRole.TOWN_OFFICIAL), town))
+    assert (t.level, t.department_code, t.whistled_from) == (TicketLevel.TOWN, None, None)
 
 
 def test_resolved_level_counts_for_the_town_share() -> None:
     assert resolved_within_town(resolved().resolved_level)
-    assert resolved_within_town(Level.TOWN)
-    assert not resolved_within_town(Level.DEPARTMENT)
+    assert resolved_within_town(TicketLevel.TOWN)
+    assert not resolved_within_town(TicketLevel.DEPARTMENT)
     assert not resolved_within_town(None)
 
 
@@ -552,16 +614,16 @@ def test_resolved_level_counts_for_the_town_share() -> None:
 def test_unsatisfied_reopens_one_level_up() -> None:
     step = apply(resolved(), Rate(Rating.UNSATISFIED, "还在漏水"), reporter, LATER)
     t = step.ticket
-    assert (t.state, t.level, t.assignee_id) == (State.REOPENED, Level.VILLAGE, None)
+    assert (t.state, t.level, t.assignee_id) == (TicketState.REOPENED, TicketLevel.VILLAGE, None)
     assert (t.resolved_at, t.resolved_level, t.ratings, t.reopen_count) == (None, None, (), 1)
     assert step.event.note == "不满意：还在漏水"
     assert recipients(step) == [
-        Recipient.post(Level.VILLAGE, VILLAGE),
+        Recipient.post(TicketLevel.VILLAGE, VILLAGE),
         Recipient.person("g1"),
     ]
     assert "重办" in step.notifications[0].text
     t = run(t, (Accept(), chief), (Resolve("重新施工"), chief))
-    assert t.resolved_level is Level.VILLAGE
+    assert t.resolved_level is TicketLevel.VILLAGE
 
 
 def test_other_reporters_are_not_told_they_were_unsatisfied() -> None:
@@ -577,34 +639,38 @@ def test_other_reporters_are_not_told_they_were_unsatisfied() -> None:
 def test_unsatisfied_at_the_top_stays_at_the_top() -> None:
     t = run(at_town(), (Accept(), town), (Resolve("协调好了"), town))
     t = run(t, (Rate(Rating.UNSATISFIED), reporter))
-    assert (t.state, t.level) == (State.REOPENED, Level.TOWN)
+    assert (t.state, t.level) == (TicketState.REOPENED, TicketLevel.TOWN)
 
     t = run(reported(), (Resolve("调解了"), justice), (Rate(Rating.UNSATISFIED), reporter))
-    assert (t.state, t.level, t.department_code) == (State.REOPENED, Level.DEPARTMENT, "justice")
+    assert (t.state, t.level, t.department_code) == (
+        TicketState.REOPENED,
+        TicketLevel.DEPARTMENT,
+        "justice",
+    )
     refused(t, Accept(), town, "报到")
     t = run(t, (Report(), justice))
-    assert t.state is State.IN_PROGRESS
+    assert t.state is TicketState.IN_PROGRESS
 
 
 def test_several_reporters_rate_and_the_worst_counts() -> None:
     t = resolved(run(in_progress(), (AddReporter("r2"), SYSTEM)))
     t = run(t, (Rate(Rating.BASICALLY_SATISFIED), neighbour))
-    assert t.state is State.RATING
+    assert t.state is TicketState.RATING
     refused(t, Rate(Rating.SATISFIED), neighbour, "已评价过")
     t = run(t, (Rate(Rating.SATISFIED), reporter))
-    assert (t.state, t.rating, t.closed_at) == (State.CLOSED, Rating.BASICALLY_SATISFIED, NOW)
+    assert (t.state, t.rating, t.closed_at) == (TicketState.CLOSED, Rating.BASICALLY_SATISFIED, NOW)
 
 
 def test_one_unsatisfied_reporter_reopens_even_after_a_satisfied_one() -> None:
     t = resolved(run(in_progress(), (AddReporter("r2"), SYSTEM)))
     t = run(t, (Rate(Rating.SATISFIED), reporter), (Rate(Rating.UNSATISFIED), neighbour))
-    assert t.state is State.REOPENED and t.ratings == ()
+    assert t.state is TicketState.REOPENED and t.ratings == ()
 
 
 def test_no_rating_closes_without_counting_as_satisfied() -> None:
     step = apply(resolved(), CloseWithoutRating(), SYSTEM, LATER)
     assert (step.ticket.state, step.ticket.rating, step.ticket.closed_at) == (
-        State.CLOSED,
+        TicketState.CLOSED,
         None,
         LATER,
     )
@@ -615,7 +681,7 @@ def test_no_rating_closes_without_counting_as_satisfied() -> None:
 def test_window_end_keeps_the_ratings_received() -> None:
     t = resolved(run(in_progress(), (AddReporter("r2"), SYSTEM)))
     t = run(t, (Rate(Rating.SATISFIED), reporter), (CloseWithoutRating(), SYSTEM))
-    assert (t.state, t.rating) == (State.CLOSED, Rating.SATISFIED)
+    assert (t.state, t.rating) == (TicketState.CLOSED, Rating.SATISFIED)
 
 
 # ------------------------------------------------------------------ extensions
@@ -623,7 +689,7 @@ def test_window_end_keeps_the_ratings_received() -> None:
 
 def test_extensions_are_bounded_in_number_and_length() -> None:
     t = run(accepted(), (Extend(7, "等材料"), grid_leader))
-    assert (t.state, t.extension_count, t.extended_days) == (State.IN_PROGRESS, 1, 7)
+    assert (t.state, t.extension_count, t.extended_days) == (TicketState.IN_PROGRESS, 1, 7)
     t = run(t, (Extend(2, "还在等"), chief))
     assert (t.extension_count, t.extended_days) == (2, 9)
     refused(t, Extend(1, "再等等"), grid_leader, "已延期2次", "最多只能延期2次")
@@ -661,12 +727,15 @@ def test_sla_expiry_at_grid_escalates_to_village() -> None:
     key = timer_key(t, SlaKind.ACCEPT, reminder=False)
     step = apply(t, SlaExpired(SlaKind.ACCEPT, key, NOW), SYSTEM, LATER)
     assert (step.ticket.level, step.ticket.state, step.ticket.window) == (
-        Level.VILLAGE,
-        State.DISPATCHED,
+        TicketLevel.VILLAGE,
+        TicketState.DISPATCHED,
         t.window + 1,
     )
     assert key in step.ticket.fired_timers
-    assert recipients(step)[:2] == [Recipient.post(Level.VILLAGE, VILLAGE), Recipient.person("g1")]
+    assert recipients(step)[:2] == [
+        Recipient.post(TicketLevel.VILLAGE, VILLAGE),
+        Recipient.person("g1"),
+    ]
     assert "超时升级" in step.notifications[0].text
 
 
@@ -675,7 +744,7 @@ def test_sla_expiry_at_town_and_department_is_supervision_only() -> None:
     key = timer_key(t, SlaKind.ACCEPT, reminder=False)
     step = apply(t, SlaExpired(SlaKind.ACCEPT, key, NOW), SYSTEM, LATER)
     assert (step.ticket.level, step.ticket.state, step.ticket.window) == (
-        Level.TOWN,
+        TicketLevel.TOWN,
         t.state,
         t.window,
     )
@@ -684,8 +753,11 @@ def test_sla_expiry_at_town_and_department_is_supervision_only() -> None:
     t = reported()
     key = timer_key(t, SlaKind.RESOLVE, reminder=False)
     step = apply(t, SlaExpired(SlaKind.RESOLVE, key, NOW), SYSTEM, LATER)
-    assert step.ticket.level is Level.DEPARTMENT
-    assert recipients(step) == [Recipient.department("justice"), Recipient.post(Level.TOWN, None)]
+    assert step.ticket.level is TicketLevel.DEPARTMENT
+    assert recipients(step) == [
+        Recipient.department("justice"),
+        Recipient.post(TicketLevel.TOWN, None),
+    ]
 
 
 def test_department_deadline_to_accept_is_a_deadline_to_report() -> None:
@@ -710,11 +782,14 @@ def test_sla_timer_fires_once_and_only_for_its_window() -> None:
     key = timer_key(t, SlaKind.ACCEPT, reminder=True)
     reminder = SlaReminder(SlaKind.ACCEPT, key, NOW)
     step = apply(t, reminder, SYSTEM, NOW)
-    assert step.ticket.state is State.DISPATCHED and key in step.ticket.fired_timers
+    assert step.ticket.state is TicketState.DISPATCHED and key in step.ticket.fired_timers
     assert "⏰" in step.notifications[0].text and "接单" in step.notifications[0].text
     refused(step.ticket, reminder, SYSTEM, "已处理过")
     refused(
-        run(t, (Reassign("w1", "王五", Role.GRID_WORKER), grid_leader)), reminder, SYSTEM, "失效"
+        run(t, (Reassign("w1", "王五", ActorRole.GRID_WORKER), grid_leader)),
+        reminder,
+        SYSTEM,
+        "失效",
     )
     refused(t, reminder, town, "系统自动")
     refused(accepted(), SlaReminder(SlaKind.ACCEPT, key, NOW), SYSTEM, "不适用")
@@ -757,41 +832,41 @@ def test_describe_says_state_holder_and_deadline() -> None:
 
 
 def check_invariants(t: TicketView, rules: Rules = DEFAULT_RULES) -> None:
-    at_department = t.level is Level.DEPARTMENT
+    at_department = t.level is TicketLevel.DEPARTMENT
     assert at_department == (t.department_code is not None)
     assert at_department == (t.whistled_from is not None)
-    assert t.whistled_from is not Level.DEPARTMENT
+    assert t.whistled_from is not TicketLevel.DEPARTMENT
     assert 0 <= t.extension_count <= rules.max_extensions
     assert 0 <= t.extended_days <= t.extension_count * rules.max_extension_days
-    done = t.state in (State.RESOLVED, State.RATING, State.CLOSED)
+    done = t.state in (TicketState.RESOLVED, TicketState.RATING, TicketState.CLOSED)
     assert done == (t.resolved_level is not None) == (t.resolved_at is not None)
-    assert (t.state is State.CLOSED) == (t.closed_at is not None)
+    assert (t.state is TicketState.CLOSED) == (t.closed_at is not None)
     if t.state in AWAITING_ACCEPTANCE:
         assert t.accepted_at is None
-    if t.state in (State.ACCEPTED, State.IN_PROGRESS):
+    if t.state in (TicketState.ACCEPTED, TicketState.IN_PROGRESS):
         assert t.accepted_at is not None and t.assignee_id is not None
     rated = [pid for pid, _ in t.ratings]
     assert len(rated) == len(set(rated)) and set(rated) <= set(t.reporter_ids)
-    if t.state is State.RATING:
+    if t.state is TicketState.RATING:
         assert rated and set(rated) != set(t.reporter_ids)
     assert t.rating is not Rating.UNSATISFIED
-    if t.state is not State.CLOSED:
+    if t.state is not TicketState.CLOSED:
         assert t.rating is None
     assert len(set(t.reporter_ids)) == len(t.reporter_ids)
     holder_level = {
-        Role.GRID_LEADER: Level.GRID,
-        Role.GRID_WORKER: Level.GRID,
-        Role.STATION_CHIEF: Level.VILLAGE,
-        Role.TOWN_OFFICIAL: Level.TOWN,
-        Role.DEPARTMENT_LIAISON: Level.DEPARTMENT,
+        ActorRole.GRID_LEADER: TicketLevel.GRID,
+        ActorRole.GRID_WORKER: TicketLevel.GRID,
+        ActorRole.STATION_CHIEF: TicketLevel.VILLAGE,
+        ActorRole.TOWN_OFFICIAL: TicketLevel.TOWN,
+        ActorRole.DEPARTMENT_LIAISON: TicketLevel.DEPARTMENT,
     }
     if t.assignee_role is not None:
         assert holder_level[t.assignee_role] is t.level
 
 
 ACTIONS: list[Action] = [
-    Dispatch("g1", "张三", Role.GRID_LEADER),
-    Dispatch("w1", "王五", Role.GRID_WORKER),
+    Dispatch("g1", "张三", ActorRole.GRID_LEADER),
+    Dispatch("w1", "王五", ActorRole.GRID_WORKER),
     Accept(),
     Report(),
     Resolve("已处理"),
@@ -799,10 +874,10 @@ ACTIONS: list[Action] = [
     Escalate("太难"),
     WHISTLE_JUSTICE,
     Whistle("housing", "住建局"),
-    Reassign("w1", "王五", Role.GRID_WORKER),
-    Reassign("g2", "李四", Role.GRID_LEADER),
-    Reassign("s1", "陈书记", Role.STATION_CHIEF),
-    Reassign("o1", "黄主任", Role.TOWN_OFFICIAL),
+    Reassign("w1", "王五", ActorRole.GRID_WORKER),
+    Reassign("g2", "李四", ActorRole.GRID_LEADER),
+    Reassign("s1", "陈书记", ActorRole.STATION_CHIEF),
+    Reassign("o1", "黄主任", ActorRole.TOWN_OFFICIAL),
     Return("不归我"),
     Extend(3, "等"),
     Extend(9, "等"),
@@ -863,7 +938,7 @@ def test_random_action_sequences_keep_the_ticket_consistent(
         assert step.ticket.code == ticket.code
         assert step.ticket.window >= ticket.window
         check_invariants(step.ticket)
-        if ticket.state is State.CLOSED:
+        if ticket.state is TicketState.CLOSED:
             pytest.fail(f"{action} changed a closed ticket")
         ticket = step.ticket
 

@@ -12,17 +12,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.binding import TopicIndex, topic_for
-from bot.directory import directory_router
 from bot.hub import BotHub
+from bot.routers.directory import directory_router
+from bot.routers.tickets import tickets_router
 from bot.store import leader_chain
-from bot.transport import MessageKind
-from gridcast.config import Settings
+from core.config import Settings
 from models.db import make_async_engine
+from models.enums import MessageKind, Rating, TicketLevel, TicketState
 from models.tickets import IntakeKind, IntakeMessage, Ticket
 from tests.fakes import RecordingTransport, Sent
 from tests.tickets.helpers import ROSTER, Town, contact
-from tickets.lifecycle import Level, Rating, State
-from tickets.router import tickets_router
 
 TOWN = ROSTER.town
 ROW = ROSTER.rows[0]
@@ -116,9 +115,9 @@ async def test_complaint_to_rating_end_to_end(hub: BotHub, engine: Engine, town:
     assert sent[0].room_id == UNIT_ROOM and "感谢您的评价" in sent[0].text
     row = the_ticket(engine)
     assert (row.state, row.rating, row.resolved_level) == (
-        State.CLOSED,
+        TicketState.CLOSED,
         Rating.SATISFIED,
-        Level.DEPARTMENT,
+        TicketLevel.DEPARTMENT,
     )
     with Session(engine) as session:
         kinds = [m.kind for m in session.exec(select(IntakeMessage))]
@@ -153,7 +152,7 @@ async def test_refusals_change_nothing_and_are_polite(
     assert "没有找到工单" in sent[0].text
 
     row = the_ticket(engine)
-    assert (row.state, row.version) == (State.DISPATCHED, version)
+    assert (row.state, row.version) == (TicketState.DISPATCHED, version)
     with Session(engine) as session:
         assert len(session.exec(select(IntakeMessage)).all()) == 6  # every message kept
 

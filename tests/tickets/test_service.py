@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from gridcast.config import ConfigError, Settings, parse_settings
+from core.config import ConfigError, Settings, parse_settings
 from models.db import session_scope
+from models.enums import ActorRole, Rating, TicketLevel, TicketState, Urgency
 from models.tickets import (
     IntakeKind,
     IntakeMessage,
@@ -29,15 +30,7 @@ from tickets.commands import (
     TicketCommand,
     parse_command,
 )
-from tickets.lifecycle import (
-    Level,
-    Rating,
-    Role,
-    State,
-    TransitionRefused,
-    Urgency,
-    apply,
-)
+from tickets.lifecycle import TransitionRefused, apply
 
 COMPLAINT = "3栋楼下的下水道堵了好几天了，臭死了，没人管吗"
 MIN = timedelta(minutes=1)
@@ -154,7 +147,11 @@ def test_intake_opens_a_ticket_with_a_code_and_routes_it_to_the_grid_leader(
         assert f"{verb} T20261130-0001" in private.text
 
     row = ticket(engine, "T20261130-0001")
-    assert (row.state, row.level, row.category) == (State.DISPATCHED, Level.GRID, "sanitation")
+    assert (row.state, row.level, row.category) == (
+        TicketState.DISPATCHED,
+        TicketLevel.GRID,
+        "sanitation",
+    )
     assert row.assignee_contact_id == contact(leader) and row.assignee_person_id is not None
     assert (row.unit_id, row.grid_id, row.village_id) == (
         town.unit_id,
@@ -319,7 +316,10 @@ def test_a_village_group_message_goes_to_the_station_chief(
 ) -> None:
     outcome = file(engine, settings, COMPLAINT, "r1", unit_id=town.village_id)
     row = ticket(engine, outcome.ticket_code or "")
-    assert (row.level, row.assignee_contact_id) == (Level.VILLAGE, contact(town.station_chief))
+    assert (row.level, row.assignee_contact_id) == (
+        TicketLevel.VILLAGE,
+        contact(town.station_chief),
+    )
     assert "网格站站长" in outcome.receipt
 
 
@@ -338,11 +338,11 @@ def test_accept_by_the_grid_leader_and_refusals_for_others(
     ]:
         with pytest.raises(TransitionRefused, match=reason):
             act(engine, settings, f"接单 {code}", who)
-    assert ticket(engine, code).state is State.DISPATCHED
+    assert ticket(engine, code).state is TicketState.DISPATCHED
     assert events(engine, code) == ["create", "dispatch"]
 
     outcome = act(engine, settings, f"接单 {code}", contact(town.grid_leader), now=T0 + MIN)
-    assert outcome.state is State.ACCEPTED and "已接单" in outcome.reply
+    assert outcome.state is TicketState.ACCEPTED and "已接单" in outcome.reply
     assert [r.contact_id for r in outcome.replies] == ["resident-1"]
     row = ticket(engine, code)
     assert row.first_accepted_at == T0 + MIN and row.accepted_at == T0 + MIN
@@ -367,22 +367,22 @@ def test_whistle_report_resolve_rate_close(engine: Engine, settings: Settings, t
         act(engine, settings, f"报到 {code}", contact(town.police_liaison))
 
     report = act(engine, settings, f"报到 {code}", liaison, now=T0 + 2 * MIN)
-    assert report.state is State.IN_PROGRESS
+    assert report.state is TicketState.IN_PROGRESS
     assert leader in {r.contact_id for r in report.replies}
 
     resolved = act(engine, settings, f"办结 {code} 已疏通下水道", liaison, now=T0 + 3 * MIN)
-    assert resolved.state is State.RESOLVED
+    assert resolved.state is TicketState.RESOLVED
     ask = next(r for r in resolved.replies if r.contact_id == "resident-1")
     assert f"满意 {code}" in ask.text and "已疏通下水道" in ask.text
     row = ticket(engine, code)
-    assert (row.resolved_level, row.level) == (Level.DEPARTMENT, Level.DEPARTMENT)
+    assert (row.resolved_level, row.level) == (TicketLevel.DEPARTMENT, TicketLevel.DEPARTMENT)
 
     with pytest.raises(TransitionRefused, match="只有反映人可以评价"):
         rate(engine, settings, f"满意 {code}", leader)
     rated = rate(engine, settings, "满意", "resident-1", now=T0 + 4 * MIN)
     assert rated is not None and "感谢您的评价" in rated.reply
     row = ticket(engine, code)
-    assert (row.state, row.rating) == (State.CLOSED, Rating.SATISFIED)
+    assert (row.state, row.rating) == (TicketState.CLOSED, Rating.SATISFIED)
     assert row.next_timer_at is None
     assert events(engine, code) == [
         "create",
@@ -404,12 +404,12 @@ def test_unsatisfied_rating_reopens_one_level_up(
     act(engine, settings, f"接单 {code}", leader)
     act(engine, settings, f"办结 {code} 已清理", leader)
     outcome = rate(engine, settings, f"不满意 {code} 还是堵着", "resident-1")
-    assert outcome is not None and outcome.state is State.REOPENED
+    assert outcome is not None and outcome.state is TicketState.REOPENED
     assert contact(town.station_chief) in {r.contact_id for r in outcome.replies}
     row = ticket(engine, code)
-    assert (row.level, row.reopen_count, row.resolved_level) == (Level.VILLAGE, 1, None)
+    assert (row.level, row.reopen_count, row.resolved_level) == (TicketLevel.VILLAGE, 1, None)
     chief = act(engine, settings, f"接单 {code}", contact(town.station_chief))
-    assert chief.state is State.ACCEPTED
+    assert chief.state is TicketState.ACCEPTED
 
 
 def test_escalate_reassign_extend_remark_return(
@@ -419,7 +419,7 @@ def test_escalate_reassign_extend_remark_return(
     leader, chief = contact(town.grid_leader), contact(town.station_chief)
 
     back = act(engine, settings, f"退单 {code} 不属于本网格", leader)
-    assert ticket(engine, code).state is State.RETURNED
+    assert ticket(engine, code).state is TicketState.RETURNED
     assert chief in {r.contact_id for r in back.replies}
 
     worker = town.grid_worker
@@ -430,12 +430,12 @@ def test_escalate_reassign_extend_remark_return(
     row = ticket(engine, code)
     assert (row.assignee_contact_id, row.assignee_role, row.level) == (
         contact(worker),
-        Role.GRID_WORKER,
-        Level.GRID,
+        ActorRole.GRID_WORKER,
+        TicketLevel.GRID,
     )
     act(engine, settings, f"接单 {code}", contact(worker))
     act(engine, settings, f"备注 {code} 已联系物业", contact(worker))
-    assert ticket(engine, code).state is State.IN_PROGRESS
+    assert ticket(engine, code).state is TicketState.IN_PROGRESS
 
     act(engine, settings, f"延期 {code} 3天 等待配件", contact(worker))
     act(engine, settings, f"延期 {code} 2天 配件未到", leader)
@@ -444,8 +444,8 @@ def test_escalate_reassign_extend_remark_return(
     assert ticket(engine, code).extended_days == 5
 
     up = act(engine, settings, f"上报 {code} 涉及多个网格", leader)
-    assert up.state is State.DISPATCHED and chief in {r.contact_id for r in up.replies}
-    assert ticket(engine, code).level is Level.VILLAGE
+    assert up.state is TicketState.DISPATCHED and chief in {r.contact_id for r in up.replies}
+    assert ticket(engine, code).level is TicketLevel.VILLAGE
 
 
 def test_reassign_across_grids_moves_the_area(
@@ -556,7 +556,10 @@ def test_list_and_detail(engine: Engine, settings: Settings, town: Town) -> None
         rows = service.list_tickets(session=session, settings=settings)
         assert [r.code for r in rows] == [code]
         assert rows[0].category_name == "环境卫生" and rows[0].reporter_count == 1
-        assert service.list_tickets(session=session, settings=settings, states=[State.CLOSED]) == []
+        assert (
+            service.list_tickets(session=session, settings=settings, states=[TicketState.CLOSED])
+            == []
+        )
         detail = service.ticket_detail(session=session, settings=settings, code=code, now=T0)
     assert [e["kind"] for e in detail.events] == ["create", "dispatch", "accept"]
     assert detail.holder == f"网格长{town.grid_leader.name}"

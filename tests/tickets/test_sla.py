@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.enums import ActorRole, Rating, TicketLevel, TicketState, Urgency
 from tickets.lifecycle import (
     SYSTEM,
     Accept,
@@ -17,18 +18,13 @@ from tickets.lifecycle import (
     Dispatch,
     Escalate,
     Extend,
-    Level,
     Rate,
-    Rating,
     Recipient,
     Resolve,
-    Role,
     SlaExpired,
     SlaKind,
     SlaReminder,
-    State,
     TicketView,
-    Urgency,
     apply,
     new_ticket,
     timer_key,
@@ -48,10 +44,10 @@ MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
-reporter = Actor("r1", Role.RESIDENT)
-grid_leader = Actor("g1", Role.GRID_LEADER, "张三", grid_ids=frozenset({"grid-16"}))
-chief = Actor("s1", Role.STATION_CHIEF, "陈书记", village_ids=frozenset({"huangxia"}))
-town = Actor("o1", Role.TOWN_OFFICIAL, "黄主任")
+reporter = Actor("r1", ActorRole.RESIDENT)
+grid_leader = Actor("g1", ActorRole.GRID_LEADER, "张三", grid_ids=frozenset({"grid-16"}))
+chief = Actor("s1", ActorRole.STATION_CHIEF, "陈书记", village_ids=frozenset({"huangxia"}))
+town = Actor("o1", ActorRole.TOWN_OFFICIAL, "黄主任")
 
 
 def dispatched(urgency: Urgency = Urgency.NORMAL, at: datetime = T0) -> TicketView:
@@ -64,7 +60,7 @@ def dispatched(urgency: Urgency = Urgency.NORMAL, at: datetime = T0) -> TicketVi
         village_id="huangxia",
         reporter_id="r1",
     )
-    return apply(ticket, Dispatch("g1", "张三", Role.GRID_LEADER), SYSTEM, at).ticket
+    return apply(ticket, Dispatch("g1", "张三", ActorRole.GRID_LEADER), SYSTEM, at).ticket
 
 
 def step(ticket: TicketView, action: Action, actor: Actor, at: datetime) -> TicketView:
@@ -152,9 +148,9 @@ def test_reminder_then_expiry_escalates_with_notice_to_both_levels() -> None:
     [expired] = due_actions(ticket, now=T0 + 2 * HOUR)
     assert isinstance(expired, SlaExpired) and expired.sla is SlaKind.ACCEPT
     transition = apply(ticket, expired, SYSTEM, T0 + 2 * HOUR)
-    assert transition.ticket.level is Level.VILLAGE
+    assert transition.ticket.level is TicketLevel.VILLAGE
     village, grid = transition.notifications[:2]
-    assert village.recipient == Recipient.post(Level.VILLAGE, "huangxia")
+    assert village.recipient == Recipient.post(TicketLevel.VILLAGE, "huangxia")
     assert grid.recipient == Recipient.person("g1")  # the grid leader who let it lapse
     assert "超时升级" in village.text and "超时升级" in grid.text
     assert due_actions(transition.ticket, now=T0 + 2 * HOUR) == []
@@ -165,8 +161,8 @@ def test_resolve_expiry_escalates_an_accepted_ticket() -> None:
     assert due_actions(ticket, now=T0 + 3 * HOUR) == []  # accepted: no 签收 timer
     transitions = run_due(ticket, now=T0 + 7 * DAY)
     assert [t.event.kind for t in transitions] == ["sla_expired"]
-    assert transitions[-1].ticket.level is Level.VILLAGE
-    assert transitions[-1].ticket.state is State.DISPATCHED
+    assert transitions[-1].ticket.level is TicketLevel.VILLAGE
+    assert transitions[-1].ticket.state is TicketState.DISPATCHED
 
 
 def test_overdue_after_restart_fires_exactly_once() -> None:
@@ -178,7 +174,7 @@ def test_overdue_after_restart_fires_exactly_once() -> None:
     transitions = run_due(ticket, now=later)
     assert len(transitions) == 1
     ticket = transitions[0].ticket
-    assert (ticket.level, ticket.window_started_at) == (Level.VILLAGE, later)
+    assert (ticket.level, ticket.window_started_at) == (TicketLevel.VILLAGE, later)
     assert run_due(ticket, now=later) == []
     assert run_due(ticket, now=later + MIN) == []
 
@@ -191,7 +187,7 @@ def test_overdue_at_town_supervises_each_deadline_once() -> None:
         "超过办结时限",
     ]
     ticket = transitions[-1].ticket
-    assert (ticket.level, ticket.state) == (Level.TOWN, State.DISPATCHED)
+    assert (ticket.level, ticket.state) == (TicketLevel.TOWN, TicketState.DISPATCHED)
     assert run_due(ticket, now=T0 + 31 * DAY) == []
     assert next_wakeup(ticket) is None
 
@@ -221,7 +217,7 @@ def test_rating_window_closes_without_rating() -> None:
     assert due_actions(ticket, now=T0 + 4 * DAY - MIN) == []
     assert due_actions(ticket, now=T0 + 4 * DAY) == [CloseWithoutRating()]
     [closed] = run_due(ticket, now=T0 + 10 * DAY)
-    assert (closed.ticket.state, closed.ticket.rating) == (State.CLOSED, None)
+    assert (closed.ticket.state, closed.ticket.rating) == (TicketState.CLOSED, None)
     assert run_due(closed.ticket, now=T0 + 20 * DAY) == []
     assert next_wakeup(closed.ticket) is None
 
@@ -273,8 +269,12 @@ def test_timers_never_fire_twice_whatever_the_ticks(
         now = T0 + minutes * MIN
         if not accepted and accept_at is not None and minutes >= accept_at:
             accepted = True
-            if ticket.state is State.DISPATCHED:
-                holder = {Level.GRID: grid_leader, Level.VILLAGE: chief, Level.TOWN: town}
+            if ticket.state is TicketState.DISPATCHED:
+                holder = {
+                    TicketLevel.GRID: grid_leader,
+                    TicketLevel.VILLAGE: chief,
+                    TicketLevel.TOWN: town,
+                }
                 ticket = step(ticket, Accept(), holder[ticket.level], now)
         for transition in run_due(ticket, now=now):
             new_keys = transition.ticket.fired_timers - ticket.fired_timers
@@ -283,4 +283,4 @@ def test_timers_never_fire_twice_whatever_the_ticks(
             ticket = transition.ticket
         assert due_actions(ticket, now=now) == []
     assert len(fired) == len(set(fired))
-    assert ticket.level is not Level.DEPARTMENT
+    assert ticket.level is not TicketLevel.DEPARTMENT

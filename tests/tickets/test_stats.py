@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from core.clock import TOWN_TZ
+from models.enums import Rating, TicketLevel, TicketState
 from tests.tickets.helpers import T0
-from tickets.codes import TOWN_TZ
-from tickets.lifecycle import Level, Rating, State
 from tickets.stats import TicketFacts, compute_stats, format_stats, local_period
 
 MIN = timedelta(minutes=1)
@@ -15,11 +15,11 @@ DUE = T0 + 2 * HOUR
 
 
 def facts(
-    state: State,
+    state: TicketState,
     *,
     accepted: timedelta | None = None,
     resolved: timedelta | None = None,
-    level: Level | None = None,
+    level: TicketLevel | None = None,
     rating: Rating | None = None,
     created: datetime = T0,
     category: str = "dispute",
@@ -39,20 +39,26 @@ def facts(
 NOW = T0 + 10 * HOUR
 SAMPLE = [
     facts(
-        State.CLOSED, accepted=10 * MIN, resolved=HOUR, level=Level.GRID, rating=Rating.SATISFIED
+        TicketState.CLOSED,
+        accepted=10 * MIN,
+        resolved=HOUR,
+        level=TicketLevel.GRID,
+        rating=Rating.SATISFIED,
     ),
-    facts(State.CLOSED, accepted=3 * HOUR, resolved=5 * HOUR, level=Level.VILLAGE),  # no rating
     facts(
-        State.CLOSED,
+        TicketState.CLOSED, accepted=3 * HOUR, resolved=5 * HOUR, level=TicketLevel.VILLAGE
+    ),  # no rating
+    facts(
+        TicketState.CLOSED,
         accepted=20 * MIN,
         resolved=2 * HOUR,
-        level=Level.DEPARTMENT,
+        level=TicketLevel.DEPARTMENT,
         rating=Rating.BASICALLY_SATISFIED,
         category="noise",
     ),
-    facts(State.IN_PROGRESS, accepted=30 * MIN),
-    facts(State.DISPATCHED),  # never accepted, deadline passed: late
-    facts(State.DISPATCHED, created=NOW - 10 * MIN),  # still within its accept time
+    facts(TicketState.IN_PROGRESS, accepted=30 * MIN),
+    facts(TicketState.DISPATCHED),  # never accepted, deadline passed: late
+    facts(TicketState.DISPATCHED, created=NOW - 10 * MIN),  # still within its accept time
 ]
 
 
@@ -84,8 +90,16 @@ def test_empty_period_has_no_rates() -> None:
 def test_the_articles_share_resolved_within_the_town() -> None:
     """965 of 1,000 resolved disputes at grid, village or town level: 96.5%."""
     resolved = [
-        facts(State.CLOSED, accepted=MIN, resolved=HOUR, level=Level.GRID, rating=Rating.SATISFIED)
-    ] * 965 + [facts(State.CLOSED, accepted=MIN, resolved=HOUR, level=Level.DEPARTMENT)] * 35
+        facts(
+            TicketState.CLOSED,
+            accepted=MIN,
+            resolved=HOUR,
+            level=TicketLevel.GRID,
+            rating=Rating.SATISFIED,
+        )
+    ] * 965 + [
+        facts(TicketState.CLOSED, accepted=MIN, resolved=HOUR, level=TicketLevel.DEPARTMENT)
+    ] * 35
     stats = compute_stats(resolved, now=NOW)
     assert stats.resolved_within_town == 0.965
     assert "镇内化解率 96.5%" in format_stats(stats, {"dispute": "邻里纠纷"})

@@ -11,14 +11,14 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, col, select
 
-from bot.dispatcher import Reply
-from gridcast.config import Settings
+from core.config import Settings
+from core.messaging import Reply
 from models.db import make_async_engine, session_scope
+from models.enums import TicketLevel, TicketState
 from models.tickets import Ticket, TicketCreate, TicketEvent, TicketOutbox
 from tests.tickets.helpers import T0, Town, contact
 from tickets import service
 from tickets.commands import TicketCommand, parse_command
-from tickets.lifecycle import Level, State
 from tickets.timers import JOB_ID, add_ticket_jobs, run_due_timers
 
 MIN = timedelta(minutes=1)
@@ -64,7 +64,7 @@ def act(engine: Engine, settings: Settings, text: str, who: str, now: datetime) 
         )
 
 
-def state(engine: Engine, code: str) -> tuple[State, Level, list[str]]:
+def state(engine: Engine, code: str) -> tuple[TicketState, TicketLevel, list[str]]:
     with Session(engine) as session:
         row = session.exec(select(Ticket).where(Ticket.code == code)).one()
         kinds = session.exec(
@@ -105,11 +105,11 @@ async def test_accept_expiry_escalates_with_notice_to_both_levels(
     assert {contact(town.grid_leader), contact(town.station_chief), "resident-1"} <= told
     chief = next(r for r in escalated if r.contact_id == contact(town.station_chief))
     assert f"接单 {code}" in chief.text
-    assert state(engine, code)[:2] == (State.DISPATCHED, Level.VILLAGE)
+    assert state(engine, code)[:2] == (TicketState.DISPATCHED, TicketLevel.VILLAGE)
     # The village has its own window: its expiry escalates to the town.
     to_town = await run_due_timers(aengine, settings, T0 + 30 * MIN)
     assert contact(town.town_official) in {r.contact_id for r in to_town}
-    assert state(engine, code)[1] is Level.TOWN
+    assert state(engine, code)[1] is TicketLevel.TOWN
 
 
 async def test_a_restart_fires_an_overdue_deadline_once(
@@ -121,7 +121,7 @@ async def test_a_restart_fires_an_overdue_deadline_once(
     started = T0 + 3 * HOUR
     first = await run_due_timers(aengine, settings, started, refresh=True)
     assert first and not any("⏰" in r.text for r in first)
-    assert state(engine, code)[:2] == (State.DISPATCHED, Level.VILLAGE)
+    assert state(engine, code)[:2] == (TicketState.DISPATCHED, TicketLevel.VILLAGE)
     assert await run_due_timers(aengine, settings, started, refresh=True) == []
     assert await run_due_timers(aengine, settings, started + MIN) == []
     assert state(engine, code)[2].count("sla_expired") == 1
@@ -137,7 +137,7 @@ async def test_rating_timeout_closes_without_rating(
     assert await run_due_timers(aengine, settings, T0 + 3 * 24 * HOUR) == []
     assert await run_due_timers(aengine, settings, T0 + 2 * MIN + 3 * 24 * HOUR) == []
     closed, _, kinds = state(engine, code)
-    assert closed is State.CLOSED and kinds[-1] == "close"
+    assert closed is TicketState.CLOSED and kinds[-1] == "close"
     with Session(engine) as session:
         row = session.exec(select(Ticket).where(Ticket.code == code)).one()
     assert row.rating is None and row.next_timer_at is None
@@ -152,10 +152,10 @@ async def test_resolve_expiry_after_extension(
     act(engine, settings, f"延期 {code} 2天 等待配件", leader, T0 + 2 * MIN)
     week = T0 + timedelta(days=7)
     assert not any("超时" in r.text for r in await run_due_timers(aengine, settings, week + MIN))
-    assert state(engine, code)[1] is Level.GRID
+    assert state(engine, code)[1] is TicketLevel.GRID
     late = await run_due_timers(aengine, settings, week + timedelta(days=2) + MIN)
     assert any("超时升级" in r.text for r in late)
-    assert state(engine, code)[1] is Level.VILLAGE
+    assert state(engine, code)[1] is TicketLevel.VILLAGE
 
 
 async def test_outbox_messages_are_handed_out_once(

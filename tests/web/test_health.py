@@ -4,7 +4,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine
 
-from gridcast.config import Settings
+from core.config import Settings
 from models.db import SchemaOutOfDate, session_scope
 from orgtree.service import apply_roster
 from tests.factories import small_town

@@ -7,8 +7,8 @@ import dataclasses
 import click
 
 from bot.store import accounts_report
-from gridcast.clitools import echo_json, open_database, with_settings
-from gridcast.config import Settings
+from core.config import Settings
+from gridcast.cli.tools import echo_json, open_database, with_settings
 from models.db import session_scope
 
 STATUS_ZH = {

@@ -13,7 +13,7 @@ import aiohttp
 import click
 from sqlalchemy import Engine
 
-from gridcast.config import ConfigError, Settings, load_settings
+from core.config import ConfigError, Settings, load_settings
 from models.db import UPGRADE_HINT, DatabaseError, make_engine, require_current_schema
 
 R = TypeVar("R")

@@ -2,7 +2,7 @@
 
 Everything (sandbox servers, wechaty clients) runs in this process and event loop, so
 the figure is what one core sustains for both ends together. Run it with
-``python -m sandbox.bench --sends 2000 --accounts 4``.
+``python -m bench.sandbox --sends 2000 --accounts 4``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import json
 import time
 from typing import Any
 
-from bot.transport import AccountState, IncomingMessage, TransportError
+from bot.transport import IncomingMessage
 from bot.wechaty_transport import WechatyTransport
+from core.messaging import TransportError
+from models.enums import AccountStatus
 from sandbox.risk import SandboxRiskSettings
 from sandbox.sandbox import Sandbox
 from sandbox.world import AccountSpec, MemberSpec, RoomSpec, WorldSpec
@@ -67,14 +69,14 @@ async def measure_send_throughput(
         async def ignore_message(message: IncomingMessage) -> None:
             return None
 
-        async def ignore_state(account_id: str, state: AccountState, detail: str) -> None:
+        async def ignore_state(account_id: str, state: AccountStatus, detail: str) -> None:
             return None
 
         try:
             await asyncio.gather(
                 *(transport.start(ignore_message, ignore_state) for transport in transports)
             )
-            offline = [t.account_id for t in transports if t.state is not AccountState.ONLINE]
+            offline = [t.account_id for t in transports if t.state is not AccountStatus.ONLINE]
             if offline:
                 raise RuntimeError(f"accounts not online: {offline}")
             room_ids = {

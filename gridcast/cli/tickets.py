@@ -12,18 +12,19 @@ from datetime import date, datetime
 
 import click
 
-from gridcast.clitools import echo_json, open_database, with_settings
-from gridcast.config import Settings
+from core.config import Settings
+from gridcast.cli.tools import echo_json, open_database, with_settings
 from models.base import utcnow
 from models.db import session_scope
-from models.tickets import TicketChannel, TicketCreate, Urgency
+from models.enums import TicketState, Urgency
+from models.tickets import TicketChannel, TicketCreate
 from tickets import service
-from tickets.lifecycle import LEVEL_ZH, STATE_ZH, State, format_local_time
+from tickets.lifecycle import LEVEL_ZH, STATE_ZH, format_local_time
 from tickets.stats import format_stats, local_period, ticket_stats
 
 __all__ = ["tickets"]
 
-_STATE_NAMES = {**{s.value: s for s in State}, **{zh: s for s, zh in STATE_ZH.items()}}
+_STATE_NAMES = {**{s.value: s for s in TicketState}, **{zh: s for s, zh in STATE_ZH.items()}}
 
 
 @click.group()
@@ -31,7 +32,7 @@ def tickets() -> None:
     """Tickets (工单): list, show, figures, one-stop intake."""
 
 
-def _states(values: tuple[str, ...]) -> list[State]:
+def _states(values: tuple[str, ...]) -> list[TicketState]:
     states = []
     for value in values:
         for part in value.replace("，", ",").split(","):
@@ -85,7 +86,7 @@ def list_(settings: Settings, statuses: tuple[str, ...], limit: int, as_json: bo
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(settings: Settings, code: str, as_json: bool) -> None:
     """One ticket with its reporters (phones masked) and its history."""
-    from tickets.codes import InvalidCode, parse_ticket_code
+    from core.ids import InvalidCode, parse_ticket_code
 
     try:
         code = str(parse_ticket_code(code))

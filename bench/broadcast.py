@@ -30,7 +30,7 @@ from bot.hub import BotHub
 from bot.wechaty_transport import WechatyTransport
 from broadcast import planner, service
 from broadcast.engine import SEND_JITTER_S, Broadcaster, NoticeRequest
-from gridcast.config import Settings, parse_settings
+from core.config import Settings, parse_settings
 from gridcast.deployment import build_world_spec, risk_settings
 from models.broadcast import DeliveryState
 from models.db import make_async_engine, make_engine, run_in_session, session_scope, upgrade
@@ -93,7 +93,7 @@ async def run_broadcast_bench(
         )
         broadcaster = Broadcaster(
             engine=engine,
-            hub=hub,
+            messenger=hub,
             town=cfg.town.name,
             resend_uncertain=False,
             jitter_s=SEND_JITTER_S,

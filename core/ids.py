@@ -12,35 +12,23 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, datetime
+
+from core.clock import local_day
 
 __all__ = [
     "EXAMPLE_NOTICE_CODE",
     "EXAMPLE_TICKET_CODE",
-    "TOWN_TZ",
     "InvalidCode",
     "TicketCode",
     "format_notice_code",
     "format_ticket_code",
-    "local_day",
     "normalize_code_text",
     "parse_notice_code",
     "parse_ticket_code",
     "ticket_code_prefix",
 ]
 
-
-def _town_tz() -> tzinfo:
-    try:
-        return ZoneInfo("Asia/Shanghai")
-    except ZoneInfoNotFoundError:  # pragma: no cover - only on hosts without tzdata
-        # China has kept UTC+8 without daylight saving since 1991.
-        return timezone(timedelta(hours=8), "Asia/Shanghai")
-
-
-TOWN_TZ: tzinfo = _town_tz()
-"""The town's local time zone; ticket dates and times shown to people use it."""
 
 EXAMPLE_TICKET_CODE = "T20261130-0012"
 EXAMPLE_NOTICE_CODE = "N0042"
@@ -69,13 +57,6 @@ class TicketCode:
 def normalize_code_text(text: str) -> str:
     """Fold full-width characters, odd dashes and case, and drop surrounding spaces."""
     return unicodedata.normalize("NFKC", text).translate(_DASHES).strip().upper()
-
-
-def local_day(at: datetime) -> date:
-    """The town-local calendar day of an aware instant."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("a timezone-aware datetime is required")
-    return at.astimezone(TOWN_TZ).date()
 
 
 def ticket_code_prefix(day: date) -> str:

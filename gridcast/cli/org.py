@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 from sqlmodel import select
 
-from gridcast.clitools import echo_json, open_database, with_settings
-from gridcast.config import Settings
+from core.config import Settings
+from gridcast.cli.tools import echo_json, open_database, with_settings
 from models.db import session_scope
-from models.org import Level, OrgUnit
-from orgtree.records import UnitKind
+from models.enums import Level, UnitKind
+from models.org import OrgUnit
 from orgtree.service import (
     NodeView,
     OrgPathNotFound,

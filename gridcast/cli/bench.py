@@ -8,14 +8,11 @@ import resource
 import runpy
 import sys
 import time
-from pathlib import Path
 
 import click
 
-from gridcast.clitools import with_settings
-from gridcast.config import Settings
-
-BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+from core.config import Settings
+from gridcast.cli.tools import with_settings
 
 
 @click.group()
@@ -44,7 +41,7 @@ def _emit(result: dict[str, object], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def bench_broadcast(settings: Settings, rate_scale: float, fail: bool, as_json: bool) -> None:
     """A whole-town notice on the full Guohuan tree through the sandbox."""
-    from broadcast.bench import run_broadcast_bench
+    from bench.broadcast import run_broadcast_bench
 
     if not 0 < rate_scale <= 100:
         raise click.BadParameter("must be in (0, 100]", param_hint="--rate-scale")
@@ -61,11 +58,11 @@ def bench_broadcast(settings: Settings, rate_scale: float, fail: bool, as_json: 
 def bench_sandbox(sends: int, accounts: int, as_json: bool) -> None:
     """Sends/s of bot -> wechaty -> gRPC -> sandbox with rate limits off, and peak memory
     with the full Guohuan world loaded."""
-    from gridcast.config import parse_settings
+    from bench.sandbox import measure_send_throughput
+    from core.config import parse_settings
     from gridcast.deployment import build_world_spec
     from models.db import make_engine, session_scope, upgrade
     from orgtree.service import ensure_town
-    from sandbox.bench import measure_send_throughput
     from sandbox.sandbox import Sandbox
 
     result = asyncio.run(measure_send_throughput(sends, accounts))
@@ -92,16 +89,16 @@ def bench_sandbox(sends: int, accounts: int, as_json: bool) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench_plan(args: tuple[str, ...]) -> None:
     """Planning at town scale and city scale (100,000 groups, 1,000 accounts)."""
-    sys.argv = [str(BENCH_DIR / "plan_city.py"), *args]
-    runpy.run_path(str(BENCH_DIR / "plan_city.py"), run_name="__main__")
+    sys.argv = ["gridcast bench plan", *args]
+    runpy.run_module("bench.plan_city", run_name="__main__", alter_sys=True)
 
 
 @bench.command("intake", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench_intake(args: tuple[str, ...]) -> None:
     """Intake parser throughput on one core (messages per second)."""
-    sys.argv = [str(BENCH_DIR / "intake.py"), *args]
-    runpy.run_path(str(BENCH_DIR / "intake.py"), run_name="__main__")
+    sys.argv = ["gridcast bench intake", *args]
+    runpy.run_module("bench.intake", run_name="__main__", alter_sys=True)
 
 
 @bench.command("reply")
@@ -109,6 +106,6 @@ def bench_intake(args: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def bench_reply(messages: int, as_json: bool) -> None:
     """Time from a resident's message to the bot's answer in the group (full Guohuan system)."""
-    from bot.bench import run_reply_bench
+    from bench.reply import run_reply_bench
 
     _emit(asyncio.run(run_reply_bench(messages)), as_json)

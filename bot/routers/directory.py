@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.dispatcher import Context, Holder, Reply, Router, reply_in_place
+from bot.dispatcher import Context, Holder, Router, reply_in_place
+from core.messaging import Reply
 
 LeaderLookup = Callable[[int], Awaitable[Sequence[tuple[str, Holder]]]]
 """org unit id -> (level, holder) for that unit and every unit above it, nearest first."""
@@ -53,7 +54,7 @@ def _help_text(context: Context) -> str:
         }
     ]
     if leader_roles:
-        from models.org import Role
+        from models.enums import Role
 
         labels = "、".join(dict.fromkeys(Role(r).label for r in leader_roles))
         text += _LEADER_HELP.format(roles=labels)

@@ -13,8 +13,8 @@ import aiohttp
 import click
 from aiohttp import web
 
-from gridcast.clitools import http_json, system_url, with_settings
-from gridcast.config import Settings
+from core.config import Settings
+from gridcast.cli.tools import http_json, system_url, with_settings
 from sandbox.control import create_control_app
 
 

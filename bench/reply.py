@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gridcast.config import parse_settings
+from core.config import parse_settings
 from gridcast.runtime import build_sandbox
 from models.db import make_engine, session_scope, upgrade
 from orgtree.service import ensure_town

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 
-from bot.dispatcher import Context, Reply, Router, reply_in_place
-from gridcast.config import Settings
+from bot.dispatcher import Context, Router, reply_in_place
+from core.config import Settings
+from core.messaging import Reply
 from models.db import run_in_session
 from models.tickets import IntakeKind
 from tickets import service

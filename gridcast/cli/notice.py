@@ -10,11 +10,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bot.routers.notices import status_text
 from broadcast import service
 from broadcast.curve import write_curve
-from broadcast.router import status_text
-from gridcast.clitools import echo_json, http_json, open_database, system_url, with_settings
-from gridcast.config import Settings
+from core.config import Settings
+from gridcast.cli.tools import echo_json, http_json, open_database, system_url, with_settings
 from models.db import session_scope
 
 

@@ -1,40 +1,21 @@
-"""The ``gridcast`` command line.
-
-Every command that reads or changes state takes ``--config`` and ``--data-dir``
-(also from ``GRIDCAST_CONFIG`` / ``GRIDCAST_DATA_DIR``), so it works on the data
-of a ``gridcast run`` started with the same options.
-"""
+"""The commands that set up and run the system: ``setup``, ``run``, ``db``, ``config``."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 import click
 
 import gridcast
-from gridcast.clitools import echo_json, with_settings
-from gridcast.config import Settings
+from core.config import Settings
+from gridcast.cli.tools import echo_json, with_settings
 from models.db import DatabaseError, make_engine, schema_status, session_scope, upgrade
-
-
-@click.group()
-@click.version_option(gridcast.__version__, prog_name="gridcast")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug output.")
-def main(verbose: bool) -> None:
-    """gridcast: 网格化治理微信群机器人 (WeChat group bot for grid governance)."""
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
 
 # --- setup, run, db ---------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @with_settings
 def setup(settings: Settings) -> None:
     """Bring the database to this version's schema and load the town when it is empty."""
@@ -52,7 +33,7 @@ def setup(settings: Settings) -> None:
         engine.dispose()
 
 
-@main.command()
+@click.command()
 @with_settings
 @click.option("--port", type=int, help="Web port (overrides web.port; 0 picks a free one).")
 def run(settings: Settings, port: int | None) -> None:
@@ -79,7 +60,7 @@ def run(settings: Settings, port: int | None) -> None:
         raise click.ClickException(f"无法启动网络服务 (cannot listen): {exc}") from None
 
 
-@main.group()
+@click.group()
 def db() -> None:
     """Database schema."""
 
@@ -118,7 +99,7 @@ def db_status(settings: Settings) -> None:
 # --- config -----------------------------------------------------------------------------
 
 
-@main.group("config")
+@click.group("config")
 def config_group() -> None:
     """The deployment's configuration."""
 
@@ -138,24 +119,3 @@ def config_check(settings: Settings) -> None:
 def config_show(settings: Settings) -> None:
     """Print the effective configuration (defaults filled in) as JSON."""
     echo_json(settings.model_dump(mode="json"))
-
-
-def _register_subcommands() -> None:
-    from bot.cli import bot
-    from broadcast.cli import notice
-    from gridcast.bench_cli import bench
-    from gridcast.sandbox_cli import sandbox
-    from orgtree.cli import org
-    from tickets.admin_cli import tickets
-    from tickets.cli import parse_command
-
-    main.add_command(org)
-    main.add_command(bot)
-    main.add_command(notice)
-    main.add_command(bench)
-    main.add_command(sandbox)
-    main.add_command(tickets)
-    main.add_command(parse_command)
-
-
-_register_subcommands()

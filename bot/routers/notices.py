@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from bot.dispatcher import Context, Reply, Router, reply_in_place
+from bot.dispatcher import Context, Router, reply_in_place
 from broadcast import compose, receipts, service
 from broadcast.engine import Broadcaster, NoticeRequest
+from core.messaging import Reply
 from models.broadcast import NoticeKind, NoticePriority
 from models.db import run_in_session
 from orgtree.service import PATH_SEP

@@ -1,0 +1,86 @@
+"""The ``gridcast`` command line.
+
+Every command that reads or changes state takes ``--config`` and ``--data-dir``
+(also from ``GRIDCAST_CONFIG`` / ``GRIDCAST_DATA_DIR``), so it works on the data
+of a ``gridcast run`` started with the same options.
+
+Sub-commands live in the modules of this package and are imported only when they run,
+so ``gridcast --help`` starts without loading the database, web or chat libraries.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+import gridcast
+
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    # name: (module, attribute, short help shown by ``gridcast --help``)
+    "setup": (
+        "gridcast.cli.system",
+        "setup",
+        "Bring the database to this version's schema and load the town when it is empty.",
+    ),
+    "run": (
+        "gridcast.cli.system",
+        "run",
+        "Start the whole system: web server (and, as configured, sandbox, bots, scheduler).",
+    ),
+    "db": ("gridcast.cli.system", "db", "Database schema."),
+    "config": ("gridcast.cli.system", "config_group", "The deployment's configuration."),
+    "org": ("gridcast.cli.org", "org", "The town's org tree (镇/村/网格/单元) and roster."),
+    "bot": ("gridcast.cli.bot", "bot", "The bot accounts (机器人账号)."),
+    "notice": ("gridcast.cli.notice", "notice", "Notices to the town's groups (通知)."),
+    "tickets": (
+        "gridcast.cli.tickets",
+        "tickets",
+        "Tickets (工单): list, show, figures, one-stop intake.",
+    ),
+    "parse": (
+        "gridcast.cli.parse",
+        "parse_command",
+        "Decide which group messages are tickets (工单受理).",
+    ),
+    "sandbox": (
+        "gridcast.cli.sandbox",
+        "sandbox",
+        "The simulated WeChat (模拟微信) of a running `gridcast run`.",
+    ),
+    "bench": ("gridcast.cli.bench", "bench", "Benchmarks (see the README's figures)."),
+}
+"""Every sub-command; a test checks each short help against the command itself."""
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attribute, _ = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short_help) for name, (_, _, short_help) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(gridcast.__version__, prog_name="gridcast")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug output.")
+def main(verbose: bool) -> None:
+    """gridcast: 网格化治理微信群机器人 (WeChat group bot for grid governance)."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
