@@ -25,7 +25,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.binding import TopicIndex
 from bot.hub import BotHub
 from bot.wechaty_transport import WechatyTransport
 from broadcast import planner, service
@@ -35,6 +34,7 @@ from gridcast.deployment import build_world_spec, risk_settings
 from models.broadcast import DeliveryState
 from models.db import make_async_engine, make_engine, run_in_session, session_scope, upgrade
 from models.org import OrgUnit
+from orgtree.binding import TopicIndex
 from orgtree.service import PATH_SEP, ensure_town
 from sandbox.sandbox import Sandbox
 

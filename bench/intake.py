@@ -6,7 +6,7 @@ Parses every text of the labelled file, repeated, with a warmed-up parser (jieba
 dictionary loaded and the intake model trained before the clock starts; the time that
 takes is reported as ``warm_up_seconds``), pinned to one CPU where the platform allows.
 Two paths are timed: ``single`` calls ``Parser.parse`` once per message (the bot's
-path), ``batch`` calls ``Parser.parse_many`` on chunks of ``gridcast.cli.parse.BATCH_LINES``
+path), ``batch`` calls ``Parser.parse_many`` on chunks of ``tickets.intake.BATCH_LINES``
 messages (the path of ``gridcast parse``). ``messages_per_second`` is wall-clock;
 ``messages_per_cpu_second`` is the same work over the process's CPU time, steadier on a
 busy machine. Also times single long messages (a 10,000-character rant), the worst
@@ -25,9 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gridcast.cli.parse import BATCH_LINES
 from tickets.evaluate import load_labelled
-from tickets.intake import Parser
+from tickets.intake import BATCH_LINES, Parser
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "tickets" / "data" / "dev.jsonl"
 TARGET = 2000

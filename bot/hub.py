@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 
 from bot import store
-from bot.binding import Binding, TopicIndex
 from bot.dispatcher import Dispatcher, GroupInfo, SenderInfo
 from bot.transport import ChatTransport, IncomingMessage
 from core.messaging import (
@@ -36,6 +35,7 @@ from core.messaging import (
 )
 from models.db import run_in_session
 from models.enums import AccountStatus
+from orgtree.binding import Binding, TopicIndex
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,8 @@ from core.privacy import mask_phone
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
 from models.enums import AccountStatus, Role
 from models.org import OrgUnit, Person, RoleAssignment
+from orgtree.directory import contact_id_of
 from orgtree.service import PATH_SEP
-
-
-def contact_id_of(person: Person) -> str:
-    """The WeChat contact id gridcast expects for a roster person."""
-    return person.wechat_id or f"tel-{person.phone}"
 
 
 def ensure_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> dict[str, BotAccount]:

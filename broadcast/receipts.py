@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from bot.store import contact_id_of
 from broadcast import compose
 from core.config import ReminderIntervals
 from core.messaging import Reply
@@ -27,6 +26,7 @@ from models.broadcast import Delivery, DeliveryState, Notice, NoticePriority, No
 from models.chat import ChatGroup
 from models.enums import Level, Role
 from models.org import OrgUnit, Person, RoleAssignment
+from orgtree.directory import contact_id_of
 from orgtree.service import PATH_SEP
 
 _NOISE = re.compile(r"[\s,，.。!！~～、:：;；…\-—_]+|\[[^\]]{1,6}\]")

@@ -51,7 +51,7 @@ class TargetGroup:
 
 def scope_unit(session: Session, scope: str, *, town: str) -> OrgUnit:
     """``国欢镇``, ``黄霞村``, ``黄霞村/第16网格`` or ``黄霞村第16网格`` -> the org unit."""
-    from bot.binding import Binding, TopicIndex
+    from orgtree.binding import Binding, TopicIndex
 
     try:
         return resolve_path(session, scope, town=town)

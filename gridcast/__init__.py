@@ -1,10 +1,12 @@
-"""gridcast: a WeChat group bot and backend for a town's four-level grid governance."""
+"""gridcast: a WeChat group bot and backend for a town's four-level grid governance.
+
+This package is the top of the house: the command line (:mod:`gridcast.cli`), the
+runtime that wires web, bots, broadcaster and scheduler together
+(:mod:`gridcast.runtime`), and the sandbox deployment (:mod:`gridcast.deployment`).
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from core.version import VERSION as __version__
 
-try:
-    __version__ = version("gridcast")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+__all__ = ["__version__"]

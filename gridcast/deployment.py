@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bot.binding import topic_for
-from bot.store import contact_id_of
 from core.config import BotAccountSettings, Settings
 from models.enums import Level, Role
 from models.org import OrgUnit, Person, RoleAssignment
 from orgtree import names
+from orgtree.binding import topic_for
+from orgtree.directory import contact_id_of
 from orgtree.service import PATH_SEP
 from sandbox.risk import SandboxRiskSettings
 from sandbox.world import AccountSpec, MemberSpec, RoomSpec, WorldSpec

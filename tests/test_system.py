@@ -19,11 +19,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine
 
-from bot.binding import topic_for
 from core.config import Settings, parse_settings
 from gridcast.runtime import build_sandbox
 from models.db import session_scope
 from models.enums import Role
+from orgtree.binding import topic_for
 from orgtree.service import apply_roster
 from sandbox.sandbox import MessageView, Sandbox
 from tests.factories import small_town

@@ -98,6 +98,8 @@ HARD_VETO: Final = 5.0
 """A hard negative kind scoring this much (and more than the request cues) vetoes."""
 OTHER_REQUEST: Final = 3.0
 """With no category, request cues this strong (and no negatives) make an ``other`` ticket."""
+BATCH_LINES: Final = 512
+"""Callers that read a stream (``gridcast parse``) parse this many messages as one batch."""
 MAX_SCAN_CHARS: Final = 2000
 """Only the beginning of a very long text is read; its length still counts."""
 LONG_TEXT: Final = 150

@@ -30,7 +30,6 @@ from sqlalchemy import ColumnElement, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from bot.store import contact_id_of
 from core.clock import local_day
 from core.config import Settings, TicketSettings
 from core.ids import format_ticket_code
@@ -50,6 +49,7 @@ from models.tickets import (
     TicketReporter,
 )
 from models.tickets import TicketEvent as TicketEventRow
+from orgtree.directory import contact_id_of
 from orgtree.service import OrgPathNotFound, resolve_path
 from tickets.commands import (
     RateCommand,

@@ -14,7 +14,6 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import Session, select
 
-from bot.binding import TopicIndex
 from bot.hub import BotHub
 from bot.routers.directory import directory_router
 from bot.routers.notices import notices_router, receipts_router
@@ -32,6 +31,7 @@ from models.db import (
     run_in_session,
 )
 from models.org import OrgUnit
+from orgtree.binding import TopicIndex
 from orgtree.service import PATH_SEP
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox

@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 from sqlalchemy import Connection
 
-import gridcast
+from core.version import VERSION
 from models.db import backend_name, schema_status
 from orgtree.service import level_counts
 from web.keys import ENGINE, SETTINGS
@@ -28,7 +28,7 @@ def _snapshot(connection: Connection) -> dict[str, object]:
 async def healthz(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     started = time.perf_counter()
-    body: dict[str, object] = {"version": gridcast.__version__, "town": settings.town.name}
+    body: dict[str, object] = {"version": VERSION, "town": settings.town.name}
     try:
         async with request.app[ENGINE].connect() as connection:
             snapshot = await connection.run_sync(_snapshot)

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-import gridcast
+from core.version import VERSION
 from web.api import NoticeIn
 
 routes = web.RouteTableDef()
@@ -115,7 +115,7 @@ def describe() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "gridcast",
-            "version": gridcast.__version__,
+            "version": VERSION,
             "description": "网格化治理微信群机器人的 JSON API",
         },
         "paths": paths,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO
 
 import click
 
 from tickets.evaluate import LabelledSetError, evaluate, format_report, load_labelled
-from tickets.intake import Parser, default_parser
+from tickets.intake import BATCH_LINES, Parser, default_parser
 
-__all__ = ["BATCH_LINES", "parse_command", "parse_line"]
+__all__ = ["parse_command", "parse_line"]
 
 
 class _BadLine(ValueError):
@@ -47,10 +47,6 @@ def _dumps(record: dict[str, object]) -> bytes:
         return line.encode("utf-8") + b"\n"
     except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape in the input
         return json.dumps(record).encode("ascii") + b"\n"
-
-
-BATCH_LINES: Final = 512
-"""``gridcast parse`` reads this many lines, then parses them as one batch."""
 
 
 def parse_line(raw: bytes, number: int, parser: Parser) -> tuple[bytes, bool]:

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bot.binding import TopicIndex, topic_for
 from bot.hub import BotHub
 from bot.routers.directory import directory_router
 from bot.store import accounts_report, leader_chain
@@ -19,6 +18,7 @@ from gridcast.cli import main
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
 from models.db import make_async_engine, session_scope
 from models.enums import AccountStatus, MessageKind
+from orgtree.binding import TopicIndex, topic_for
 from orgtree.service import apply_roster
 from tests.factories import small_town
 from tests.fakes import RecordingTransport

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bot.binding import TopicIndex, topic_for
 from bot.hub import BotHub
 from broadcast import service
 from broadcast.engine import Broadcaster, NoticeRequest
 from models.broadcast import Delivery
 from models.db import make_async_engine, session_scope
+from orgtree.binding import TopicIndex, topic_for
 from orgtree.service import apply_roster
 from tests.factories import small_town
 from tests.fakes import RecordingTransport

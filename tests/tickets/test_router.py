@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.binding import TopicIndex, topic_for
 from bot.hub import BotHub
 from bot.routers.directory import directory_router
 from bot.routers.tickets import tickets_router
@@ -20,6 +19,7 @@ from core.config import Settings
 from models.db import make_async_engine
 from models.enums import MessageKind, Rating, TicketLevel, TicketState
 from models.tickets import IntakeKind, IntakeMessage, Ticket
+from orgtree.binding import TopicIndex, topic_for
 from tests.fakes import RecordingTransport, Sent
 from tests.tickets.helpers import ROSTER, Town, contact
 

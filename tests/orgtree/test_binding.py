@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.binding import Binding, TopicIndex, Unbound, normalize_topic, topic_for
+from orgtree.binding import Binding, TopicIndex, Unbound, normalize_topic, topic_for
 from tests.factories import guohuan
 
 TOWN = "国欢镇"
