@@ -33,9 +33,9 @@ from core.config import Settings, parse_settings
 from gridcast.deployment import build_world_spec, risk_settings
 from models.broadcast import DeliveryState
 from models.db import make_async_engine, make_engine, run_in_session, session_scope, upgrade
-from models.org import OrgUnit
+from models.org import OrgUnit, town_relative
 from orgtree.binding import TopicIndex
-from orgtree.service import PATH_SEP, ensure_town
+from orgtree.service import ensure_town
 from sandbox.sandbox import Sandbox
 
 
@@ -80,7 +80,7 @@ async def run_broadcast_bench(
             for a in accounts
         ]
         paths = await run_in_session(
-            engine, lambda s: [tuple(p.split(PATH_SEP)[1:]) for p in s.exec(_paths_query())]
+            engine, lambda s: [town_relative(p) for p in s.exec(_paths_query())]
         )
         hub = BotHub(
             engine=engine,

@@ -13,9 +13,8 @@ from bot.dispatcher import GroupInfo, Holder, SenderInfo
 from core.privacy import mask_phone
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
 from models.enums import AccountStatus, Role
-from models.org import OrgUnit, Person, RoleAssignment
+from models.org import PATH_SEP, OrgUnit, Person, RoleAssignment, town_relative
 from orgtree.directory import contact_id_of
-from orgtree.service import PATH_SEP
 
 
 def ensure_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> dict[str, BotAccount]:
@@ -164,7 +163,7 @@ def group_info(session: Session, room_id: str, *, town: str) -> GroupInfo | None
     ).first()
     if row is None or row.id is None:
         return None
-    parts = tuple(row.path.split(PATH_SEP)[1:])
+    parts = row.town_path
     return GroupInfo(org_unit_id=row.id, path=parts, level=row.level.value, name=row.name)
 
 
@@ -183,7 +182,7 @@ def sender_info(session: Session, contact_id: str, name: str, *, town: str) -> S
         contact_id=contact_id,
         name=person.name,
         person_id=person.id,
-        roles=tuple((Role(r).value, tuple(p.split(PATH_SEP)[1:])) for r, p in roles),
+        roles=tuple((Role(r).value, town_relative(p)) for r, p in roles),
     )
 
 

@@ -27,7 +27,6 @@ from models.chat import ChatGroup
 from models.enums import Level, Role
 from models.org import OrgUnit, Person, RoleAssignment
 from orgtree.directory import contact_id_of
-from orgtree.service import PATH_SEP
 
 _NOISE = re.compile(r"[\s,，.。!！~～、:：;；…\-—_]+|\[[^\]]{1,6}\]")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\ufe0f]+")
@@ -211,7 +210,7 @@ def escalate(
     chiefs = _holders(session, [v for _, v in step3], (Role.STATION_CHIEF,))
     for (notice_id, village_id), units in step3.items():
         notice = notices[notice_id]
-        grids = sorted({u.path.split(PATH_SEP)[2] for u in units})
+        grids = sorted({u.town_path[1] for u in units})
         for contact_id, name in chiefs.get(village_id, []):
             replies.append(
                 Reply(

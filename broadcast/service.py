@@ -28,8 +28,8 @@ from models.broadcast import (
 )
 from models.chat import BotAccount, ChatGroup, GroupMembership
 from models.enums import Level
-from models.org import OrgUnit
-from orgtree.service import PATH_SEP, resolve_path
+from models.org import PATH_SEP, OrgUnit, town_relative
+from orgtree.service import resolve_path
 
 
 class NoticeNotFound(LookupError):
@@ -56,7 +56,7 @@ def scope_unit(session: Session, scope: str, *, town: str) -> OrgUnit:
     try:
         return resolve_path(session, scope, town=town)
     except LookupError:
-        paths = [tuple(p.split(PATH_SEP)[1:]) for p in session.exec(select(OrgUnit.path))]
+        paths = [town_relative(p) for p in session.exec(select(OrgUnit.path))]
         bound = TopicIndex(town, paths).bind("", scope)
         if not isinstance(bound, Binding):
             raise

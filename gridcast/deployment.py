@@ -23,7 +23,6 @@ from models.org import OrgUnit, Person, RoleAssignment
 from orgtree import names
 from orgtree.binding import topic_for
 from orgtree.directory import contact_id_of
-from orgtree.service import PATH_SEP
 from sandbox.risk import SandboxRiskSettings
 from sandbox.world import AccountSpec, MemberSpec, RoomSpec, WorldSpec
 
@@ -105,7 +104,7 @@ def build_world_spec(session: Session, settings: Settings) -> WorldSpec:
         holders[assignment.org_unit_id].append((Role(assignment.role), person))
 
     accounts = settings.account_settings()
-    slots = [GroupSlot(tuple(u.path.split(PATH_SEP)[1:]), u.level) for u in units]
+    slots = [GroupSlot(u.town_path, u.level) for u in units]
     memberships = assign_accounts(slots, [a.id for a in accounts], settings.bots.accounts_per_room)
     rng = random.Random(settings.sandbox.seed)
     rooms: list[RoomSpec] = []

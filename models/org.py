@@ -14,6 +14,19 @@ from sqlmodel import Field, SQLModel
 from models.base import UTCDateTime, enum_type, utcnow
 from models.enums import Level, Role, UnitKind
 
+PATH_SEP = "/"
+"""Separates the names in :attr:`OrgUnit.path` (``国欢镇/黄霞村/第16网格``)."""
+
+OrgPath = tuple[str, ...]
+"""Names below the town: ``()`` is the town, ``(village,)``, ``(village, grid)``,
+``(village, grid, unit)``."""
+
+
+def town_relative(path: str) -> OrgPath:
+    """``国欢镇/黄霞村/第16网格`` -> ``("黄霞村", "第16网格")``: the path inside the town."""
+    return tuple(path.split(PATH_SEP)[1:])
+
+
 SINGLE_HOLDER_ROLES = frozenset(
     {Role.STATION_CHIEF, Role.GRID_LEADER, Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER}
 )
@@ -35,6 +48,11 @@ class OrgUnit(SQLModel, table=True):
     """``国欢镇/黄霞村/第16网格/国湄领涵3号楼``: the natural key used by imports."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def town_path(self) -> OrgPath:
+        """The names below the town (``()`` for the town itself)."""
+        return town_relative(self.path)
 
 
 class Person(SQLModel, table=True):

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from models.enums import Role, UnitKind
+from models.org import OrgPath
 from orgtree import names
-from orgtree.records import OrgPath, PersonRecord, RoleRecord, TownRoster, UnitRow
+from orgtree.records import PersonRecord, RoleRecord, TownRoster, UnitRow
 
 _T = TypeVar("_T")
 

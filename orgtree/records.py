@@ -13,10 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from models.enums import Role, UnitKind
-
-OrgPath = tuple[str, ...]
-"""Names below the town: ``()`` is the town, ``(village,)``, ``(village, grid)``,
-``(village, grid, unit)``."""
+from models.org import OrgPath
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,8 @@ from sqlmodel import Session, col, select
 from core.config import Settings
 from models.base import utcnow
 from models.enums import Level, Role, UnitKind
-from models.org import SINGLE_HOLDER_ROLES, Department, OrgUnit, Person, RoleAssignment
+from models.org import PATH_SEP, SINGLE_HOLDER_ROLES, Department, OrgUnit, Person, RoleAssignment
 from orgtree.records import PersonRecord, TownRoster, UnitRow
-
-PATH_SEP = "/"
 
 
 class OrgPathNotFound(LookupError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,6 +21,7 @@ from bot.store import leader_chain
 from bot.transport import ChatTransport
 from broadcast.engine import SEND_JITTER_S, Broadcaster
 from broadcast.receipts import escalate
+from core.clock import utcnow
 from core.config import Settings
 from models.db import (
     UPGRADE_HINT,
@@ -30,9 +30,8 @@ from models.db import (
     require_current_schema,
     run_in_session,
 )
-from models.org import OrgUnit
+from models.org import OrgUnit, town_relative
 from orgtree.binding import TopicIndex
-from orgtree.service import PATH_SEP
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
@@ -53,10 +52,6 @@ def _wechaty_transport(account_id: str, endpoint: str, token: str) -> ChatTransp
     return WechatyTransport(account_id, endpoint=endpoint, token=token)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = make_async_engine(settings.database_url, echo=settings.database.echo)
@@ -70,7 +65,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def _org_paths(session: Session) -> list[tuple[str, ...]]:
-    return [tuple(p.split(PATH_SEP)[1:]) for p in session.exec(select(OrgUnit.path))]
+    return [town_relative(p) for p in session.exec(select(OrgUnit.path))]
 
 
 async def instance_lock_ctx(app: web.Application) -> AsyncIterator[None]:

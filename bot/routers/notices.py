@@ -15,7 +15,6 @@ from broadcast.engine import Broadcaster, NoticeRequest
 from core.messaging import Reply
 from models.broadcast import NoticeKind, NoticePriority
 from models.db import run_in_session
-from orgtree.service import PATH_SEP
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
                 )
             except LookupError as exc:
                 return [reply_in_place(context.message, f"{exc}。{compose.ISSUE_USAGE}")]
-            scope_path = tuple(scope.path.split(PATH_SEP)[1:])
+            scope_path = scope.town_path
             reason = compose.refusal(sender.roles, scope_path)
             if reason is not None:
                 return await refuse(context, reason)
