@@ -1,6 +1,7 @@
 """``gridcast bench broadcast``: a whole-town notice on the full Guohuan tree.
 
-Everything real except WeChat: the org tree in a fresh SQLite database, the sandbox
+Everything real except WeChat: the process as ``gridcast run`` builds it
+(:func:`web.app.create_app`) on the org tree in a fresh SQLite database, the sandbox
 serving the Wechaty Puppet Service protocol with each account's rate limit enforced,
 one python-wechaty client per account over gRPC, the hub, the planner and the
 outbox. The reference deployment is config.yaml's default: 32 accounts at 1
@@ -19,24 +20,22 @@ import resource
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from sqlmodel import Session
 
-from bot.hub import BotHub
-from bot.wechaty_transport import WechatyTransport
+from bot.transport import ChatTransport
 from broadcast import planner, service
-from broadcast.engine import SEND_JITTER_S, Broadcaster, NoticeRequest
+from broadcast.engine import Broadcaster, NoticeRequest
 from core.config import Settings, parse_settings
-from gridcast.deployment import build_world_spec, risk_settings
+from gridcast.runtime import build_sandbox, prepare_database
 from models.broadcast import DeliveryState
-from models.db import make_async_engine, make_engine, run_in_session, session_scope, upgrade
-from models.org import OrgUnit, town_relative
-from orgtree.binding import TopicIndex
-from orgtree.service import ensure_town
+from models.db import run_in_session
 from sandbox.sandbox import Sandbox
+from web.app import create_app
+from web.keys import BROADCASTER, ENGINE, HUB
 
 
 def _settings(data_dir: Path, rate_scale: float, base: Settings | None) -> Settings:
@@ -50,83 +49,52 @@ def _settings(data_dir: Path, rate_scale: float, base: Settings | None) -> Setti
     ]
     raw["sandbox"]["failure_rate"] = 0.0
     raw["sandbox"]["residents_per_unit"] = 1
+    raw["broadcast"]["resend_uncertain"] = False
     return parse_settings(raw)
 
 
 async def run_broadcast_bench(
     *, rate_scale: float = 1.0, fail: bool = False, settings: Settings | None = None
 ) -> dict[str, Any]:
+    """The whole process as ``gridcast run`` builds it (``create_app``), on a fresh database
+    and a sandbox of the full town; one notice to every group."""
     with tempfile.TemporaryDirectory(prefix="gridcast-bench-") as tmp:
         cfg = _settings(Path(tmp), rate_scale, settings)
-        sync_engine = make_engine(cfg.database_url)
-        upgrade(sync_engine)
-        with session_scope(sync_engine) as session:
-            ensure_town(session=session, settings=cfg)
-            spec = build_world_spec(session, cfg)
-        sync_engine.dispose()
-        engine = make_async_engine(cfg.database_url)
-        sandbox = Sandbox(
-            spec, risk=risk_settings(cfg), heartbeat_interval_s=0, message_id_prefix="b"
+        prepare_database(cfg)
+        sandbox = await build_sandbox(cfg, heartbeat_interval_s=0, message_id_prefix="b")
+        runner = web.AppRunner(
+            create_app(cfg, sandbox=sandbox, transport_factory=_transport),
+            handle_signals=False,
+            access_log=None,
         )
-        await sandbox.start()
-        accounts = cfg.account_settings()
-        transports = [
-            WechatyTransport(
-                a.id,
-                endpoint=sandbox.endpoint(a.id),
-                token=sandbox.token(a.id),
-                heartbeat_timeout_s=None,
-            )
-            for a in accounts
-        ]
-        paths = await run_in_session(
-            engine, lambda s: [town_relative(p) for p in s.exec(_paths_query())]
-        )
-        hub = BotHub(
-            engine=engine,
-            town=cfg.town.name,
-            transports=transports,
-            topic_index=TopicIndex(cfg.town.name, paths),
-            clock=lambda: datetime.now(UTC),
-            throttle_cooldown=cfg.sandbox.throttle_cooldown,
-            limits={a.id: (a.rate_per_s, a.burst) for a in accounts},
-        )
-        broadcaster = Broadcaster(
-            engine=engine,
-            messenger=hub,
-            town=cfg.town.name,
-            resend_uncertain=False,
-            jitter_s=SEND_JITTER_S,
-            seed=cfg.sandbox.seed,
-        )
+        connect_started = time.perf_counter()
+        await runner.setup()  # starts the sandbox, logs every account in, resumes nothing
         try:
-            connect_started = time.perf_counter()
-            await hub.start()
+            app = runner.app
+            hub, broadcaster, engine = app[HUB], app[BROADCASTER], app[ENGINE]
             connect_s = time.perf_counter() - connect_started
             await hub.wait_rooms(600)
             discover_s = time.perf_counter() - connect_started - connect_s
-            result = await _measure(cfg, sandbox, hub, broadcaster, engine, fail)
+            result = await _measure(cfg, sandbox, broadcaster, engine, fail)
             result["connect_s"] = round(connect_s, 1)
             result["room_discovery_s"] = round(discover_s, 1)
             result["rate_scale"] = rate_scale
             return result
         finally:
-            await broadcaster.stop()
-            await hub.stop()
-            await sandbox.stop()
-            await engine.dispose()
+            await runner.cleanup()
 
 
-def _paths_query() -> Any:
-    from sqlmodel import select
+def _transport(account_id: str, endpoint: str, token: str) -> ChatTransport:
+    """The production wechaty transport, without the heartbeat watchdog: the bench's
+    sandbox sends no heartbeats, so that they do not compete with the posts."""
+    from bot.wechaty_transport import WechatyTransport
 
-    return select(OrgUnit.path)
+    return WechatyTransport(account_id, endpoint=endpoint, token=token, heartbeat_timeout_s=None)
 
 
 async def _measure(
     cfg: Settings,
     sandbox: Sandbox,
-    hub: BotHub,
     broadcaster: Broadcaster,
     engine: Any,
     fail: bool,

@@ -18,9 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from core.config import parse_settings
-from gridcast.runtime import build_sandbox
-from models.db import make_engine, session_scope, upgrade
-from orgtree.service import ensure_town
+from gridcast.runtime import build_sandbox, prepare_database
 from web.app import create_app
 from web.keys import HUB
 
@@ -46,11 +44,7 @@ async def run_reply_bench(messages: int = 50, seed: int = 7) -> dict[str, Any]:
         settings = parse_settings(
             {"data_dir": tmp, "web": {"port": 0}, "sandbox": {"residents_per_unit": 2}}
         )
-        engine = make_engine(settings.database_url)
-        upgrade(engine)
-        with session_scope(engine) as session:
-            ensure_town(session=session, settings=settings)
-        engine.dispose()
+        prepare_database(settings)
         sandbox = await build_sandbox(settings)
         runner = web.AppRunner(
             create_app(settings, sandbox=sandbox), handle_signals=False, access_log=None

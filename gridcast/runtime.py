@@ -24,7 +24,24 @@ def needs_sandbox(settings: Settings) -> bool:
     return settings.sandbox.enabled and any(not a.endpoint for a in settings.account_settings())
 
 
-async def build_sandbox(settings: Settings) -> Sandbox:
+def prepare_database(settings: Settings) -> None:
+    """Bring a deployment's database to the current schema and load the town when it is
+    empty (what ``gridcast setup`` does, without the report)."""
+    from models.db import make_engine, session_scope, upgrade
+    from orgtree.service import ensure_town
+
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        with session_scope(engine) as session:
+            ensure_town(session=session, settings=settings)
+    finally:
+        engine.dispose()
+
+
+async def build_sandbox(
+    settings: Settings, *, heartbeat_interval_s: float = 15.0, message_id_prefix: str = ""
+) -> Sandbox:
     """The simulated WeChat of the deployment, built from the org tree in the database."""
     from gridcast.deployment import build_world_spec, risk_settings
 
@@ -35,7 +52,12 @@ async def build_sandbox(settings: Settings) -> Sandbox:
         spec = await run_in_session(engine, lambda s: build_world_spec(s, settings))
     finally:
         await engine.dispose()
-    return Sandbox(spec, risk=risk_settings(settings), message_id_prefix="")
+    return Sandbox(
+        spec,
+        risk=risk_settings(settings),
+        heartbeat_interval_s=heartbeat_interval_s,
+        message_id_prefix=message_id_prefix,
+    )
 
 
 def _urls(runner: web.AppRunner) -> list[str]:
