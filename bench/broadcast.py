@@ -40,17 +40,26 @@ from web.keys import BROADCASTER, ENGINE, HUB
 
 def _settings(data_dir: Path, rate_scale: float, base: Settings | None) -> Settings:
     base = base or parse_settings({})
-    raw = base.model_dump(mode="json")
-    raw["data_dir"] = str(data_dir)
-    raw["database"] = {"url": None, "echo": False}
-    raw["bots"]["rate_per_s"] = base.bots.rate_per_s * rate_scale
-    raw["bots"]["accounts"] = [
-        {**a, "rate_per_s": a["rate_per_s"] * rate_scale} for a in raw["bots"]["accounts"]
-    ]
-    raw["sandbox"]["failure_rate"] = 0.0
-    raw["sandbox"]["residents_per_unit"] = 1
-    raw["broadcast"]["resend_uncertain"] = False
-    return parse_settings(raw)
+    bots = base.bots.model_copy(
+        update={
+            "rate_per_s": base.bots.rate_per_s * rate_scale,
+            "accounts": [
+                a.model_copy(update={"rate_per_s": a.rate_per_s * rate_scale})
+                for a in base.bots.accounts
+            ],
+        }
+    )
+    return base.model_copy(
+        update={
+            "data_dir": data_dir,
+            "database": base.database.model_copy(update={"url": None, "echo": False}),
+            "bots": bots,
+            "sandbox": base.sandbox.model_copy(
+                update={"failure_rate": 0.0, "residents_per_unit": 1}
+            ),
+            "broadcast": base.broadcast.model_copy(update={"resend_uncertain": False}),
+        }
+    )
 
 
 async def run_broadcast_bench(

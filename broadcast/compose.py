@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from core.policy import Post, issue_notice_refusal
 from models.enums import Level
 
 MAX_TITLE_CHARS = 60
@@ -170,22 +171,8 @@ def parse_command(text: str) -> IssueCommand | CodeCommand | NoticeInvalid | Non
 
 # --- who may issue -------------------------------------------------------------------
 
-ISSUER_ROLES = ("town_official", "station_chief", "grid_leader")
-
 
 def refusal(roles: Sequence[tuple[str, tuple[str, ...]]], scope: tuple[str, ...]) -> str | None:
-    """Why this person may not issue a notice to ``scope`` (names below the town), or None.
-
-    A town official may issue to any scope, a station chief (village cadre) within
-    their village, a grid leader within their grid.
-    """
-    for role, path in roles:
-        if role == "town_official":
-            return None
-        if role == "station_chief" and len(path) >= 1 and scope[:1] == path[:1] and len(scope) >= 1:
-            return None
-        if role == "grid_leader" and len(path) >= 2 and scope[:2] == path[:2] and len(scope) >= 2:
-            return None
-    if not any(role in ISSUER_ROLES for role, _ in roles):
-        return "抱歉，只有镇干部、村网格站站长和网格长可以发布通知。如需发通知，请联系您的网格长。"
-    return "抱歉，您只能向自己负责的村或网格发布通知，这个范围超出了您的权限。"
+    """Why a person with these (role, org path) posts may not issue a notice to ``scope``
+    (names below the town), or None: the rule of :func:`core.policy.issue_notice_refusal`."""
+    return issue_notice_refusal([Post(role, path) for role, path in roles], scope)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -93,15 +94,16 @@ class TownSettings(_Section):
 
 
 class DatabaseSettings(_Section):
-    url: str | None = None
+    url: SecretStr | None = None
     """SQLAlchemy URL. Default: SQLite file ``gridcast.db`` in the data directory.
-    Production: ``postgresql://user:${PGPASSWORD}@host/db``."""
+    Production: ``postgresql://user:${PGPASSWORD}@host/db``. A secret: shown masked."""
     echo: bool = False
     """Log every SQL statement (debugging)."""
 
     @model_validator(mode="after")
     def _check_url(self) -> DatabaseSettings:
-        if self.url is not None and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", self.url):
+        url = self.url.get_secret_value() if self.url is not None else None
+        if url is not None and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
             raise ValueError("url: must start with sqlite:// or postgresql://")
         return self
 
@@ -110,6 +112,16 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     """0 picks a free port (tests)."""
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+/?$")
+    """The address people open (``https://gridcast.example.gov.cn``). State-changing
+    requests whose ``Origin`` or ``Host`` name another site are refused. Default: the
+    bind address and port (and ``localhost`` for a loopback bind)."""
+    session_max_age: Duration = timedelta(hours=12)
+    """How long a sign-in lasts (the session cookie's expiry)."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    """Largest request body accepted (roster uploads included); larger gets 413."""
+    max_json_depth: int = Field(default=32, ge=2, le=256)
+    """Deepest nesting of a JSON body; deeper gets 400."""
 
 
 class BotAccountSettings(_Section):
@@ -119,8 +131,8 @@ class BotAccountSettings(_Section):
     """Display name of the WeChat account."""
     endpoint: str | None = Field(default=None, pattern=r"^[^\s:]+:\d{1,5}$")
     """Puppet service ``host:port``. Empty: served by the embedded sandbox."""
-    token: str = ""
-    """Puppet service token; write ``${ENV_VAR}`` to keep it out of the file."""
+    token: SecretStr = SecretStr("")
+    """Puppet service token; write ``${ENV_VAR}`` to keep it out of the file. Shown masked."""
     rate_per_s: float = Field(default=1.0, gt=0, le=50)
     """Sustained send rate this account must never exceed (messages per second)."""
     burst: int = Field(default=5, ge=1, le=100)
@@ -171,6 +183,9 @@ class SandboxSettings(_Section):
     """How long an account that sent too fast is frozen (发送消息过于频繁)."""
     enforce_rate_limits: bool = True
     """Apply each account's rate and burst in the sandbox, as WeChat would."""
+    control_from: Literal["loopback", "any"] = "loopback"
+    """Who may use the sandbox's control API (post as any member, log accounts out):
+    only clients on this machine (``loopback``), or anyone who reaches the port."""
 
 
 class Category(_Section):
@@ -331,6 +346,17 @@ class Settings(_Section):
     tickets: TicketSettings = TicketSettings()
     cadences: CadenceSettings = CadenceSettings()
     broadcast: BroadcastSettings = BroadcastSettings()
+    admins: list[str] = Field(default_factory=list)
+    """Phones (11 digits) of the roster people who are system admins: bot accounts,
+    roster import, API tokens, the whole audit trail."""
+
+    @field_validator("admins")
+    @classmethod
+    def _phones(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"1[3-9]\d{9}", v)]
+        if bad:
+            raise ValueError(f"not an 11-digit mobile number: {', '.join(bad[:5])}")
+        return value
 
     @model_validator(mode="after")
     def _check_references(self) -> Settings:
@@ -359,7 +385,19 @@ class Settings(_Section):
 
     @property
     def database_url(self) -> str:
-        return self.database.url or f"sqlite:///{self.data_dir / 'gridcast.db'}"
+        """The database URL, password included (never print it: see :meth:`safe_database_url`)."""
+        if self.database.url is not None:
+            return self.database.url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'gridcast.db'}"
+
+    def safe_database_url(self) -> str:
+        """The database URL with its password masked, for output and logs."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.database_url).render_as_string(hide_password=True)
+        except Exception:  # an unparsable URL: say what kind it is, nothing more
+            return self.database_url.split("://", 1)[0] + "://***"
 
     def account_settings(self) -> list[BotAccountSettings]:
         """The configured accounts, or the generated sandbox deployment."""

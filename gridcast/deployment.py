@@ -151,7 +151,7 @@ def _account_spec(account: BotAccountSettings, enforce_rate_limits: bool) -> Acc
         name=account.name or account.id,
         rate_per_s=account.rate_per_s if enforce_rate_limits else 0,
         burst=account.burst,
-        token=account.token or None,
+        token=account.token.get_secret_value() or None,
     )
 
 

@@ -25,9 +25,11 @@ def needs_sandbox(settings: Settings) -> bool:
 
 
 def prepare_database(settings: Settings) -> None:
-    """Bring a deployment's database to the current schema and load the town when it is
-    empty (what ``gridcast setup`` does, without the report)."""
+    """Bring a deployment's database to the current schema, load the town when it is
+    empty, and write the local admin token (what ``gridcast setup`` does, quietly)."""
+    from core.clock import utcnow
     from models.db import make_engine, session_scope, upgrade
+    from orgtree.principals import ensure_local_admin_token
     from orgtree.service import ensure_town
 
     engine = make_engine(settings.database_url)
@@ -35,6 +37,7 @@ def prepare_database(settings: Settings) -> None:
         upgrade(engine)
         with session_scope(engine) as session:
             ensure_town(session=session, settings=settings)
+            ensure_local_admin_token(session, settings.data_dir, now=utcnow())
     finally:
         engine.dispose()
 

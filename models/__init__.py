@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from models.auth import ApiToken, AuditEntry, ChatBinding, Credential, SignInCode
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
 from models.enums import AccountStatus, Level, Role, UnitKind
@@ -17,8 +18,12 @@ from models.tickets import (
 
 __all__ = [
     "AccountStatus",
+    "ApiToken",
+    "AuditEntry",
     "BotAccount",
+    "ChatBinding",
     "ChatGroup",
+    "Credential",
     "Delivery",
     "DeliveryState",
     "Department",
@@ -32,6 +37,7 @@ __all__ = [
     "Receipt",
     "Role",
     "RoleAssignment",
+    "SignInCode",
     "Ticket",
     "TicketCodeSequence",
     "TicketEvent",

@@ -5,7 +5,14 @@ from __future__ import annotations
 import dataclasses
 from functools import cache
 
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from core.policy import ADMIN_ROLE
+from models.db import session_scope
 from orgtree.guohuan import guohuan_roster
+from orgtree.principals import create_token
 from orgtree.records import TownRoster
 
 
@@ -34,3 +41,29 @@ def small_town(
     paths = {()} | {r.path[:n] for r in rows for n in (1, 2, 3)}
     extra = tuple(e for e in full.extra_roles if e.path in paths)
     return dataclasses.replace(full, rows=tuple(rows), extra_roles=extra)
+
+
+def api_token(
+    engine: Engine,
+    *,
+    role: str = ADMIN_ROLE,
+    scope: tuple[str, ...] = (),
+    department: str | None = None,
+    name: str = "测试令牌",
+) -> str:
+    """A bearer token with one post, as an admin would create it."""
+    with session_scope(engine) as session:
+        _row, token = create_token(
+            session,
+            name=name,
+            role=role,
+            scope=scope,
+            department=department,
+            created_by="tests",
+            now=datetime.now(UTC),
+        )
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -26,7 +26,7 @@ from models.enums import Role
 from orgtree.binding import topic_for
 from orgtree.service import apply_roster
 from sandbox.sandbox import MessageView, Sandbox
-from tests.factories import small_town
+from tests.factories import api_token, bearer, small_town
 from web.app import create_app
 from web.keys import HUB
 
@@ -42,6 +42,7 @@ class System:
     client: TestClient
     sandbox: Sandbox
     settings: Settings
+    token: str
 
     def bot_lines(self, room: str, since: int = 0) -> list[MessageView]:
         return [m for m in self.sandbox.transcript(room, since_seq=since) if m.sender_is_bot]
@@ -79,11 +80,12 @@ async def system(db_url: str, engine: Engine, tmp_path: Path) -> AsyncIterator[S
         }
     )
     sandbox = await build_sandbox(settings)
-    client = TestClient(TestServer(create_app(settings, sandbox=sandbox)))
+    token = api_token(engine, role="town_official", name="镇综治中心")
+    client = TestClient(TestServer(create_app(settings, sandbox=sandbox)), headers=bearer(token))
     await client.start_server()
     try:
         assert await client.app[HUB].wait_rooms(30)
-        yield System(client, sandbox, settings)
+        yield System(client, sandbox, settings, token)
     finally:
         await client.close()
 
@@ -269,6 +271,8 @@ async def test_notice_cli_send_wait_status_and_curve(
             "--wait",
             "--url",
             url,
+            "--token",
+            system.token,
         ],
     )
     assert result.exit_code == 0, result.output
@@ -309,7 +313,9 @@ async def test_notice_cli_send_wait_status_and_curve(
 @pytest.mark.parametrize(
     ("payload", "status", "text"),
     [
-        ("not json", 400, "不是有效的 JSON"),
+        ("not json", 415, "application/json"),
+        (b"{not json", 400, "不是有效的 JSON"),
+        (b"[" * 5000 + b"]" * 5000, 400, "嵌套太深"),
         ({"title": "x"}, 400, "body"),
         (
             {"title": "t", "body": "b", "scope": TOWN, "issuer": "x", "levels": ["省"]},
@@ -324,7 +330,13 @@ async def test_notice_cli_send_wait_status_and_curve(
 async def test_bad_notice_requests_are_refused_and_send_nothing(
     system: System, payload: object, status: int, text: str
 ) -> None:
-    kwargs = {"data": payload} if isinstance(payload, str) else {"json": payload}
+    if isinstance(payload, bytes):
+        kwargs: dict[str, object] = {
+            "data": payload,
+            "headers": {"Content-Type": "application/json"},
+        }
+    else:
+        kwargs = {"data": payload} if isinstance(payload, str) else {"json": payload}
     response = await system.client.post("/api/notices", **kwargs)  # type: ignore[arg-type]
     assert response.status == status
     assert text in await response.text()

@@ -1,109 +1,271 @@
-"""The JSON API: org tree, notices, bot accounts. Domain errors become HTTP errors here."""
+"""The JSON API: org tree, notices, bot accounts. Domain errors become HTTP errors here,
+and every route asks the policy (:mod:`core.policy`) first."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from bot.store import accounts_report
 from broadcast import service as notices
 from broadcast.compose import ALL_LEVELS, NoticeInvalid
 from broadcast.engine import Broadcaster, NoticeRequest
+from core.policy import Permission
+from models.auth import AuditOutcome
 from models.broadcast import NoticePriority
 from models.db import run_in_session
 from models.enums import Level
-from orgtree.service import OrgPathNotFound, level_counts, subtree
+from models.org import OrgPath
+from orgtree.service import OrgPathNotFound, level_counts, resolve_path, subtree
+from web.endpoints import Api, ApiError, Strict
 from web.keys import BROADCASTER, ENGINE, SETTINGS
+from web.security import audit, authorize
 
-routes = web.RouteTableDef()
+api = Api()
 
+# --- models -----------------------------------------------------------------------------
 
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.json_response(
-        data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str)
-    )
-
-
-def _error(status: int, message: str, **extra: object) -> web.HTTPException:
-    body = json.dumps({"error": message, **extra}, ensure_ascii=False)
-    cls = {
-        400: web.HTTPBadRequest,
-        404: web.HTTPNotFound,
-        409: web.HTTPConflict,
-        503: web.HTTPServiceUnavailable,
-    }[status]
-    return cls(text=body, content_type="application/json")
+NOTICE_CODE = r"^N\d{4,6}$"
 
 
-class NoticeIn(BaseModel):
-    """POST /api/notices."""
+class CountsOut(Strict):
+    town: int
+    village: int
+    grid: int
+    unit: int
+    unit_kinds: dict[str, int]
 
-    model_config = ConfigDict(extra="forbid")
+
+class OrgPathQuery(Strict):
+    path: str = Field(default="", max_length=200, description="org path, e.g. 黄霞村/第16网格")
+
+
+class LeaderOut(Strict):
+    role: str
+    name: str
+    phone: str = Field(description="masked (138****1288)")
+
+
+class OrgNodeOut(Strict):
+    path: str
+    name: str
+    level: str
+    kind: str | None
+    units: int
+    leaders: list[LeaderOut]
+    children: list[OrgNodeOut]
+
+
+class NoticeIn(Strict):
+    """POST /api/notices. The issuer is the caller (a signed-in person or a token)."""
 
     title: str = Field(max_length=200)
     body: str = Field(max_length=50_000)
     scope: str = Field(min_length=1, max_length=200)
     """An org path (国欢镇, 黄霞村, 黄霞村/第16网格)."""
-    levels: list[Level] | None = None
+    levels: list[Level] | None = Field(default=None, max_length=4)
     """Default: all four levels."""
     priority: NoticePriority = NoticePriority.NORMAL
     deadline_s: float | None = Field(default=None, ge=1, le=86_400)
     ack_required: bool = True
-    issuer: str = Field(min_length=1, max_length=50)
     confirm: bool = False
     """Send at once instead of waiting for POST /api/notices/{code}/confirm."""
+    issuer: str | None = Field(default=None, min_length=1, max_length=50)
+    """The signature residents see, for a token (镇防汛办); a signed-in person signs with
+    their own name. Who sent it is recorded from the credentials, whatever this says."""
 
 
-async def _body(request: web.Request, model: type[BaseModel]) -> Any:
-    try:
-        raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _error(400, "请求体不是有效的 JSON (body is not valid JSON)") from None
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        ]
-        raise _error(400, "请求参数有误", problems=problems) from None
+class NoticePlanOut(Strict):
+    code: str
+    groups: int
+    unreachable: int
+    lower_bound_s: float
+    predicted_reach_s: float
+    deadline_s: float
+    meets_deadline: bool
+    plan_ms: float
+    summary: str
+    status: str
+
+
+class NoticeCodeIn(Strict):
+    code: str = Field(pattern=NOTICE_CODE)
+
+
+class NoticeActionIn(Strict):
+    code: str = Field(pattern=NOTICE_CODE)
+    action: str = Field(pattern=r"^(confirm|cancel)$")
+
+
+class NoticeStateOut(Strict):
+    code: str
+    status: str
+
+
+class LevelReachOut(Strict):
+    name: str
+    targeted: int
+    sent: int
+    failed: int
+    unreachable: int
+    uncertain: int
+    pending: int
+    acknowledged: int
+    ack_coverage: float
+
+
+class LiveOut(Strict):
+    sent: int
+    failed: int
+    unreachable: int
+    pending: int
+
+
+class NoticeReportOut(Strict):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    title: str
+    kind: str
+    status: str
+    priority: str
+    issuer: str
+    deadline_s: float
+    lower_bound_s: float | None
+    predicted_reach_s: float | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    targeted: int
+    sent: int
+    final: int
+    levels: dict[str, LevelReachOut]
+    time_to: dict[str, float | None]
+    receipts: int
+    silent_units: list[str]
+    median_send_s: float | None
+    live: LiveOut | None
+
+
+class AccountOut(Strict):
+    account_id: str
+    name: str
+    status: str
+    detail: str
+    since: datetime
+    groups: int
+
+
+class UnboundRoomOut(Strict):
+    room_id: str
+    account_id: str
+    topic: str
+    reason: str
+
+
+class BotStatusOut(Strict):
+    accounts: list[AccountOut]
+    unbound: list[UnboundRoomOut]
+    groups_without_online_account: list[str]
+
+
+# --- helpers ----------------------------------------------------------------------------
 
 
 def _broadcaster(request: web.Request) -> Broadcaster:
     broadcaster = request.app.get(BROADCASTER)
     if broadcaster is None:
-        raise _error(503, "本进程没有运行机器人，不能发送通知 (no bots in this process)")
+        raise ApiError(503, "本进程没有运行机器人，不能发送通知 (no bots in this process)")
     return broadcaster
 
 
-@routes.get("/api/org/stats")
-async def org_stats(request: web.Request) -> web.Response:
+async def _org_scope(request: web.Request, path: str) -> OrgPath:
+    """The org path below the town that ``path`` names (404 when there is none)."""
+    town = request.app[SETTINGS].town.name
+    try:
+        unit = await run_in_session(
+            request.app[ENGINE], lambda s: resolve_path(s, path or town, town=town)
+        )
+    except OrgPathNotFound as exc:
+        raise ApiError(404, str(exc), suggestions=list(exc.suggestions)) from None
+    return unit.town_path
+
+
+async def _notice_scope(request: web.Request, code: str) -> tuple[OrgPath, int | None]:
+    def read(session: Session) -> tuple[OrgPath, int | None]:
+        from models.org import OrgUnit
+
+        notice = notices.notice_by_code(session, code)
+        unit = session.get(OrgUnit, notice.scope_org_unit_id)
+        return (unit.town_path if unit is not None else ()), notice.issuer_person_id
+
+    try:
+        return await run_in_session(request.app[ENGINE], read)
+    except notices.NoticeNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+
+
+# --- org --------------------------------------------------------------------------------
+
+
+@api.endpoint(
+    "GET",
+    "/api/org/stats",
+    permission=Permission.SIGNED_IN,
+    summary="Counts per level and unit kind",
+    response=CountsOut,
+    errors=(401,),
+    tag="org",
+)
+async def org_stats(request: web.Request) -> Any:
     async with request.app[ENGINE].connect() as connection:
-        counts = await connection.run_sync(level_counts)
-    return _json(counts)
+        return await connection.run_sync(level_counts)
 
 
-@routes.get("/api/org/show")
-async def org_show(request: web.Request) -> web.Response:
-    path = request.query.get("path", "")
+@api.endpoint(
+    "GET",
+    "/api/org/show",
+    permission=Permission.VIEW_ORG,
+    summary="One subtree with its leaders (phones masked)",
+    query=OrgPathQuery,
+    response=OrgNodeOut,
+    errors=(400, 401, 403, 404),
+    tag="org",
+)
+async def org_show(request: web.Request, *, query: OrgPathQuery) -> Any:
+    scope = await _org_scope(request, query.path)
+    await authorize(request, Permission.VIEW_ORG, scope=scope)
     town = request.app[SETTINGS].town.name
     try:
         node = await run_in_session(
-            request.app[ENGINE], lambda s: subtree(s, path or town, town=town)
+            request.app[ENGINE], lambda s: subtree(s, query.path or town, town=town)
         )
     except OrgPathNotFound as exc:
-        raise _error(404, str(exc), suggestions=exc.suggestions) from None
-    return _json(node.to_json())
+        raise ApiError(404, str(exc), suggestions=list(exc.suggestions)) from None
+    return node.to_json()
 
 
-@routes.post("/api/notices")
-async def create_notice(request: web.Request) -> web.Response:
-    body: NoticeIn = await _body(request, NoticeIn)
+# --- notices ----------------------------------------------------------------------------
+
+
+@api.endpoint(
+    "POST",
+    "/api/notices",
+    permission=Permission.ISSUE_NOTICE,
+    summary="Plan a notice (and send it with confirm: true)",
+    body=NoticeIn,
+    response=NoticePlanOut,
+    status=201,
+    errors=(400, 401, 403, 404, 503),
+    tag="notices",
+)
+async def create_notice(request: web.Request, *, body: NoticeIn) -> NoticePlanOut:
+    scope = await _org_scope(request, body.scope)
+    principal = await authorize(request, Permission.ISSUE_NOTICE, scope=scope)
     settings = request.app[SETTINGS]
     broadcaster = _broadcaster(request)
     notice = NoticeRequest(
@@ -114,7 +276,8 @@ async def create_notice(request: web.Request) -> web.Response:
         priority=body.priority,
         deadline_s=body.deadline_s or settings.broadcast.deadline.total_seconds(),
         ack_required=body.ack_required,
-        issuer_name=body.issuer,
+        issuer_name=(body.issuer if principal.kind != "person" and body.issuer else principal.name),
+        issuer_person_id=principal.person_id,
         channel="web",
     )
     try:
@@ -122,63 +285,145 @@ async def create_notice(request: web.Request) -> web.Response:
         if body.confirm:
             await broadcaster.confirm(prepared.code)
     except NoticeInvalid as exc:
-        raise _error(400, str(exc)) from None
+        raise ApiError(400, str(exc)) from None
     except OrgPathNotFound as exc:
-        raise _error(404, str(exc), suggestions=exc.suggestions) from None
-    return _json(
-        {
-            "code": prepared.code,
-            "groups": prepared.groups,
-            "unreachable": prepared.unreachable,
-            "lower_bound_s": round(prepared.lower_bound_s, 2),
-            "predicted_reach_s": round(prepared.predicted_reach_s, 2),
-            "deadline_s": prepared.deadline_s,
-            "meets_deadline": prepared.meets_deadline,
-            "plan_ms": round(prepared.plan_ms, 1),
-            "summary": prepared.summary_zh(),
-            "status": "sending" if body.confirm else "pending",
-        },
-        status=201,
+        raise ApiError(404, str(exc), suggestions=list(exc.suggestions)) from None
+    await audit(
+        request,
+        "notice.create",
+        target=prepared.code,
+        scope=scope,
+        detail={"title": body.title, "groups": prepared.groups, "confirmed": body.confirm},
+        message=f"发布通知 {prepared.code}「{body.title}」到 {prepared.groups} 个群"
+        + ("并确认发送" if body.confirm else "，待确认"),
+    )
+    if body.confirm:
+        await audit(
+            request,
+            "notice.confirm",
+            target=prepared.code,
+            scope=scope,
+            message=f"确认发送 {prepared.code}",
+        )
+    return NoticePlanOut(
+        code=prepared.code,
+        groups=prepared.groups,
+        unreachable=prepared.unreachable,
+        lower_bound_s=round(prepared.lower_bound_s, 2),
+        predicted_reach_s=round(prepared.predicted_reach_s, 2),
+        deadline_s=prepared.deadline_s,
+        meets_deadline=prepared.meets_deadline,
+        plan_ms=round(prepared.plan_ms, 1),
+        summary=prepared.summary_zh(),
+        status="sending" if body.confirm else "pending",
     )
 
 
-@routes.post(r"/api/notices/{code}/{action:confirm|cancel}")
-async def confirm_or_cancel_notice(request: web.Request) -> web.Response:
-    """Send a pending notice (confirm) or drop it (cancel)."""
-    code, action = request.match_info["code"], request.match_info["action"]
+@api.endpoint(
+    "POST",
+    "/api/notices/{code}/{action}",
+    permission=Permission.MANAGE_NOTICE,
+    summary="Send (confirm) or drop (cancel) a pending notice: its issuer or a town official",
+    params=NoticeActionIn,
+    response=NoticeStateOut,
+    errors=(400, 401, 403, 404, 409, 503),
+    tag="notices",
+)
+async def confirm_or_cancel_notice(
+    request: web.Request, *, params: NoticeActionIn
+) -> NoticeStateOut:
+    scope, issuer = await _notice_scope(request, params.code)
+    await authorize(
+        request, Permission.MANAGE_NOTICE, scope=scope, issuer_person_id=issuer, target=params.code
+    )
     broadcaster = _broadcaster(request)
     try:
-        await (broadcaster.confirm(code) if action == "confirm" else broadcaster.cancel(code))
+        if params.action == "confirm":
+            await broadcaster.confirm(params.code)
+        else:
+            await broadcaster.cancel(params.code)
     except notices.NoticeNotFound as exc:
-        raise _error(404, str(exc)) from None
+        raise ApiError(404, str(exc)) from None
     except NoticeInvalid as exc:
-        raise _error(409, str(exc)) from None
-    return _json({"code": code, "status": "sending" if action == "confirm" else "cancelled"})
+        await audit(
+            request,
+            f"notice.{params.action}",
+            outcome=AuditOutcome.REFUSED,
+            target=params.code,
+            scope=scope,
+            message=str(exc),
+        )
+        raise ApiError(409, str(exc)) from None
+    word = "确认发送" if params.action == "confirm" else "取消"
+    await audit(
+        request,
+        f"notice.{params.action}",
+        target=params.code,
+        scope=scope,
+        message=f"{word} {params.code}",
+    )
+    return NoticeStateOut(
+        code=params.code, status="sending" if params.action == "confirm" else "cancelled"
+    )
 
 
-@routes.get("/api/notices/{code}")
-async def notice_status(request: web.Request) -> web.Response:
-    code = request.match_info["code"]
+@api.endpoint(
+    "GET",
+    "/api/notices/{code}",
+    permission=Permission.VIEW_NOTICES,
+    summary="Reach report and live progress",
+    params=NoticeCodeIn,
+    response=NoticeReportOut,
+    errors=(400, 401, 403, 404),
+    tag="notices",
+)
+async def notice_status(request: web.Request, *, params: NoticeCodeIn) -> Any:
+    scope, _issuer = await _notice_scope(request, params.code)
+    await authorize(request, Permission.VIEW_NOTICES, scope=scope, target=params.code)
 
     def read(session: Session) -> dict[str, object]:
-        return notices.reach_report(session, notices.notice_by_code(session, code))
+        return notices.reach_report(session, notices.notice_by_code(session, params.code))
 
     try:
         report = await run_in_session(request.app[ENGINE], read)
     except notices.NoticeNotFound as exc:
-        raise _error(404, str(exc)) from None
-    report["live"] = _broadcaster(request).progress(code)
-    return _json(report)
+        raise ApiError(404, str(exc)) from None
+    broadcaster = request.app.get(BROADCASTER)
+    report["live"] = broadcaster.progress(params.code) if broadcaster is not None else None
+    return report
 
 
-@routes.get("/api/bot/accounts")
-async def bot_accounts(request: web.Request) -> web.Response:
+# --- bots -------------------------------------------------------------------------------
+
+
+@api.endpoint(
+    "GET",
+    "/api/bot/accounts",
+    permission=Permission.VIEW_BOTS,
+    summary="Bot accounts and their state",
+    response=list[AccountOut],
+    errors=(401, 403),
+    tag="bots",
+)
+async def bot_accounts(request: web.Request) -> Any:
     report = await run_in_session(request.app[ENGINE], accounts_report)
-    return _json(report.accounts)
+    return report.accounts
 
 
-@routes.get("/api/bot/status")
-async def bot_status(request: web.Request) -> web.Response:
-    """Accounts, rooms that could not be placed, groups no online account can reach."""
+@api.endpoint(
+    "GET",
+    "/api/bot/status",
+    permission=Permission.VIEW_BOTS,
+    summary="Accounts, rooms that could not be placed, groups no online account can reach",
+    response=BotStatusOut,
+    errors=(401, 403),
+    tag="bots",
+)
+async def bot_status(request: web.Request) -> Any:
     report = await run_in_session(request.app[ENGINE], accounts_report)
-    return _json(dataclasses.asdict(report))
+    return dataclasses.asdict(report)
+
+
+__all__ = ["NoticeIn", "api"]
+
+_ = BaseModel  # re-exported models are defined above

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp_session import session_middleware
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from cryptography.fernet import Fernet
 from sqlmodel import Session, select
 
 from bot.hub import BotHub
@@ -23,6 +27,7 @@ from broadcast.engine import SEND_JITTER_S, Broadcaster
 from broadcast.receipts import escalate
 from core.clock import utcnow
 from core.config import Settings
+from core.policy import Permission
 from models.db import (
     UPGRADE_HINT,
     InstanceLock,
@@ -35,8 +40,10 @@ from orgtree.binding import TopicIndex
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
-from web import api, health, openapi
+from web import admin, api, health, openapi, signin
+from web.endpoints import guarded
 from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
+from web.security import SESSION_COOKIE, security_middleware, session_secret
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +95,9 @@ def bots_ctx(
         transports = []
         for account in accounts:
             endpoint = account.endpoint or (sandbox.endpoint(account.id) if sandbox else None)
-            token = account.token or (sandbox.token(account.id) if sandbox else "")
+            token = account.token.get_secret_value() or (
+                sandbox.token(account.id) if sandbox else ""
+            )
             if endpoint is None:
                 raise web.HTTPInternalServerError(
                     text=f"account {account.id}: no endpoint and no sandbox"
@@ -201,7 +210,10 @@ def create_app(
 
     ``run_bots=False`` serves the database-backed API only (tests, read-only consoles).
     """
-    app = web.Application()
+    app = web.Application(
+        middlewares=[_session_middleware(settings), security_middleware],
+        client_max_size=settings.web.max_body_bytes,
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
     if run_bots:
@@ -213,10 +225,28 @@ def create_app(
         app.cleanup_ctx.append(bots_ctx(sandbox, transport_factory))
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(health.routes)
-    app.add_routes(api.routes)
+    apis = [api.api, signin.api, admin.api]
+    for part in apis:
+        part.max_json_depth = settings.web.max_json_depth
+        app.add_routes(part.routes)
+    app[openapi.APIS] = apis
     app.add_routes(openapi.routes)
     app.router.add_get("/", _home)
     return app
+
+
+def _session_middleware(settings: Settings) -> Any:
+    """Sessions in an encrypted, HttpOnly, SameSite=Strict cookie that expires."""
+    secure = bool(settings.web.public_url and settings.web.public_url.startswith("https://"))
+    storage = EncryptedCookieStorage(
+        Fernet(session_secret(settings.data_dir)),
+        cookie_name=SESSION_COOKIE,
+        max_age=int(settings.web.session_max_age.total_seconds()),
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+    )
+    return session_middleware(storage)
 
 
 def _sandbox_ctx(sandbox: Sandbox) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -230,6 +260,7 @@ def _sandbox_ctx(sandbox: Sandbox) -> Callable[[web.Application], AsyncIterator[
     return ctx
 
 
+@guarded(Permission.PUBLIC)
 async def _home(request: web.Request) -> web.Response:
     """The sandbox page when there is one (what a newcomer wants after `make run`)."""
     has_sandbox = any(r.canonical == "/sandbox" for r in request.app.router.resources())

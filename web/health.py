@@ -7,9 +7,11 @@ import time
 from aiohttp import web
 from sqlalchemy import Connection
 
+from core.policy import Permission
 from core.version import VERSION
 from models.db import backend_name, schema_status
 from orgtree.service import level_counts
+from web.endpoints import guarded
 from web.keys import ENGINE, SETTINGS
 
 routes = web.RouteTableDef()
@@ -25,6 +27,7 @@ def _snapshot(connection: Connection) -> dict[str, object]:
 
 
 @routes.get("/healthz")
+@guarded(Permission.PUBLIC)
 async def healthz(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     started = time.perf_counter()

@@ -13,6 +13,7 @@ from bot.dispatcher import Context, Router, reply_in_place
 from broadcast import compose, receipts, service
 from broadcast.engine import Broadcaster, NoticeRequest
 from core.messaging import Reply
+from core.policy import ISSUER_ROLES
 from models.broadcast import NoticeKind, NoticePriority
 from models.db import run_in_session
 
@@ -48,7 +49,7 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
         if isinstance(command, compose.NoticeInvalid):
             return [reply_in_place(context.message, str(command))]
         sender = context.sender
-        if not sender.has_role(*compose.ISSUER_ROLES):
+        if not sender.has_role(*ISSUER_ROLES):
             return await refuse(
                 context, "抱歉，只有镇干部、村网格站站长和网格长可以发布或管理通知。"
             )

@@ -14,7 +14,15 @@ from bot.routers.notices import status_text
 from broadcast import service
 from broadcast.curve import write_curve
 from core.config import Settings
-from gridcast.cli.tools import echo_json, http_json, open_database, system_url, with_settings
+from gridcast.cli.tools import (
+    api_token,
+    echo_json,
+    http_json,
+    open_database,
+    system_url,
+    with_settings,
+    with_token,
+)
 from models.db import session_scope
 
 
@@ -23,13 +31,13 @@ def notice() -> None:
     """Notices to the town's groups (通知)."""
 
 
-async def _follow(url: str, code: str, total: int) -> dict[str, Any]:
+async def _follow(url: str, code: str, total: int, token: str | None) -> dict[str, Any]:
     console = Console(stderr=True)
     columns = (TextColumn(f"{code} 送达"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("send", total=total)
         while True:
-            report = await http_json("GET", f"{url}/api/notices/{code}")
+            report = await http_json("GET", f"{url}/api/notices/{code}", token=token)
             done = report["sent"] + sum(
                 lv["failed"] + lv["unreachable"] for lv in report["levels"].values()
             )
@@ -59,6 +67,7 @@ async def _follow(url: str, code: str, total: int) -> dict[str, Any]:
 @click.option("--issuer", default="镇政府", show_default=True)
 @click.option("--wait", is_flag=True, help="Follow the sending with a progress bar until done.")
 @click.option("--url", default=None, help="URL of the running system (default from config).")
+@with_token
 def send(
     settings: Settings,
     scope: str | None,
@@ -71,8 +80,10 @@ def send(
     issuer: str,
     wait: bool,
     url: str | None,
+    token: str | None,
 ) -> None:
     """Plan and send a notice; prints the predicted reach time first."""
+    token = api_token(settings, token)
     if body.startswith("@"):
         body = Path(body[1:]).read_text(encoding="utf-8")
     base = system_url(settings, url)
@@ -89,11 +100,11 @@ def send(
     }
 
     async def go() -> dict[str, Any]:
-        created = await http_json("POST", f"{base}/api/notices", payload)
+        created = await http_json("POST", f"{base}/api/notices", payload, token=token)
         click.echo(created["summary"])
         if not wait:
             return created  # type: ignore[no-any-return]
-        return await _follow(base, created["code"], created["groups"])
+        return await _follow(base, created["code"], created["groups"], token)
 
     result = asyncio.run(go())
     if wait:

@@ -19,6 +19,8 @@ from models.db import DatabaseError, make_engine, schema_status, session_scope, 
 @with_settings
 def setup(settings: Settings) -> None:
     """Bring the database to this version's schema and load the town when it is empty."""
+    from core.clock import utcnow
+    from orgtree.principals import ensure_local_admin_token
     from orgtree.service import ensure_town
 
     engine = make_engine(settings.database_url)
@@ -28,7 +30,9 @@ def setup(settings: Settings) -> None:
             click.echo(f"数据库已升级到 {before.head}（原为 {before.current or '空'}）")
         with session_scope(engine) as session:
             report = ensure_town(session=session, settings=settings)
+            token_file = ensure_local_admin_token(session, settings.data_dir, now=utcnow())
         click.echo(report)
+        click.echo(f"本机管理员令牌：{token_file}（仅本用户可读；命令行操作运行中的系统时使用）")
     finally:
         engine.dispose()
 
@@ -109,7 +113,7 @@ def config_group() -> None:
 def config_check(settings: Settings) -> None:
     """Validate config.yaml and summarise it."""
     click.echo(
-        f"配置有效: 镇={settings.town.name} 数据库={settings.database_url} "
+        f"配置有效: 镇={settings.town.name} 数据库={settings.safe_database_url()} "
         f"机器人账号={len(settings.account_settings())} 端口={settings.web.port}"
     )
 

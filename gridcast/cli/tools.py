@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from core.config import ConfigError, Settings, load_settings
 from models.db import UPGRADE_HINT, DatabaseError, make_engine, require_current_schema
+from orgtree.principals import LOCAL_ADMIN_TOKEN_FILE
 
 R = TypeVar("R")
 
@@ -76,18 +77,44 @@ def system_url(settings: Settings, url: str | None) -> str:
     return f"http://{host}:{settings.web.port}"
 
 
-async def http_json(method: str, url: str, payload: dict[str, Any] | None = None) -> Any:
+def api_token(settings: Settings, token: str | None) -> str | None:
+    """The token a command sends to a running system: ``--token``, ``GRIDCAST_TOKEN``, or
+    the local admin token ``gridcast setup`` wrote into the data directory."""
+    if token:
+        return token
+    path = settings.data_dir / LOCAL_ADMIN_TOKEN_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def with_token(func: Callable[..., R]) -> Callable[..., R]:
+    """Add ``--token`` (also ``GRIDCAST_TOKEN``) for commands that act on a running system."""
+    return click.option(
+        "--token",
+        envvar="GRIDCAST_TOKEN",
+        default=None,
+        help="API token for the running system (default: DATA_DIR/admin.token from gridcast setup).",
+    )(func)
+
+
+async def http_json(
+    method: str, url: str, payload: dict[str, Any] | None = None, *, token: str | None = None
+) -> Any:
     """One JSON request to a running system; its refusal becomes a ClickException."""
     timeout = aiohttp.ClientTimeout(total=30)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(method, url, json=payload) as response,
+            session.request(method, url, json=payload, headers=headers) as response,
         ):
             body = await response.json(content_type=None)
             if response.status >= 400:
                 problems = "".join(f"\n  - {p}" for p in body.get("problems", []))
-                raise click.ClickException(f"{body.get('error', response.reason)}{problems}")
+                message = body.get("message") or body.get("error") or response.reason
+                raise click.ClickException(f"{message}{problems}")
             return body
     except aiohttp.ClientError as exc:
         raise click.ClickException(f"连不上 {url}（gridcast run 是否在运行？）：{exc}") from None

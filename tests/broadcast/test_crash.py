@@ -60,11 +60,12 @@ def wait_for_line(process: subprocess.Popen[str], marker: str, within_s: float =
     raise AssertionError(f"{marker!r} not printed within {within_s} s")
 
 
-def http(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+def http(method: str, url: str, body: dict[str, Any] | None = None, token: str = "") -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"content-type": "application/json"}
-    )
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -154,6 +155,7 @@ def test_sigkill_midway_then_resume_sends_nothing_twice(
     deployment: tuple[Path, str], db_url: str
 ) -> None:
     config, sandbox_api = deployment
+    token = (config.parent / "data" / "admin.token").read_text(encoding="utf-8").strip()
     process, url = start_bots(config)
     try:
         created = http(
@@ -166,10 +168,11 @@ def test_sigkill_midway_then_resume_sends_nothing_twice(
                 "issuer": "镇防汛办",
                 "confirm": True,
             },
+            token=token,
         )
         code, groups = created["code"], created["groups"]
         deadline = time.monotonic() + 30
-        while http("GET", f"{url}/api/notices/{code}")["sent"] < groups // 3:
+        while http("GET", f"{url}/api/notices/{code}", token=token)["sent"] < groups // 3:
             assert time.monotonic() < deadline, "sending did not start"
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
@@ -190,7 +193,7 @@ def test_sigkill_midway_then_resume_sends_nothing_twice(
     process, url = start_bots(config)
     try:
         deadline = time.monotonic() + 60
-        while (report := http("GET", f"{url}/api/notices/{code}"))["status"] != "done":
+        while (report := http("GET", f"{url}/api/notices/{code}", token=token))["status"] != "done":
             assert time.monotonic() < deadline, report
             time.sleep(0.1)
     finally:

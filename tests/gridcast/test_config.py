@@ -89,7 +89,8 @@ def test_secrets_come_from_the_environment() -> None:
         "bots": {"accounts": [{"id": "a", "endpoint": "puppet:8788", "token": "${PUPPET_TOKEN}"}]}
     }
     settings = parse_settings(raw, env={"PUPPET_TOKEN": "secret-1"})
-    assert settings.bots.accounts[0].token == "secret-1"
+    assert settings.bots.accounts[0].token.get_secret_value() == "secret-1"
+    assert "secret-1" not in repr(settings) and "secret-1" not in str(settings.model_dump())
     with pytest.raises(
         ConfigError,
         match=r"bots.accounts\[0\].token: environment variable PUPPET_TOKEN is not set",
@@ -135,3 +136,25 @@ def test_data_dir_option_overrides_file(tmp_path: Path) -> None:
     settings = load_settings(path, data_dir=tmp_path / "d")
     assert settings.data_dir == tmp_path / "d"
     assert settings.database_url == f"sqlite:///{tmp_path / 'd' / 'gridcast.db'}"
+
+
+def test_show_and_check_mask_tokens_and_database_passwords(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gridcast.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "database:\n  url: postgresql://gc:hunter2-pw@db.example:5432/gridcast\n"
+        "bots:\n  accounts:\n    - {id: a, endpoint: 'puppet:8788', token: tok-SECRET-9}\n"
+        "sandbox:\n  enabled: false\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    for command in (["config", "show"], ["config", "check"]):
+        result = runner.invoke(main, [*command, "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        assert "hunter2-pw" not in result.output
+        assert "tok-SECRET-9" not in result.output
+    check = runner.invoke(main, ["config", "check", "--config", str(config)])
+    assert "postgresql://gc:***@db.example:5432/gridcast" in check.output

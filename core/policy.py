@@ -1,0 +1,267 @@
+"""Who may do what: the one policy for chat, HTTP and the command line.
+
+Authority comes from the roster: a person holds posts (a town official, a village's
+station chief, a grid's leader, a unit's leader, a department's liaison), each with a
+scope in the org tree. Config names the system admins; API tokens carry one post of
+their own. Every channel turns its caller into a :class:`Principal` and asks
+:func:`decide`; a refusal is a value with a Chinese reason, logged and shown as-is.
+
+What happens *inside* a ticket (who may accept, resolve, rate it) is the lifecycle's
+rule (:mod:`tickets.lifecycle`), applied to the same people on every channel; this
+module decides whether a principal may reach an action and a scope at all.
+
+Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from models.enums import Role
+from models.org import OrgPath
+
+__all__ = [
+    "ADMIN_ROLE",
+    "ISSUER_ROLES",
+    "Decision",
+    "Permission",
+    "Post",
+    "Principal",
+    "decide",
+    "describe_posts",
+    "issue_notice_refusal",
+    "within",
+]
+
+log = logging.getLogger(__name__)
+
+ADMIN_ROLE = "admin"
+"""The system admin's post (accounts, roster import, tokens, the audit trail); not a
+roster :class:`models.enums.Role`, it comes from config.yaml ``admins`` or a token."""
+
+ISSUER_ROLES = frozenset({Role.TOWN_OFFICIAL, Role.STATION_CHIEF, Role.GRID_LEADER})
+"""Posts that may issue notices, each within its own scope."""
+
+STAFF_ROLES = frozenset(
+    {
+        Role.TOWN_OFFICIAL,
+        Role.STATION_CHIEF,
+        Role.GRID_LEADER,
+        Role.GRID_WORKER,
+        Role.PARTY_MEMBER,
+        Role.SUNK_CADRE,
+        Role.UNIT_LEADER,
+        Role.SECOND_UNIT_LEADER,
+        Role.DEPARTMENT_LIAISON,
+    }
+)
+
+
+class Permission(enum.StrEnum):
+    """What a request wants to do."""
+
+    PUBLIC = "public"
+    """Anyone, signed in or not (health check, sign-in itself, the API description)."""
+    SIGNED_IN = "signed_in"
+    """Any signed-in person or token (their own profile, sign-out)."""
+    VIEW_ORG = "view_org"
+    """Read the org tree of a scope (phones masked by the privacy policy)."""
+    VIEW_NOTICES = "view_notices"
+    """Read notices and their reach within a scope."""
+    ISSUE_NOTICE = "issue_notice"
+    """Plan and send a notice to a scope."""
+    MANAGE_NOTICE = "manage_notice"
+    """Confirm, cancel, recall or correct a notice: its issuer, or a town official."""
+    VIEW_TICKETS = "view_tickets"
+    """Read the tickets of a scope (a liaison: those whistled to their department)."""
+    ACT_ON_TICKET = "act_on_ticket"
+    """Reach a ticket's actions; the lifecycle then decides the action itself."""
+    VIEW_BOTS = "view_bots"
+    """The bot accounts' states (town officials and admins)."""
+    ADMIN = "admin"
+    """Accounts, roster import, API tokens (system admins only)."""
+    VIEW_AUDIT = "view_audit"
+    """The audit trail within the caller's scope."""
+
+    @property
+    def label(self) -> str:
+        return _PERMISSION_LABELS[self]
+
+
+_PERMISSION_LABELS = {
+    Permission.PUBLIC: "公开访问",
+    Permission.SIGNED_IN: "登录",
+    Permission.VIEW_ORG: "查看组织架构",
+    Permission.VIEW_NOTICES: "查看通知",
+    Permission.ISSUE_NOTICE: "发布通知",
+    Permission.MANAGE_NOTICE: "确认、取消、撤回或更正通知",
+    Permission.VIEW_TICKETS: "查看工单",
+    Permission.ACT_ON_TICKET: "办理工单",
+    Permission.VIEW_BOTS: "查看机器人账号",
+    Permission.ADMIN: "系统管理",
+    Permission.VIEW_AUDIT: "查看操作记录",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One post a principal holds: a roster role (or ``admin``) over a scope.
+
+    ``scope`` is the org path below the town (``()`` is the whole town); a department
+    liaison's post has ``department`` instead and the town as scope.
+    """
+
+    role: str
+    scope: OrgPath = ()
+    department: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.role == ADMIN_ROLE:
+            return "系统管理员"
+        name = Role(self.role).label if self.role in Role.__members__.values() else self.role
+        where = self.department or "/".join(self.scope)
+        return f"{where}{name}" if where else name
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a roster person, an API token, or the local admin of the server."""
+
+    kind: str
+    """``person``, ``token`` or ``local``."""
+    id: str
+    """Person id, token id, or ``local``."""
+    name: str
+    posts: tuple[Post, ...] = ()
+    person_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return any(post.role == ADMIN_ROLE for post in self.posts)
+
+    def holds(self, *roles: str) -> bool:
+        return any(post.role in roles for post in self.posts)
+
+    def departments(self) -> frozenset[str]:
+        return frozenset(
+            post.department
+            for post in self.posts
+            if post.role == Role.DEPARTMENT_LIAISON and post.department
+        )
+
+    def audit_name(self) -> str:
+        return f"{self.name}（{self.kind}:{self.id}）"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+    """Why not, in Chinese, naming what is missing."""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOW = Decision(True)
+
+
+def within(path: OrgPath, scope: OrgPath) -> bool:
+    """Is ``path`` inside ``scope`` (both below the town)?"""
+    return path[: len(scope)] == scope
+
+
+def _scope_name(scope: OrgPath | None) -> str:
+    return "/".join(scope) if scope else "全镇"
+
+
+def issue_notice_refusal(posts: Iterable[Post], scope: OrgPath) -> str | None:
+    """Why these posts may not issue a notice to ``scope``, or None.
+
+    A town official may issue to any scope, a station chief within their village, a
+    grid leader within their grid.
+    """
+    posts = list(posts)
+    for post in posts:
+        if post.role == ADMIN_ROLE or post.role == Role.TOWN_OFFICIAL:
+            return None
+        if post.role in (Role.STATION_CHIEF, Role.GRID_LEADER) and within(scope, post.scope):
+            return None
+    if not any(post.role in ISSUER_ROLES for post in posts):
+        return "抱歉，只有镇干部、村网格站站长和网格长可以发布通知。如需发通知，请联系您的网格长。"
+    return "抱歉，您只能向自己负责的村或网格发布通知，这个范围超出了您的权限。"
+
+
+def decide(
+    principal: Principal | None,
+    permission: Permission,
+    *,
+    scope: OrgPath | None = None,
+    issuer_person_id: int | None = None,
+    department: str | None = None,
+) -> Decision:
+    """May ``principal`` do ``permission`` on ``scope``?
+
+    ``scope`` is the org path the request targets (``None``: the whole town);
+    ``issuer_person_id`` the issuer of the notice a MANAGE_NOTICE targets; ``department``
+    the department a ticket was whistled to (for liaisons).
+    """
+    if permission is Permission.PUBLIC:
+        return ALLOW
+    if principal is None:
+        return Decision(False, f"请先登录（{permission.label}需要登录）")
+    if permission is Permission.SIGNED_IN:
+        return ALLOW
+    if principal.is_admin:
+        return ALLOW
+    target = scope if scope is not None else ()
+    match permission:
+        case Permission.ADMIN:
+            return Decision(False, "需要系统管理员权限")
+        case Permission.VIEW_BOTS:
+            if principal.holds(Role.TOWN_OFFICIAL):
+                return ALLOW
+            return Decision(False, "只有镇干部和系统管理员可以查看机器人账号")
+        case Permission.ISSUE_NOTICE:
+            refusal = issue_notice_refusal(principal.posts, target)
+            return ALLOW if refusal is None else Decision(False, refusal)
+        case Permission.MANAGE_NOTICE:
+            if principal.holds(Role.TOWN_OFFICIAL):
+                return ALLOW
+            if issuer_person_id is not None and principal.person_id == issuer_person_id:
+                return ALLOW
+            return Decision(False, "只有通知的发布人或镇干部可以确认、取消、撤回或更正通知")
+        case Permission.VIEW_TICKETS | Permission.ACT_ON_TICKET:
+            if department is not None and department in principal.departments():
+                return ALLOW
+            return _in_scope(principal, target, permission)
+        case Permission.VIEW_ORG | Permission.VIEW_NOTICES | Permission.VIEW_AUDIT:
+            return _in_scope(principal, target, permission)
+        case Permission.PUBLIC | Permission.SIGNED_IN:  # pragma: no cover - handled above
+            return ALLOW
+    return Decision(False, f"没有{permission.label}的权限")  # pragma: no cover
+
+
+def _in_scope(principal: Principal, target: OrgPath, permission: Permission) -> Decision:
+    for post in principal.posts:
+        if post.role == Role.TOWN_OFFICIAL:
+            return ALLOW
+        if post.role == Role.DEPARTMENT_LIAISON:
+            continue  # a liaison sees only what was whistled to their department
+        if post.role in STAFF_ROLES and within(target, post.scope):
+            return ALLOW
+    if not principal.posts:
+        return Decision(False, f"您不在花名册的任何岗位上，不能{permission.label}")
+    return Decision(
+        False,
+        f"「{_scope_name(target)}」不在您负责的范围内（{describe_posts(principal.posts)}），"
+        f"不能{permission.label}",
+    )
+
+
+def describe_posts(posts: Iterable[Post]) -> str:
+    return "、".join(post.label for post in posts) or "无岗位"

@@ -1,0 +1,206 @@
+"""Who a caller is, from the roster: chat identities, signed-in people and API tokens
+as :class:`core.policy.Principal` values.
+
+A chat identity binds to a roster person only through the WeChat id the roster
+records, or a binding the person confirmed (by typing a sign-in code the bot sent to
+that contact): never through an id pattern someone could take.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from core.config import Department
+from core.files import write_private
+from core.policy import ADMIN_ROLE, Post, Principal
+from models.auth import ApiToken, ChatBinding
+from models.enums import Role
+from models.org import OrgPath, OrgUnit, Person, RoleAssignment, town_relative
+
+__all__ = [
+    "LOCAL_ADMIN_TOKEN_FILE",
+    "LOCAL_ADMIN_TOKEN_NAME",
+    "TOKEN_PREFIX",
+    "bind_contact",
+    "create_token",
+    "department_code",
+    "ensure_local_admin_token",
+    "hash_token",
+    "new_token",
+    "person_by_contact",
+    "person_principal",
+    "posts_of",
+    "token_principal",
+]
+
+LOCAL_ADMIN_TOKEN_FILE = "admin.token"
+LOCAL_ADMIN_TOKEN_NAME = "本机管理员"
+"""The admin token ``gridcast setup`` writes into the data directory (mode 0600) for the
+command line on the server."""
+
+TOKEN_PREFIX = "gct_"
+"""API tokens start with this, so a leaked one is easy to recognise and revoke."""
+
+
+def person_by_contact(session: Session, contact_id: str) -> Person | None:
+    """The roster person behind a WeChat contact: their recorded WeChat id, or a
+    binding they confirmed."""
+    person = session.exec(select(Person).where(Person.wechat_id == contact_id)).first()
+    if person is not None:
+        return person
+    binding = session.exec(select(ChatBinding).where(ChatBinding.contact_id == contact_id)).first()
+    return session.get(Person, binding.person_id) if binding is not None else None
+
+
+def bind_contact(
+    session: Session, *, contact_id: str, person_id: int, via: str, now: datetime
+) -> None:
+    """Record that ``person_id`` confirmed ``contact_id`` as theirs (idempotent)."""
+    existing = session.exec(select(ChatBinding).where(ChatBinding.contact_id == contact_id)).first()
+    if existing is None:
+        session.add(
+            ChatBinding(
+                contact_id=contact_id, person_id=person_id, confirmed_via=via, confirmed_at=now
+            )
+        )
+    elif existing.person_id != person_id:
+        existing.person_id = person_id
+        existing.confirmed_via = via
+        existing.confirmed_at = now
+        session.add(existing)
+
+
+def department_code(name: str | None, departments: Sequence[Department]) -> str | None:
+    """The configured department a roster's department field names (code, name or alias)."""
+    if not name:
+        return None
+    for department in departments:
+        if name == department.code or name == department.name or name in department.aliases:
+            return department.code
+    return None
+
+
+def posts_of(
+    session: Session, person_id: int, *, departments: Sequence[Department] = ()
+) -> tuple[Post, ...]:
+    """Every post the person holds in the roster, with its scope."""
+    rows = session.exec(
+        select(RoleAssignment, OrgUnit.path)
+        .join(OrgUnit, col(OrgUnit.id) == col(RoleAssignment.org_unit_id))
+        .where(RoleAssignment.person_id == person_id)
+        .order_by(col(RoleAssignment.id))
+    ).all()
+    posts: list[Post] = []
+    for assignment, path in rows:
+        role = Role(assignment.role)
+        if role is Role.DEPARTMENT_LIAISON:
+            code = department_code(assignment.department, departments)
+            posts.append(Post(role.value, (), department=code or assignment.department))
+        elif role is Role.TOWN_OFFICIAL:
+            posts.append(Post(role.value, ()))
+        else:
+            posts.append(Post(role.value, town_relative(path)))
+    return tuple(dict.fromkeys(posts))
+
+
+def person_principal(
+    session: Session,
+    person_id: int,
+    *,
+    admins: Iterable[str] = (),
+    departments: Sequence[Department] = (),
+) -> Principal | None:
+    person = session.get(Person, person_id)
+    if person is None or person.id is None:
+        return None
+    posts = list(posts_of(session, person.id, departments=departments))
+    if person.phone in set(admins):
+        posts.append(Post(ADMIN_ROLE))
+    return Principal(
+        kind="person", id=str(person.id), name=person.name, posts=tuple(posts), person_id=person.id
+    )
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh bearer token (about 190 bits of randomness)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_token(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    scope: OrgPath = (),
+    department: str | None = None,
+    created_by: str,
+    now: datetime,
+) -> tuple[ApiToken, str]:
+    """A new API token row and the token itself (which is stored only as a hash)."""
+    token = new_token()
+    row = ApiToken(
+        name=name,
+        token_hash=hash_token(token),
+        prefix=token[:8],
+        role=role,
+        scope="/".join(scope),
+        department=department,
+        created_by=created_by,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def ensure_local_admin_token(session: Session, data_dir: Path, *, now: datetime) -> Path:
+    """The server's own admin token for the command line: ``DATA_DIR/admin.token``, mode
+    0600. A missing, unknown or revoked one is replaced (the old row is revoked)."""
+    path = data_dir / LOCAL_ADMIN_TOKEN_FILE
+    existing = path.read_text(encoding="utf-8").strip() if path.exists() else ""
+    if existing:
+        row = session.exec(
+            select(ApiToken).where(ApiToken.token_hash == hash_token(existing))
+        ).first()
+        if row is not None and row.revoked_at is None:
+            return path
+    for old in session.exec(select(ApiToken).where(ApiToken.name == LOCAL_ADMIN_TOKEN_NAME)):
+        if old.revoked_at is None:
+            old.revoked_at = now
+            session.add(old)
+    _row, token = create_token(
+        session, name=LOCAL_ADMIN_TOKEN_NAME, role=ADMIN_ROLE, created_by="gridcast setup", now=now
+    )
+    write_private(path, token.encode("utf-8") + b"\n")
+    return path
+
+
+def token_principal(
+    session: Session, token: str, *, now: datetime, touch_after_s: float = 60.0
+) -> Principal | None:
+    """The principal of a bearer token, or None when it is unknown or revoked; records
+    when it was last used (at most once a minute, to keep reads cheap)."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    if row is None or row.id is None or row.revoked_at is not None:
+        return None
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > touch_after_s:
+        row.last_used_at = now
+        session.add(row)
+    scope: OrgPath = tuple(part for part in row.scope.split("/") if part)
+    kind = "local" if row.name == LOCAL_ADMIN_TOKEN_NAME else "token"
+    return Principal(
+        kind=kind,
+        id=str(row.id),
+        name=row.name,
+        posts=(Post(row.role, scope, department=row.department),),
+    )
