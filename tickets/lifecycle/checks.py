@@ -29,6 +29,8 @@ __all__ = [
 
 @dataclass(slots=True)
 class Outcome:
+    """What one rule decided; :func:`~tickets.lifecycle.apply` adds the event."""
+
     ticket: TicketView
     note: str = ""
     notifications: list[Notification] = field(default_factory=list)
@@ -36,10 +38,12 @@ class Outcome:
 
 
 def to_reporters(ticket: TicketView, text: str) -> list[Notification]:
+    """The same text to every reporter of the ticket."""
     return [Notification(Recipient.person(pid), text) for pid in ticket.reporter_ids]
 
 
 def note_text(text: str, what: str, rules: Rules, *, required: bool = True) -> str:
+    """A note, reason or result, trimmed; refused when missing (if required) or too long."""
     note = text.strip()
     if required and not note:
         refuse(f"请写明{what}。")
