@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 from bot.dispatcher import GroupInfo, Holder, SenderInfo
 from core.privacy import mask_phone
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
-from models.enums import AccountStatus, Role
-from models.org import PATH_SEP, OrgUnit, Person, RoleAssignment, town_relative
-from orgtree.directory import contact_id_of
+from models.enums import AccountStatus
+from models.org import PATH_SEP, OrgUnit
+from orgtree import directory
 
 
 def ensure_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> dict[str, BotAccount]:
@@ -168,59 +168,24 @@ def group_info(session: Session, room_id: str, *, town: str) -> GroupInfo | None
 
 
 def sender_info(session: Session, contact_id: str, name: str, *, town: str) -> SenderInfo:
-    person = session.exec(select(Person).where(Person.wechat_id == contact_id)).first()
-    if person is None and contact_id.startswith("tel-"):
-        person = session.exec(select(Person).where(Person.phone == contact_id[4:])).first()
+    person = directory.person_by_contact(session, contact_id)
     if person is None or person.id is None:
         return SenderInfo(contact_id=contact_id, name=name)
-    roles = session.exec(
-        select(RoleAssignment.role, OrgUnit.path)
-        .join(OrgUnit, col(OrgUnit.id) == col(RoleAssignment.org_unit_id))
-        .where(RoleAssignment.person_id == person.id)
-    ).all()
+    posts = directory.posts_of(session, person_id=person.id)
     return SenderInfo(
         contact_id=contact_id,
         name=person.name,
         person_id=person.id,
-        roles=tuple((Role(r).value, town_relative(p)) for r, p in roles),
+        roles=tuple((post.role.value, post.unit.town_path) for post in posts),
     )
 
 
 def leader_chain(session: Session, org_unit_id: int) -> list[tuple[str, Holder]]:
-    """Role holders of the unit and of every unit above it, nearest first."""
-    chain: list[tuple[str, Holder]] = []
-    unit = session.get(OrgUnit, org_unit_id)
-    while unit is not None:
-        rows = session.exec(
-            select(RoleAssignment.role, Person)
-            .join(Person, col(Person.id) == col(RoleAssignment.person_id))
-            .where(
-                RoleAssignment.org_unit_id == unit.id,
-                col(RoleAssignment.role).in_(
-                    [
-                        Role.UNIT_LEADER,
-                        Role.SECOND_UNIT_LEADER,
-                        Role.GRID_LEADER,
-                        Role.STATION_CHIEF,
-                    ]
-                ),
-            )
-            .order_by(col(RoleAssignment.id))
-        ).all()
-        for role, person in rows:
-            chain.append(
-                (
-                    unit.level.value,
-                    Holder(
-                        Role(role).label,
-                        person.name,
-                        mask_phone(person.phone),
-                        contact_id_of(person),
-                    ),
-                )
-            )
-        unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id is not None else None
-    return chain
+    """Role holders of the unit and of every unit above it, nearest first (phones masked)."""
+    return [
+        (unit.level.value, Holder(h.role.label, h.name, mask_phone(h.phone), h.contact_id))
+        for unit, h in directory.leader_chain(session, org_unit_id=org_unit_id)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,8 +25,8 @@ from core.messaging import Reply
 from models.broadcast import Delivery, DeliveryState, Notice, NoticePriority, NoticeStatus, Receipt
 from models.chat import ChatGroup
 from models.enums import Level, Role
-from models.org import OrgUnit, Person, RoleAssignment
-from orgtree.directory import contact_id_of
+from models.org import OrgUnit, RoleAssignment
+from orgtree import directory
 
 _NOISE = re.compile(r"[\s,，.。!！~～、:：;；…\-—_]+|\[[^\]]{1,6}\]")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\ufe0f]+")
@@ -91,7 +91,7 @@ def record_receipt(
     delivery, notice, group = row
     assert notice.id is not None and group.id is not None
     unit = session.get(OrgUnit, group.org_unit_id)
-    person = session.exec(select(Person).where(Person.wechat_id == contact_id)).first()
+    person = directory.person_by_contact(session, contact_id)
     is_leader = False
     if person is not None and unit is not None:
         leader_roles = GROUP_LEADER_ROLES[unit.level]
@@ -166,7 +166,9 @@ def escalate(
     step3: dict[tuple[int, int], list[OrgUnit]] = defaultdict(list)
     notices: dict[int, Notice] = {}
     unit_ids = [unit.id for _, _, _, unit in rows if unit.id is not None]
-    leaders = _holders(session, unit_ids, (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER))
+    leaders = directory.holders_by_unit(
+        session, unit_ids=unit_ids, roles=(Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER)
+    )
     for delivery, notice, group, unit in rows:
         assert delivery.sent_at is not None and notice.id is not None and unit.id is not None
         notices[notice.id] = notice
@@ -178,8 +180,8 @@ def escalate(
         if step <= delivery.escalation_step:
             continue
         if delivery.escalation_step < 1 <= step:
-            mentions = tuple(cid for cid, _ in leaders.get(unit.id, []))
-            names = "、".join(f"@{n}" for _, n in leaders.get(unit.id, []))
+            mentions = tuple(h.contact_id for h in leaders.get(unit.id, []))
+            names = "、".join(f"@{h.name}" for h in leaders.get(unit.id, []))
             replies.append(
                 Reply(
                     text=f"{names} {compose.render_reminder(code=notice.code, title=notice.title)}".strip(),
@@ -194,47 +196,35 @@ def escalate(
             if grid is not None and grid.parent_id is not None:
                 step3[(notice.id, grid.parent_id)].append(unit)
         delivery.escalation_step = step
-    grid_leaders = _holders(session, [g for _, g in step2], (Role.GRID_LEADER,))
+    grid_leaders = directory.holders_by_unit(
+        session, unit_ids=[g for _, g in step2], roles=[Role.GRID_LEADER]
+    )
     for (notice_id, grid_id), units in step2.items():
         notice = notices[notice_id]
         names = "、".join(u.name for u in units[:20]) + (
             f"等{len(units)}个单元" if len(units) > 20 else ""
         )
-        for contact_id, name in grid_leaders.get(grid_id, []):
+        for leader in grid_leaders.get(grid_id, []):
             replies.append(
                 Reply(
-                    text=f"{name}您好：通知 {notice.code}「{notice.title}」在您网格内以下单元还没有确认：{names}。请督促单元长回复“收到”。",
-                    contact_id=contact_id,
+                    text=f"{leader.name}您好：通知 {notice.code}「{notice.title}」在您网格内以下单元还没有确认：{names}。请督促单元长回复“收到”。",
+                    contact_id=leader.contact_id,
                 )
             )
-    chiefs = _holders(session, [v for _, v in step3], (Role.STATION_CHIEF,))
+    chiefs = directory.holders_by_unit(
+        session, unit_ids=[v for _, v in step3], roles=[Role.STATION_CHIEF]
+    )
     for (notice_id, village_id), units in step3.items():
         notice = notices[notice_id]
         grids = sorted({u.town_path[1] for u in units})
-        for contact_id, name in chiefs.get(village_id, []):
+        for chief in chiefs.get(village_id, []):
             replies.append(
                 Reply(
                     text=(
-                        f"{name}您好：通知 {notice.code}「{notice.title}」全村仍有 {len(units)} 个单元未确认，"
+                        f"{chief.name}您好：通知 {notice.code}「{notice.title}」全村仍有 {len(units)} 个单元未确认，"
                         f"涉及 {'、'.join(grids)}。请网格站督办。"
                     ),
-                    contact_id=contact_id,
+                    contact_id=chief.contact_id,
                 )
             )
     return replies
-
-
-def _holders(
-    session: Session, org_unit_ids: Sequence[int], roles: Sequence[Role]
-) -> dict[int, list[tuple[str, str]]]:
-    out: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    ids = list(set(org_unit_ids))
-    if not ids:
-        return out
-    for unit_id, person in session.exec(
-        select(RoleAssignment.org_unit_id, Person)
-        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
-        .where(col(RoleAssignment.org_unit_id).in_(ids), col(RoleAssignment.role).in_(list(roles)))
-    ):
-        out[unit_id].append((contact_id_of(person), person.name))
-    return out

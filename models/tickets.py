@@ -3,7 +3,7 @@ log of every message read in a bound group, and the outbox of ticket messages th
 were produced outside the bot process.
 
 The lifecycle rules work on ``tickets.lifecycle.TicketView``; a :class:`Ticket`
-row holds every field of it (``tickets.service`` converts both ways), plus what the
+row holds every field of it (``tickets.rows`` converts both ways), plus what the
 rules do not read: category, location, text, channel and the timer schedule.
 """
 
@@ -27,6 +27,8 @@ __all__ = [
     "TicketCodeSequence",
     "TicketCreate",
     "TicketEvent",
+    "TicketEventBase",
+    "TicketEventCreate",
     "TicketOutbox",
     "TicketPublic",
     "TicketReporter",
@@ -121,7 +123,7 @@ class Ticket(TicketBase, table=True):
     next_timer_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     """When the next SLA reminder, expiry or rating timeout is due; ``None`` when none is."""
     version: int = 0
-    """Bumped by every change; the bump is also the row lock (see ``tickets.service``)."""
+    """Bumped by every change; the bump is also the row lock (see ``tickets.rows``)."""
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -171,25 +173,35 @@ class TicketReporter(SQLModel, table=True):
     reported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class TicketEvent(SQLModel, table=True):
-    """One transition of a ticket: who, when, from which state to which, and why."""
+class TicketEventBase(SQLModel):
+    """One transition of a ticket: what was done, by whom, when, and what changed."""
 
-    __tablename__ = "ticket_event"
-
-    id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id", index=True)
     kind: str
     """``create`` or a lifecycle action kind (``accept``, ``whistle``, ``sla_expired`` ...)."""
     actor_id: str
-    actor_person_id: int | None = Field(default=None, foreign_key="person.id")
-    actor_name: str = ""
     actor_role: ActorRole = Field(sa_type=enum_type(ActorRole))
     at: datetime = Field(sa_type=UTCDateTime)
     from_state: TicketState | None = Field(default=None, sa_type=enum_type(TicketState))
     to_state: TicketState = Field(sa_type=enum_type(TicketState))
     from_level: TicketLevel | None = Field(default=None, sa_type=enum_type(TicketLevel))
     to_level: TicketLevel = Field(sa_type=enum_type(TicketLevel))
-    note: str = Field(default="", sa_column=Column(Text, nullable=False))
+    note: str = Field(default="", sa_type=Text)
+
+
+class TicketEventCreate(TicketEventBase):
+    """An event as :func:`tickets.lifecycle.apply` decides it; storing it adds the
+    ticket and the actor's name and person id."""
+
+
+class TicketEvent(TicketEventBase, table=True):
+    """One stored transition of a ticket (its history, 流转记录)."""
+
+    __tablename__ = "ticket_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    actor_person_id: int | None = Field(default=None, foreign_key="person.id")
+    actor_name: str = ""
 
 
 class TicketCodeSequence(SQLModel, table=True):

@@ -19,9 +19,11 @@ from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
 from core.config import Settings
+from core.privacy import mask_phone
 from models.base import utcnow
 from models.enums import Level, Role, UnitKind
 from models.org import PATH_SEP, SINGLE_HOLDER_ROLES, Department, OrgUnit, Person, RoleAssignment
+from orgtree import directory
 from orgtree.records import PersonRecord, TownRoster, UnitRow
 
 
@@ -299,21 +301,10 @@ class NodeView:
 
 
 def _leaders(session: Session, unit_ids: Iterable[int]) -> dict[int, list[LeaderView]]:
-    from core.privacy import mask_phone
-
-    ids = list(unit_ids)
-    out: dict[int, list[LeaderView]] = defaultdict(list)
-    if not ids:
-        return out
-    rows = session.exec(
-        select(RoleAssignment.org_unit_id, RoleAssignment.role, Person.name, Person.phone)
-        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
-        .where(col(RoleAssignment.org_unit_id).in_(ids))
-        .order_by(col(RoleAssignment.id))
-    )
-    for org_unit_id, role, name, phone in rows:
-        out[org_unit_id].append(LeaderView(Role(role).label, name, mask_phone(phone)))
-    return out
+    return {
+        unit_id: [LeaderView(h.role.label, h.name, mask_phone(h.phone)) for h in holders]
+        for unit_id, holders in directory.holders_by_unit(session, unit_ids=unit_ids).items()
+    }
 
 
 def _unit_counts(session: Session, nodes: list[OrgUnit]) -> dict[int, int]:

@@ -22,8 +22,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
 
+from core.config import Department
 from core.ids import EXAMPLE_TICKET_CODE, InvalidCode, parse_ticket_code
 from models.enums import Rating
 from tickets.lifecycle import (
@@ -42,8 +42,6 @@ __all__ = [
     "USAGE",
     "Command",
     "CommandError",
-    "Department",
-    "DepartmentLike",
     "MyTickets",
     "QueryTicket",
     "RateCommand",
@@ -54,29 +52,6 @@ __all__ = [
     "parse_days",
     "suggest_department",
 ]
-
-
-class DepartmentLike(Protocol):
-    """What the parser reads of a department; ``core.config.Department`` fits."""
-
-    @property
-    def code(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def aliases(self) -> Sequence[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Department:
-    """A district department that can be called by 吹哨 (config: ``departments``)."""
-
-    code: str
-    name: str
-    aliases: tuple[str, ...] = ()
-
-
-D = TypeVar("D", bound=DepartmentLike)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +170,12 @@ def _error(verb: str, problem: str) -> CommandError:
 
 
 def parse_command(
-    text: str, *, departments: Sequence[DepartmentLike] = ()
+    text: str, *, departments: Sequence[Department] = ()
 ) -> Command | CommandError | None:
     """Parse one chat message; see the module docstring for the three outcomes.
 
-    ``departments`` are the departments 吹哨 may call, matched by name or alias.
+    ``departments`` are the departments 吹哨 may call (config: ``departments``), matched
+    by name or alias.
     """
     body = _normalize(text)
     mentions = _LEADING_MENTIONS.match(body)
@@ -232,7 +208,7 @@ def parse_command(
 
 
 def _parse_arguments(
-    verb: str, code: str, args: str, departments: Sequence[DepartmentLike]
+    verb: str, code: str, args: str, departments: Sequence[Department]
 ) -> Command | CommandError:
     match verb:
         case "接单":
@@ -336,11 +312,11 @@ def _key(name: str) -> str:
     return re.sub(r"\s", "", unicodedata.normalize("NFKC", name)).casefold()
 
 
-def _names(department: DepartmentLike) -> tuple[str, ...]:
+def _names(department: Department) -> tuple[str, ...]:
     return (department.name, *department.aliases)
 
 
-def match_department(name: str, departments: Sequence[D]) -> D | None:
+def match_department(name: str, departments: Sequence[Department]) -> Department | None:
     """The department called exactly ``name`` or one of its aliases (full-width and
     case folded)."""
     wanted = _key(name)
@@ -350,12 +326,12 @@ def match_department(name: str, departments: Sequence[D]) -> D | None:
     return None
 
 
-def suggest_department(name: str, departments: Sequence[D]) -> D | None:
+def suggest_department(name: str, departments: Sequence[Department]) -> Department | None:
     """The department ``name`` most likely meant, if any is close enough."""
     wanted = _key(name)
     if not wanted:
         return None
-    best: tuple[float, D] | None = None
+    best: tuple[float, Department] | None = None
     for department in departments:
         for candidate in map(_key, _names(department)):
             score = difflib.SequenceMatcher(None, wanted, candidate).ratio()
@@ -367,7 +343,7 @@ def suggest_department(name: str, departments: Sequence[D]) -> D | None:
 
 
 def _parse_whistle(
-    code: str, args: str, departments: Sequence[DepartmentLike]
+    code: str, args: str, departments: Sequence[Department]
 ) -> TicketCommand | CommandError:
     if not departments:
         return CommandError("吹哨", "尚未配置可呼叫的部门，请联系镇综治中心。")
@@ -402,6 +378,6 @@ def _parse_whistle(
     )
 
 
-def _department_list(departments: Sequence[DepartmentLike], limit: int = 12) -> str:
+def _department_list(departments: Sequence[Department], limit: int = 12) -> str:
     names = "、".join(d.name for d in departments[:limit])
     return names + ("等" if len(departments) > limit else "")

@@ -1,6 +1,7 @@
 """SLA timers (办理时限) and the ticket outbox, for the one scheduler of ``gridcast run``.
 
-:func:`run_due_timers` applies every SLA reminder, expiry escalation and rating timeout
+:func:`fire_timers` applies the timers of one ticket due at ``now`` (a data function,
+like the rest of the ticket code); :func:`run_due_timers` applies every SLA reminder, expiry escalation and rating timeout
 due at ``now`` and returns the messages to send; it is idempotent (each ticket records
 the timers that fired), so calling it at start fires the deadlines that passed while the
 process was down exactly once. :func:`add_ticket_jobs` wraps it in one APScheduler
@@ -19,18 +20,77 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Session, col, select
 
 from core.config import Settings
 from core.messaging import Reply
 from models.base import utcnow
 from models.db import run_in_session
-from tickets import service
+from models.enums import TicketState
+from models.tickets import Ticket
+from tickets.actors import notification_replies
+from tickets.lifecycle import SYSTEM
+from tickets.outbox import take_outbox
+from tickets.policy import lifecycle_rules, sla_policy
+from tickets.rows import lock_ticket, record_event, reporter_ids, store_view, ticket_view
+from tickets.sla import next_wakeup, run_due
 
-__all__ = ["JOB_ID", "add_ticket_jobs", "run_due_timers"]
+__all__ = [
+    "JOB_ID",
+    "add_ticket_jobs",
+    "due_ticket_codes",
+    "fire_timers",
+    "refresh_timer_schedule",
+    "run_due_timers",
+]
 
 log = logging.getLogger(__name__)
 
 JOB_ID = "tickets.timers"
+
+
+def due_ticket_codes(*, session: Session, now: datetime, limit: int = 500) -> list[str]:
+    """Tickets with an SLA reminder, expiry or rating timeout due at ``now``."""
+    return list(
+        session.exec(
+            select(Ticket.code)
+            .where(col(Ticket.next_timer_at).is_not(None), col(Ticket.next_timer_at) <= now)
+            .order_by(col(Ticket.next_timer_at))
+            .limit(limit)
+        )
+    )
+
+
+def fire_timers(*, session: Session, settings: Settings, code: str, now: datetime) -> list[Reply]:
+    """Apply every timer of one ticket due at ``now`` (idempotent: fired timers are
+    recorded on the ticket, and the ticket is locked while they are applied)."""
+    policy = sla_policy(settings.tickets)
+    row = lock_ticket(session, code)
+    assert row.id is not None
+    view = ticket_view(row, reporter_ids(session, row.id))
+    transitions = run_due(view, policy, now=now, rules=lifecycle_rules(settings.tickets))
+    replies: list[Reply] = []
+    for step in transitions:
+        record_event(session, row, step.event, actor=SYSTEM)
+        replies.extend(notification_replies(session, settings, step.notifications))
+    final = transitions[-1].ticket if transitions else view
+    store_view(session, row, final, policy=policy, now=now)
+    return replies
+
+
+def refresh_timer_schedule(*, session: Session, settings: Settings) -> int:
+    """Recompute every unfinished ticket's next timer (the SLA settings may have changed
+    while the process was down); returns how many changed."""
+    policy = sla_policy(settings.tickets)
+    changed = 0
+    rows = session.exec(select(Ticket).where(Ticket.state != TicketState.CLOSED)).all()
+    for row in rows:
+        assert row.id is not None
+        wakeup = next_wakeup(ticket_view(row, reporter_ids(session, row.id)), policy)
+        if wakeup != row.next_timer_at:
+            row.next_timer_at = wakeup
+            changed += 1
+    return changed
 
 
 async def run_due_timers(
@@ -44,25 +104,25 @@ async def run_due_timers(
     retried on the next call, the others carry on."""
     if refresh:
         changed = await run_in_session(
-            engine, lambda s: service.refresh_timer_schedule(session=s, settings=settings)
+            engine, lambda s: refresh_timer_schedule(session=s, settings=settings)
         )
         if changed:
             log.info("tickets: %d timer(s) rescheduled", changed)
-    codes = await run_in_session(engine, lambda s: service.due_ticket_codes(session=s, now=now))
+    codes = await run_in_session(engine, lambda s: due_ticket_codes(session=s, now=now))
     replies: list[Reply] = []
     for code in codes:
         try:
             replies.extend(
                 await run_in_session(
                     engine,
-                    lambda s, code=code: service.fire_timers(  # type: ignore[misc]
+                    lambda s, code=code: fire_timers(  # type: ignore[misc]
                         session=s, settings=settings, code=code, now=now
                     ),
                 )
             )
         except Exception:
             log.exception("tickets: timers of %s failed", code)
-    replies.extend(await run_in_session(engine, lambda s: service.take_outbox(session=s, now=now)))
+    replies.extend(await run_in_session(engine, lambda s: take_outbox(session=s, now=now)))
     return replies
 
 

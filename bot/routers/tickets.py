@@ -24,7 +24,8 @@ from core.config import Settings
 from core.messaging import Reply
 from models.db import run_in_session
 from models.tickets import IntakeKind
-from tickets import service
+from tickets.actions import act, rate
+from tickets.chat_intake import intake, log_message, message_seen
 from tickets.commands import (
     Command,
     CommandError,
@@ -35,8 +36,10 @@ from tickets.commands import (
     TicketCommand,
     parse_command,
 )
+from tickets.errors import TicketError
 from tickets.lifecycle import TransitionRefused
-from tickets.service import configured_parser
+from tickets.policy import configured_parser
+from tickets.queries import my_tickets, query
 
 __all__ = ["tickets_router"]
 
@@ -69,8 +72,8 @@ def tickets_router(engine: AsyncEngine, settings: Settings) -> Router:
 
         try:
             return await run_in_session(engine, work)
-        except (service.TicketError, TransitionRefused) as exc:
-            reason = exc.message if isinstance(exc, service.TicketError) else exc.reason
+        except (TicketError, TransitionRefused) as exc:
+            reason = exc.message if isinstance(exc, TicketError) else exc.reason
             await run_in_session(engine, lambda s: _keep(s, context, IntakeKind.COMMAND))
             return [reply_in_place(message, reason)]
         except Exception:
@@ -84,9 +87,9 @@ def tickets_router(engine: AsyncEngine, settings: Settings) -> Router:
 def _keep(session: Session, context: Context, kind: IntakeKind) -> None:
     """Store a message whose handling was rolled back (never lose one)."""
     message = context.message
-    if service.message_seen(session, message.message_id):
+    if message_seen(session, message.message_id):
         return
-    service.log_message(
+    log_message(
         session=session,
         kind=kind,
         text=message.text,
@@ -106,7 +109,7 @@ def _handle(
     command: Command | CommandError | None,
 ) -> list[Reply] | None:
     message = context.message
-    if service.message_seen(session, message.message_id):
+    if message_seen(session, message.message_id):
         return []  # already handled (a redelivery after a restart)
     sender, name, now = message.sender_id, message.sender_name, context.now
 
@@ -118,7 +121,7 @@ def _handle(
             keep(IntakeKind.COMMAND)
             return [reply_in_place(message, command.message)]
         case TicketCommand() | ReassignCommand():
-            outcome = service.act(
+            outcome = act(
                 session=session,
                 settings=settings,
                 command=command,
@@ -130,7 +133,7 @@ def _handle(
             keep(IntakeKind.COMMAND)
             return [reply_in_place(message, outcome.reply), *outcome.replies]
         case QueryTicket():
-            text = service.query(
+            text = query(
                 session=session,
                 settings=settings,
                 code=command.code,
@@ -141,13 +144,13 @@ def _handle(
             keep(IntakeKind.COMMAND)
             return [reply_in_place(message, text)]
         case MyTickets():
-            text = service.my_tickets(
+            text = my_tickets(
                 session=session, settings=settings, contact_id=sender, name=name, now=now
             )
             keep(IntakeKind.COMMAND)
             return [reply_in_place(message, text)]
         case RateCommand():
-            rated = service.rate(
+            rated = rate(
                 session=session,
                 settings=settings,
                 command=command,
@@ -166,7 +169,7 @@ def _handle(
     if context.text.startswith(("#", "＃")):
         keep(IntakeKind.NOT_TICKET)  # a command for another router (#通知 ...)
         return None
-    filed = service.intake(
+    filed = intake(
         session=session,
         settings=settings,
         text=context.text,

@@ -12,14 +12,18 @@ from datetime import date, datetime
 
 import click
 
+from core.clock import format_local_time
 from core.config import Settings
 from gridcast.cli.tools import echo_json, open_database, with_settings
 from models.base import utcnow
 from models.db import session_scope
 from models.enums import TicketState, Urgency
 from models.tickets import TicketChannel, TicketCreate
-from tickets import service
-from tickets.lifecycle import LEVEL_ZH, STATE_ZH, format_local_time
+from tickets.errors import TicketError, TicketNotFound
+from tickets.lifecycle import LEVEL_ZH, STATE_ZH
+from tickets.one_stop import create_ticket
+from tickets.outbox import queue_replies
+from tickets.queries import list_tickets, ticket_detail
 from tickets.stats import format_stats, local_period, ticket_stats
 
 __all__ = ["tickets"]
@@ -64,7 +68,7 @@ def list_(settings: Settings, statuses: tuple[str, ...], limit: int, as_json: bo
     """Tickets, newest first."""
     states = _states(statuses)
     with open_database(settings) as engine, session_scope(engine) as session:
-        rows = service.list_tickets(session=session, settings=settings, states=states, limit=limit)
+        rows = list_tickets(session=session, settings=settings, states=states, limit=limit)
     if as_json:
         echo_json([row.model_dump(mode="json") for row in rows])
         return
@@ -94,10 +98,8 @@ def show(settings: Settings, code: str, as_json: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="CODE") from None
     with open_database(settings) as engine, session_scope(engine) as session:
         try:
-            detail = service.ticket_detail(
-                session=session, settings=settings, code=code, now=utcnow()
-            )
-        except service.TicketNotFound as exc:
+            detail = ticket_detail(session=session, settings=settings, code=code, now=utcnow())
+        except TicketNotFound as exc:
             raise click.ClickException(exc.message) from None
     if as_json:
         echo_json(detail.to_json())
@@ -190,12 +192,12 @@ def create(
     now = utcnow()
     with open_database(settings) as engine, session_scope(engine) as session:
         try:
-            outcome = service.create_ticket(
+            outcome = create_ticket(
                 session=session, settings=settings, ticket_in=ticket_in, now=now
             )
-        except service.TicketError as exc:
+        except TicketError as exc:
             raise click.ClickException(exc.message) from None
-        queued = service.queue_replies(session=session, replies=outcome.replies, now=now)
+        queued = queue_replies(session=session, replies=outcome.replies, now=now)
     if as_json:
         echo_json(
             {

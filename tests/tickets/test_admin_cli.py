@@ -15,7 +15,7 @@ from gridcast.cli.tickets import tickets
 from models.base import utcnow
 from models.db import session_scope
 from tests.tickets.helpers import Town, contact
-from tickets import service
+from tickets.actions import act
 from tickets.commands import TicketCommand, parse_command
 
 Invoke = Callable[..., Result]
@@ -88,7 +88,7 @@ def test_create_list_show_stats(
     parsed = parse_command(f"接单 {code}")
     assert isinstance(parsed, TicketCommand)
     with session_scope(engine) as session:
-        service.act(
+        act(
             session=session,
             settings=settings,
             command=parsed,

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.clock import TOWN_TZ, local_day
+from core.config import Department
 from core.ids import (
     InvalidCode,
     TicketCode,
@@ -23,7 +24,6 @@ from models.enums import Rating
 from tickets.commands import (
     USAGE,
     CommandError,
-    Department,
     MyTickets,
     QueryTicket,
     RateCommand,
@@ -48,11 +48,11 @@ from tickets.lifecycle import (
 
 CODE = "T20261130-0012"
 DEPARTMENTS = (
-    Department("justice", "区司法局", ("司法局",)),
-    Department("petitions", "区信访局", ("信访局",)),
-    Department("housing", "住建局", ("区住建局",)),
-    Department("environment", "涵江生态环境局", ("环保局", "生态环境局")),
-    Department("police", "派出所", ("公安",)),
+    Department(code="justice", name="区司法局", aliases=["司法局"]),
+    Department(code="petitions", name="区信访局", aliases=["信访局"]),
+    Department(code="housing", name="住建局", aliases=["区住建局"]),
+    Department(code="environment", name="涵江生态环境局", aliases=["环保局", "生态环境局"]),
+    Department(code="police", name="派出所", aliases=["公安"]),
 )
 
 
@@ -304,7 +304,7 @@ def test_whistle_without_configured_departments() -> None:
 
 
 def test_long_department_list_is_cut() -> None:
-    many = [Department(f"d{i}", f"部门{i}") for i in range(20)]
+    many = [Department(code=f"d{i}", name=f"部门{i}") for i in range(20)]
     result = parse_command(f"吹哨 {CODE} 不存在的局", departments=many)
     assert isinstance(result, CommandError)
     assert "部门11等" in result.message and "部门12" not in result.message
@@ -322,7 +322,7 @@ def test_every_usage_line_is_a_valid_command() -> None:
 def test_match_and_suggest_department() -> None:
     assert match_department("区司法局", DEPARTMENTS) is DEPARTMENTS[0]
     assert match_department("司法局", DEPARTMENTS) is DEPARTMENTS[0]
-    assert match_department("ＰＯＬＩＣＥ", [Department("p", "Police")]) is not None
+    assert match_department("ＰＯＬＩＣＥ", [Department(code="p", name="Police")]) is not None
     assert match_department("司法所", DEPARTMENTS) is None
     assert suggest_department("司法所", DEPARTMENTS) is DEPARTMENTS[0]
     assert suggest_department("信访", DEPARTMENTS) is DEPARTMENTS[1]
@@ -375,9 +375,12 @@ def test_huge_message_is_handled() -> None:
 
 
 def test_config_departments_can_be_passed_as_they_are() -> None:
-    from core.config import Department as ConfiguredDepartment
-
-    configured = [ConfiguredDepartment(code="justice", name="区司法局", aliases=["司法局"])]
+    configured = [Department(code="justice", name="区司法局", aliases=["司法局"])]
     assert parse_command(f"吹哨 {CODE} 司法局", departments=configured) == TicketCommand(
         CODE, Whistle("justice", "区司法局")
     )
+
+
+def test_a_wrong_command_is_explained() -> None:
+    parsed = parse_command("接单")
+    assert isinstance(parsed, CommandError) and "正确写法" in parsed.message

@@ -17,8 +17,11 @@ from models.db import make_async_engine, session_scope
 from models.enums import TicketLevel, TicketState
 from models.tickets import Ticket, TicketCreate, TicketEvent, TicketOutbox
 from tests.tickets.helpers import T0, Town, contact
-from tickets import service
+from tickets import actions
+from tickets.chat_intake import intake
 from tickets.commands import TicketCommand, parse_command
+from tickets.one_stop import create_ticket
+from tickets.outbox import queue_replies
 from tickets.timers import JOB_ID, add_ticket_jobs, run_due_timers
 
 MIN = timedelta(minutes=1)
@@ -36,7 +39,7 @@ async def aengine(engine: Engine, db_url: str) -> AsyncIterator[AsyncEngine]:
 
 def open_ticket(engine: Engine, settings: Settings, town: Town, text: str) -> str:
     with session_scope(engine) as session:
-        outcome = service.intake(
+        outcome = intake(
             session=session,
             settings=settings,
             text=text,
@@ -54,7 +57,7 @@ def act(engine: Engine, settings: Settings, text: str, who: str, now: datetime) 
     parsed = parse_command(text, departments=settings.departments)
     assert isinstance(parsed, TicketCommand)
     with session_scope(engine) as session:
-        service.act(
+        actions.act(
             session=session,
             settings=settings,
             command=parsed,
@@ -162,7 +165,7 @@ async def test_outbox_messages_are_handed_out_once(
     engine: Engine, aengine: AsyncEngine, settings: Settings, town: Town
 ) -> None:
     with session_scope(engine) as session:
-        outcome = service.create_ticket(
+        outcome = create_ticket(
             session=session,
             settings=settings,
             ticket_in=TicketCreate(
@@ -170,7 +173,7 @@ async def test_outbox_messages_are_handed_out_once(
             ),
             now=T0,
         )
-        service.queue_replies(session=session, replies=outcome.replies, now=T0)
+        queue_replies(session=session, replies=outcome.replies, now=T0)
     replies = await run_due_timers(aengine, settings, T0 + MIN)
     assert [r.contact_id for r in replies] == [contact(town.grid_leader)]
     assert await run_due_timers(aengine, settings, T0 + 2 * MIN) == []

@@ -1,0 +1,82 @@
+"""查询, 我的工单, the ticket list and detail."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from core.config import Settings
+from models.db import session_scope
+from models.enums import TicketState
+from tests.tickets.flows import act, new_code
+from tests.tickets.helpers import T0, Town, contact
+from tickets.lifecycle import TransitionRefused
+from tickets.queries import list_tickets, my_tickets, query, ticket_detail
+
+
+def test_query_and_my_tickets(engine: Engine, settings: Settings, town: Town) -> None:
+    code = new_code(engine, settings, town)
+    with session_scope(engine) as session:
+        mine = query(
+            session=session,
+            settings=settings,
+            code=code,
+            contact_id="resident-1",
+            name="",
+            now=T0,
+        )
+        assert f"工单{code}：已派单" in mine and "环境卫生" in mine
+        leader_view = query(
+            session=session,
+            settings=settings,
+            code=code,
+            contact_id=contact(town.grid_leader),
+            name="",
+            now=T0,
+        )
+        assert "已派单" in leader_view
+        with pytest.raises(TransitionRefused, match="只能查询自己反映的工单"):
+            query(
+                session=session,
+                settings=settings,
+                code=code,
+                contact_id="stranger",
+                name="",
+                now=T0,
+            )
+        with pytest.raises(TransitionRefused, match="不在您的负责范围内"):
+            query(
+                session=session,
+                settings=settings,
+                code=code,
+                contact_id=contact(town.other_village_grid_leader),
+                name="",
+                now=T0,
+            )
+        listing = my_tickets(
+            session=session, settings=settings, contact_id="resident-1", name="", now=T0
+        )
+        assert code in listing and "您反映的工单" in listing
+        held = my_tickets(
+            session=session,
+            settings=settings,
+            contact_id=contact(town.grid_leader),
+            name="",
+            now=T0,
+        )
+        assert "您负责的待办工单" in held and code in held
+        none = my_tickets(session=session, settings=settings, contact_id="nobody", name="", now=T0)
+        assert "没有工单" in none
+
+
+def test_list_and_detail(engine: Engine, settings: Settings, town: Town) -> None:
+    code = new_code(engine, settings, town)
+    act(engine, settings, f"接单 {code}", contact(town.grid_leader))
+    with session_scope(engine) as session:
+        rows = list_tickets(session=session, settings=settings)
+        assert [r.code for r in rows] == [code]
+        assert rows[0].category_name == "环境卫生" and rows[0].reporter_count == 1
+        assert list_tickets(session=session, settings=settings, states=[TicketState.CLOSED]) == []
+        detail = ticket_detail(session=session, settings=settings, code=code, now=T0)
+    assert [e["kind"] for e in detail.events] == ["create", "dispatch", "accept"]
+    assert detail.holder == f"网格长{town.grid_leader.name}"

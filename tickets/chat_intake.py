@@ -1,0 +1,177 @@
+"""Messages in bound groups: every one is stored, and a reported problem is filed.
+
+Acknowledgements (收到) and chat come back as ``NOT_TICKET`` / ``ACKNOWLEDGEMENT`` with
+no replies, for the next router; a resident over the hourly limit gets one notice and
+their messages are kept without tickets.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from core.config import Settings
+from core.messaging import Reply
+from models.enums import Urgency
+from models.org import OrgUnit
+from models.tickets import IntakeKind, IntakeMessage, TicketChannel
+from orgtree import directory
+from tickets.filing import IntakeOutcome, ProblemReport, Reporter, file_report
+from tickets.intake import ParsedMessage
+from tickets.policy import configured_parser
+from tickets.rows import storable
+
+__all__ = ["FLOOD_PERIOD", "intake", "log_message", "message_seen"]
+
+FLOOD_PERIOD = timedelta(hours=1)
+
+
+def log_message(
+    *,
+    session: Session,
+    kind: IntakeKind,
+    text: str,
+    sender_contact_id: str,
+    sender_name: str,
+    now: datetime,
+    message_id: str | None = None,
+    room_id: str | None = None,
+    org_unit_id: int | None = None,
+    parsed: ParsedMessage | None = None,
+    ticket_id: int | None = None,
+    channel: TicketChannel = TicketChannel.CHAT,
+) -> IntakeMessage:
+    """Store one message read by the ticket router (every message is kept)."""
+    sender = directory.person_by_contact(session, sender_contact_id)
+    row = IntakeMessage(
+        message_id=message_id,
+        channel=channel,
+        room_id=room_id,
+        org_unit_id=org_unit_id,
+        sender_contact_id=sender_contact_id,
+        sender_person_id=sender.id if sender is not None else None,
+        sender_name=storable(sender_name[:64]),
+        text=storable(text),
+        kind=kind,
+        is_ticket=parsed.is_ticket if parsed is not None else False,
+        category=parsed.category if parsed is not None else None,
+        urgency=Urgency(parsed.urgency) if parsed is not None and parsed.urgency else None,
+        location=storable(parsed.location) if parsed and parsed.location else None,
+        parse_reason=parsed.reason if parsed is not None else None,
+        ticket_id=ticket_id,
+        received_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def message_seen(session: Session, message_id: str) -> bool:
+    """Was this WeChat message already handled (another account, or a redelivery)?"""
+    found = session.exec(
+        select(IntakeMessage.id).where(IntakeMessage.message_id == message_id)
+    ).first()
+    return found is not None
+
+
+def intake(
+    *,
+    session: Session,
+    settings: Settings,
+    text: str,
+    sender_contact_id: str,
+    sender_name: str,
+    room_id: str | None,
+    org_unit_id: int,
+    now: datetime,
+    message_id: str | None = None,
+    parsed: ParsedMessage | None = None,
+    raw_text: str | None = None,
+) -> IntakeOutcome:
+    """A message in a bound group: store it, and open a ticket, join an open one, or
+    answer the flood notice. Acknowledgements and chat come back as ``NOT_TICKET`` /
+    ``ACKNOWLEDGEMENT`` with no replies, for the next router.
+
+    ``text`` is what intake reads (the dispatcher's text, @mentions removed); ``raw_text``
+    is what is stored in the message log (the message as sent), ``text`` by default."""
+    parsed = parsed or configured_parser(settings).parse(text)
+    log = log_message(
+        session=session,
+        kind=IntakeKind.NOT_TICKET,
+        text=text if raw_text is None else raw_text,
+        sender_contact_id=sender_contact_id,
+        sender_name=sender_name,
+        now=now,
+        message_id=message_id,
+        room_id=room_id,
+        org_unit_id=org_unit_id,
+        parsed=parsed,
+    )
+    if parsed.is_acknowledgement:
+        log.kind = IntakeKind.ACKNOWLEDGEMENT
+        return IntakeOutcome(IntakeKind.ACKNOWLEDGEMENT)
+    if not parsed.is_ticket or parsed.category is None:
+        return IntakeOutcome(IntakeKind.NOT_TICKET)
+    person = directory.person_by_contact(session, sender_contact_id)
+    reporter = Reporter(
+        contact_id=sender_contact_id,
+        name=person.name if person is not None else sender_name,
+        person_id=person.id if person is not None else None,
+        room_id=room_id,
+    )
+    urgency = Urgency(parsed.urgency or Urgency.NORMAL)
+    if urgency is not Urgency.URGENT:
+        flood = _flood_notice(session, settings, reporter, org_unit_id, now)
+        if flood is not None:
+            log.kind = IntakeKind.FLOODED
+            replies = (Reply(flood, room_id=room_id, mention_ids=(sender_contact_id,)),)
+            return IntakeOutcome(IntakeKind.FLOODED, replies if flood else (), receipt=flood)
+    report = ProblemReport(
+        reporter=reporter,
+        text=text,
+        category=parsed.category,
+        urgency=urgency,
+        location=parsed.location,
+        org_unit_id=org_unit_id,
+    )
+    outcome = file_report(session=session, settings=settings, report=report, now=now)
+    log.kind = outcome.kind
+    log.ticket_id = outcome.ticket_id
+    group_reply = Reply(outcome.receipt, room_id=room_id, mention_ids=(sender_contact_id,))
+    return IntakeOutcome(
+        outcome.kind, (group_reply, *outcome.replies), outcome.code, outcome.receipt
+    )
+
+
+def _flood_notice(
+    session: Session, settings: Settings, reporter: Reporter, org_unit_id: int, now: datetime
+) -> str | None:
+    """``None`` when under the limit; the notice text the first time over it in the
+    hour; ``""`` when the notice was already given (stay quiet)."""
+    since = now - FLOOD_PERIOD
+    kinds = session.exec(
+        select(IntakeMessage.kind).where(
+            IntakeMessage.sender_contact_id == reporter.contact_id,
+            col(IntakeMessage.received_at) > since,
+            col(IntakeMessage.kind).in_(
+                [IntakeKind.TICKET, IntakeKind.DUPLICATE, IntakeKind.FLOODED]
+            ),
+        )
+    ).all()
+    filed = sum(1 for kind in kinds if kind is not IntakeKind.FLOODED)
+    if filed < settings.tickets.flood_limit_per_hour:
+        return None
+    if IntakeKind.FLOODED in kinds:
+        return ""
+    unit = session.get(OrgUnit, org_unit_id)
+    grid = directory.grid_of(session, unit) if unit is not None else None
+    leaders = (
+        directory.grid_leaders(session, grid_id=grid.id) if grid is not None and grid.id else []
+    )
+    contact = f"网格长{leaders[0].name}" if leaders else "村网格站"
+    return (
+        f"您一小时内已反映了{filed}个问题，我们都已登记，工作人员会统一查看处理。"
+        f"接下来一小时内的留言会保存下来，但不再逐条登记工单；"
+        f"如情况紧急，请直接联系{contact}，或拨打110、119。"
+    )
