@@ -176,7 +176,7 @@ def sender_info(session: Session, contact_id: str, name: str, *, town: str) -> S
         contact_id=contact_id,
         name=person.name,
         person_id=person.id,
-        roles=tuple((post.role.value, post.unit.town_path) for post in posts),
+        roles=tuple((post.role, post.scope) for post in posts),
     )
 
 

@@ -108,15 +108,20 @@ _PERMISSION_LABELS = {
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """One post a principal holds: a roster role (or ``admin``) over a scope.
+    """One post someone holds: a roster role (or ``admin``) at an org unit, over the
+    scope of that unit.
 
     ``scope`` is the org path below the town (``()`` is the whole town); a department
-    liaison's post has ``department`` instead and the town as scope.
+    liaison's post has ``department`` and the town as scope.
     """
 
     role: str
     scope: OrgPath = ()
     department: str | None = None
+    title: str | None = None
+    """A finer description (综治办主任 on a town official)."""
+    unit_id: int | None = None
+    """The org unit of a roster post (None for tokens and admins)."""
 
     @property
     def label(self) -> str:

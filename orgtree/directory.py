@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from core.policy import Post
+from models.auth import ChatBinding
 from models.enums import Level, Role
 from models.org import OrgUnit, Person, RoleAssignment
 
 __all__ = [
     "LEADER_ROLES",
-    "Post",
     "PostHolder",
     "area_of",
     "contact_id_of",
@@ -67,22 +68,15 @@ class PostHolder:
         return f"{self.role.label}{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class Post:
-    """One post a person holds: a role at an org unit."""
-
-    role: Role
-    unit: OrgUnit
-    department: str | None = None
-    title: str | None = None
-
-
 def person_by_contact(session: Session, contact_id: str) -> Person | None:
-    """The roster person behind a contact id: their WeChat id, or ``tel-<phone>``."""
+    """The roster person behind a WeChat contact: the WeChat id the roster records, or
+    a binding the person confirmed (:class:`models.auth.ChatBinding`). Never an id
+    pattern someone else could take (a contact named ``tel-<phone>`` is nobody)."""
     person = session.exec(select(Person).where(Person.wechat_id == contact_id)).first()
-    if person is None and contact_id.startswith("tel-"):
-        person = session.exec(select(Person).where(Person.phone == contact_id[4:])).first()
-    return person
+    if person is not None:
+        return person
+    binding = session.exec(select(ChatBinding).where(ChatBinding.contact_id == contact_id)).first()
+    return session.get(Person, binding.person_id) if binding is not None else None
 
 
 def holders(
@@ -161,7 +155,16 @@ def posts_of(session: Session, *, person_id: int) -> list[Post]:
         .where(RoleAssignment.person_id == person_id)
         .order_by(col(RoleAssignment.id))
     )
-    return [Post(Role(a.role), unit, a.department, a.title) for a, unit in rows]
+    return [
+        Post(
+            Role(a.role).value,
+            unit.town_path,
+            department=a.department,
+            title=a.title,
+            unit_id=unit.id,
+        )
+        for a, unit in rows
+    ]
 
 
 def grid_of(session: Session, unit: OrgUnit) -> OrgUnit | None:

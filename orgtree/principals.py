@@ -3,7 +3,8 @@ as :class:`core.policy.Principal` values.
 
 A chat identity binds to a roster person only through the WeChat id the roster
 records, or a binding the person confirmed (by typing a sign-in code the bot sent to
-that contact): never through an id pattern someone could take.
+that contact): never through an id pattern someone could take
+(:func:`orgtree.directory.person_by_contact`).
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from core.config import Department
+from core.departments import department_code
 from core.files import write_private
 from core.policy import ADMIN_ROLE, Post, Principal
 from models.auth import ApiToken, ChatBinding
 from models.enums import Role
-from models.org import OrgPath, OrgUnit, Person, RoleAssignment, town_relative
+from models.org import OrgPath, Person
+from orgtree import directory
 
 __all__ = [
     "LOCAL_ADMIN_TOKEN_FILE",
@@ -29,13 +33,10 @@ __all__ = [
     "TOKEN_PREFIX",
     "bind_contact",
     "create_token",
-    "department_code",
     "ensure_local_admin_token",
     "hash_token",
     "new_token",
-    "person_by_contact",
     "person_principal",
-    "posts_of",
     "token_principal",
 ]
 
@@ -46,16 +47,6 @@ command line on the server."""
 
 TOKEN_PREFIX = "gct_"
 """API tokens start with this, so a leaked one is easy to recognise and revoke."""
-
-
-def person_by_contact(session: Session, contact_id: str) -> Person | None:
-    """The roster person behind a WeChat contact: their recorded WeChat id, or a
-    binding they confirmed."""
-    person = session.exec(select(Person).where(Person.wechat_id == contact_id)).first()
-    if person is not None:
-        return person
-    binding = session.exec(select(ChatBinding).where(ChatBinding.contact_id == contact_id)).first()
-    return session.get(Person, binding.person_id) if binding is not None else None
 
 
 def bind_contact(
@@ -76,39 +67,6 @@ def bind_contact(
         session.add(existing)
 
 
-def department_code(name: str | None, departments: Sequence[Department]) -> str | None:
-    """The configured department a roster's department field names (code, name or alias)."""
-    if not name:
-        return None
-    for department in departments:
-        if name == department.code or name == department.name or name in department.aliases:
-            return department.code
-    return None
-
-
-def posts_of(
-    session: Session, person_id: int, *, departments: Sequence[Department] = ()
-) -> tuple[Post, ...]:
-    """Every post the person holds in the roster, with its scope."""
-    rows = session.exec(
-        select(RoleAssignment, OrgUnit.path)
-        .join(OrgUnit, col(OrgUnit.id) == col(RoleAssignment.org_unit_id))
-        .where(RoleAssignment.person_id == person_id)
-        .order_by(col(RoleAssignment.id))
-    ).all()
-    posts: list[Post] = []
-    for assignment, path in rows:
-        role = Role(assignment.role)
-        if role is Role.DEPARTMENT_LIAISON:
-            code = department_code(assignment.department, departments)
-            posts.append(Post(role.value, (), department=code or assignment.department))
-        elif role is Role.TOWN_OFFICIAL:
-            posts.append(Post(role.value, ()))
-        else:
-            posts.append(Post(role.value, town_relative(path)))
-    return tuple(dict.fromkeys(posts))
-
-
 def person_principal(
     session: Session,
     person_id: int,
@@ -119,7 +77,12 @@ def person_principal(
     person = session.get(Person, person_id)
     if person is None or person.id is None:
         return None
-    posts = list(posts_of(session, person.id, departments=departments))
+    posts = [
+        replace(post, department=department_code(post.department, departments) or post.department)
+        if post.role == Role.DEPARTMENT_LIAISON
+        else post
+        for post in directory.posts_of(session, person_id=person.id)
+    ]
     if person.phone in set(admins):
         posts.append(Post(ADMIN_ROLE))
     return Principal(

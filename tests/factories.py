@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from functools import cache
-
 from datetime import UTC, datetime
+from functools import cache
 
 from sqlalchemy import Engine
 

@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from sqlmodel import Session
 
 from core.config import Settings
+from core.departments import department_code
 from core.messaging import Reply
 from models.enums import ActorRole, Role, TicketLevel
 from models.org import OrgUnit
 from orgtree import directory
 from orgtree.directory import PostHolder
-from tickets.commands import match_department
 from tickets.lifecycle import Actor, Notification, Recipient, RecipientKind
 
 __all__ = [
@@ -57,16 +57,6 @@ def lifecycle_role(role: Role) -> ActorRole:
     }.get(role, ActorRole.GRID_WORKER)
 
 
-def department_code(settings: Settings, name: str | None) -> str | None:
-    """The configured department a liaison's ``department`` field names."""
-    if not name:
-        return None
-    found = match_department(name, settings.departments)
-    if found is not None:
-        return found.code
-    return next((d.code for d in settings.departments if d.code == name), None)
-
-
 def actors_of(session: Session, settings: Settings, *, contact_id: str, name: str) -> list[Actor]:
     """Every post the sender holds, most senior first, then the sender as a resident
     (reporters who are also staff rate their own tickets)."""
@@ -84,21 +74,23 @@ def actors_of(session: Session, settings: Settings, *, contact_id: str, name: st
     departments: list[str] = []
     town = False
     for post in directory.posts_of(session, person_id=person.id):
-        unit_id = str(post.unit.id)
-        if post.role is Role.TOWN_OFFICIAL:
+        unit_id = str(post.unit_id)
+        held = Role(post.role)
+        if held is Role.TOWN_OFFICIAL:
             town = True
-        elif post.role is Role.STATION_CHIEF:
+        elif held is Role.STATION_CHIEF:
             villages.add(unit_id)
-        elif post.role is Role.GRID_LEADER:
+        elif held is Role.GRID_LEADER:
             grids[ActorRole.GRID_LEADER].add(unit_id)
-        elif post.role in WORKER_ROLES:
-            grid = directory.grid_of(session, post.unit)
+        elif held in WORKER_ROLES:
+            unit = session.get(OrgUnit, post.unit_id)
+            grid = directory.grid_of(session, unit) if unit is not None else None
             if grid is not None:
                 grids[ActorRole.GRID_WORKER].add(str(grid.id))
-        elif post.role in (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER):
+        elif held in (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER):
             units.add(unit_id)
-        elif post.role is Role.DEPARTMENT_LIAISON:
-            code = department_code(settings, post.department)
+        elif held is Role.DEPARTMENT_LIAISON:
+            code = department_code(post.department, settings.departments)
             if code is not None:
                 departments.append(code)
     actors: list[Actor] = []
@@ -122,7 +114,9 @@ def actors_of(session: Session, settings: Settings, *, contact_id: str, name: st
 def liaisons_of(session: Session, settings: Settings, code: str) -> list[PostHolder]:
     """The liaisons of one configured department."""
     return [
-        h for h in directory.liaisons(session) if department_code(settings, h.department) == code
+        h
+        for h in directory.liaisons(session)
+        if department_code(h.department, settings.departments) == code
     ]
 
 

@@ -17,13 +17,18 @@ space between the verb and the code, Chinese numerals for days (``三天``, ``�
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.config import Department
+from core.departments import (
+    department_key,
+    department_names,
+    match_department,
+    suggest_department,
+)
 from core.ids import EXAMPLE_TICKET_CODE, InvalidCode, parse_ticket_code
 from models.enums import Rating
 from tickets.lifecycle import (
@@ -47,10 +52,8 @@ __all__ = [
     "RateCommand",
     "ReassignCommand",
     "TicketCommand",
-    "match_department",
     "parse_command",
     "parse_days",
-    "suggest_department",
 ]
 
 
@@ -308,40 +311,6 @@ def _parse_extend(code: str, args: str) -> TicketCommand | CommandError:
     return TicketCommand(code, Extend(days, reason))
 
 
-def _key(name: str) -> str:
-    return re.sub(r"\s", "", unicodedata.normalize("NFKC", name)).casefold()
-
-
-def _names(department: Department) -> tuple[str, ...]:
-    return (department.name, *department.aliases)
-
-
-def match_department(name: str, departments: Sequence[Department]) -> Department | None:
-    """The department called exactly ``name`` or one of its aliases (full-width and
-    case folded)."""
-    wanted = _key(name)
-    for department in departments:
-        if any(_key(candidate) == wanted for candidate in _names(department)):
-            return department
-    return None
-
-
-def suggest_department(name: str, departments: Sequence[Department]) -> Department | None:
-    """The department ``name`` most likely meant, if any is close enough."""
-    wanted = _key(name)
-    if not wanted:
-        return None
-    best: tuple[float, Department] | None = None
-    for department in departments:
-        for candidate in map(_key, _names(department)):
-            score = difflib.SequenceMatcher(None, wanted, candidate).ratio()
-            if wanted in candidate or candidate in wanted:
-                score = max(score, 0.8)
-            if best is None or score > best[0]:
-                best = (score, department)
-    return best[1] if best is not None and best[0] >= 0.5 else None
-
-
 def _parse_whistle(
     code: str, args: str, departments: Sequence[Department]
 ) -> TicketCommand | CommandError:
@@ -354,13 +323,13 @@ def _parse_whistle(
     # The longest name or alias the arguments start with, so "区司法局调解纠纷"
     # works without a space.
     candidates = sorted(
-        ((alias, d) for d in departments for alias in _names(d)),
+        ((alias, d) for d in departments for alias in department_names(d)),
         key=lambda pair: len(pair[0]),
         reverse=True,
     )
     for alias, department in candidates:
         head = args[: len(alias)]
-        if alias and _key(head) == _key(alias):
+        if alias and department_key(head) == department_key(alias):
             note = args[len(alias) :].strip(_SEPARATORS)
             return TicketCommand(code, Whistle(department.code, department.name, note))
     token, *tail = re.split(r"[\s,;，。；、]", args, maxsplit=1)

@@ -10,12 +10,13 @@ from sqlmodel import Session, col, select
 
 from core.audit import entries
 from core.clock import utcnow
+from core.departments import department_code
 from core.policy import ADMIN_ROLE, Permission, Post
 from models.auth import ApiToken, AuditChannel, AuditOutcome
 from models.db import run_in_session
 from models.enums import Role
 from models.org import PATH_SEP, OrgUnit
-from orgtree.principals import create_token, department_code
+from orgtree.principals import create_token
 from web.endpoints import Api, ApiError, Strict
 from web.keys import ENGINE, SETTINGS
 from web.security import audit, authorize, principal_of

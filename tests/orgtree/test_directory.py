@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from models.auth import ChatBinding
 from models.enums import Level, Role
 from models.org import OrgUnit, Person
 from orgtree import directory
@@ -24,17 +25,31 @@ def test_contact_id_is_the_wechat_id_or_the_phone() -> None:
     assert directory.contact_id_of(Person(name="李四", phone="13800000002")) == "tel-13800000002"
 
 
-def test_person_by_contact_reads_wechat_ids_and_phones(engine: Engine) -> None:
+def test_person_by_contact_reads_wechat_ids_and_confirmed_bindings(engine: Engine) -> None:
     town = make_town(engine)
     leader = town.grid_leader
     with Session(engine) as session:
         by_wechat = directory.person_by_contact(session, contact(leader))
-        by_phone = directory.person_by_contact(session, f"tel-{leader.phone}")
         assert by_wechat is not None and by_wechat.name == leader.name
-        assert by_phone is not None and by_phone.id == by_wechat.id
+        assert by_wechat.id is not None
+        session.add(
+            ChatBinding(contact_id="wx-second-phone", person_id=by_wechat.id, confirmed_via="t")
+        )
+        session.flush()
+        bound = directory.person_by_contact(session, "wx-second-phone")
+        assert bound is not None and bound.id == by_wechat.id
         assert directory.person_by_contact(session, "wx-nobody") is None
         assert directory.person_by_contact(session, "tel-10000000000") is None
-        assert directory.person_by_contact(session, leader.phone) is None  # no tel- prefix
+        assert directory.person_by_contact(session, leader.phone) is None
+
+
+def test_a_stranger_named_tel_phone_is_not_the_roster_person(engine: Engine) -> None:
+    """Regression: a contact id ``tel-<phone>`` used to be taken for the roster person
+    with that phone, so a stranger so named could act as a town official in chat."""
+    town = make_town(engine)
+    with Session(engine) as session:
+        for person in (town.grid_leader, town.town_official):
+            assert directory.person_by_contact(session, f"tel-{person.phone}") is None
 
 
 def test_post_holders_of_a_grid_and_a_village(engine: Engine) -> None:
@@ -90,7 +105,7 @@ def test_posts_of_a_person(engine: Engine) -> None:
         person = directory.person_by_contact(session, contact(town.grid_leader))
         assert person is not None and person.id is not None
         posts = directory.posts_of(session, person_id=person.id)
-    assert (Role.GRID_LEADER, town.grid_id) in {(p.role, p.unit.id) for p in posts}
+    assert (Role.GRID_LEADER, town.grid_id) in {(p.role, p.unit_id) for p in posts}
 
 
 def test_grid_and_area_of_each_level(engine: Engine) -> None:

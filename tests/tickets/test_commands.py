@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from core.clock import TOWN_TZ, local_day
 from core.config import Department
+from core.departments import match_department, suggest_department
 from core.ids import (
     InvalidCode,
     TicketCode,
@@ -29,10 +30,8 @@ from tickets.commands import (
     RateCommand,
     ReassignCommand,
     TicketCommand,
-    match_department,
     parse_command,
     parse_days,
-    suggest_department,
 )
 from tickets.lifecycle import (
     Accept,
