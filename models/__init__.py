@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
-from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
+from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
 from models.enums import AccountStatus, Level, Role, UnitKind
 from models.org import Department, OrgUnit, Person, RoleAssignment
 from models.tickets import (
@@ -39,4 +39,5 @@ __all__ = [
     "TicketReporter",
     "UnboundRoom",
     "UnitKind",
+    "UnreachableContact",
 ]
