@@ -20,6 +20,10 @@ Where it departs from ``Wechaty.start()`` and why:
 * ``Contact``/``Room`` instances are cached in pools shared by all Wechaty instances;
   each instance gets its own pools so a room object never talks to another account's
   puppet.
+* Friendship events are loaded through wechaty's own ``Friendship`` class (and accepted
+  with ``Friendship.accept``), then delivered in event order with the messages. A
+  private send that WeChat refuses because the contact is not a friend becomes
+  :class:`core.messaging.NotAFriend`, so the hub can try an account that is.
 * Sends call the puppet's ``message_send_text`` directly: ``Room.say`` would fetch the
   sent message back (one more round trip) and raise after a successful send if that
   fetch failed, which would make a caller send twice.
