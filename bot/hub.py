@@ -4,6 +4,14 @@ One :class:`BotHub` owns the transports of all configured accounts. Each
 incoming message goes to the dispatcher once; replies go out through the
 account that saw the message, or another online account in the same room when
 that one is throttled or gone.
+
+Private messages go through an account that is a friend (好友) of the recipient: on
+real WeChat an account writes privately only to its friends. The hub learns each
+account's friends from the puppet (asked once per contact) and from the friend
+requests it accepts, which it does for people in the roster only. A roster person
+whom no account can reach is asked, by an @-mention in the group of the org unit
+where they hold their post, to add the bot; what could not be sent is recorded
+(:class:`models.chat.UnreachableContact`) and sent once they are a friend.
 """
 
 from __future__ import annotations
@@ -23,9 +31,10 @@ from sqlmodel import Session
 
 from bot import store
 from bot.dispatcher import Dispatcher, GroupInfo, SenderInfo
-from bot.transport import ChatTransport, IncomingMessage
+from bot.transport import ChatTransport, FriendshipEvent, FriendshipKind, IncomingMessage
 from core.messaging import (
     AccountUnavailable,
+    NotAFriend,
     Reply,
     SenderState,
     SendFailed,
@@ -46,11 +55,44 @@ class NoAccountAvailable(Exception):
     """No online bot account can post in that room right now."""
 
 
+FRIENDSHIP_RECHECK_S = 600.0
+"""A "not a friend" answer is asked again after this long: an operator may have added
+the person by hand on the phone, which no event reports."""
+
+ASK_TO_BEFRIEND_EVERY = timedelta(hours=12)
+"""How often a person nobody can reach privately is @-mentioned in their group at most."""
+
+WELCOME_FRIEND = "您好，已通过您的好友申请。以后工单和通知的提醒会私信发给您。"
+
+
+def befriend_request_text(name: str, account_name: str, held: int) -> str:
+    """The @-mention that replaces a private message to someone who is nobody's friend.
+
+    It says only that messages wait: a private text may name residents or phones and
+    must not be posted in a group."""
+    return (
+        f"{name}您好：机器人有{held}条私信要发给您，但您还不是机器人的微信好友，发不出去。"
+        f"请点开本群「{account_name}」的头像，添加到通讯录（验证消息请写您的姓名），"
+        "通过后私信会补发给您。"
+    )
+
+
 @dataclass(slots=True)
 class AccountRuntime:
     transport: ChatTransport
     rooms: set[str] = field(default_factory=set)
     throttled_until: float = 0.0
+    friends: dict[str, bool] = field(default_factory=dict)
+    """Contact id -> whether the account is their friend, as far as it is known."""
+    not_friend_at: dict[str, float] = field(default_factory=dict)
+    """When (monotonic) a contact was last found not to be a friend."""
+
+    def learn_friend(self, contact_id: str, is_friend: bool) -> None:
+        self.friends[contact_id] = is_friend
+        if is_friend:
+            self.not_friend_at.pop(contact_id, None)
+        else:
+            self.not_friend_at[contact_id] = time.monotonic()
 
 
 class BotHub:
@@ -82,6 +124,7 @@ class BotHub:
             account_id: AsyncLimiter(usable_burst(burst), usable_burst(burst) / rate)
             for account_id, (rate, burst) in self.limits.items()
         }
+        self._names: dict[str, str] = {}
         self._bind_lock = asyncio.Lock()
         self._discovery: asyncio.Task[None] | None = None
         self._stopping = False
@@ -101,6 +144,7 @@ class BotHub:
         """Log every account in; their rooms are then discovered in the background
         (see :attr:`rooms_ready`), so a process with thousands of rooms serves at once."""
         names = names or {}
+        self._names = dict(names)
         await self.run_db(
             lambda s: store.ensure_accounts(s, [(a, names.get(a, a)) for a in self.accounts])
         )
@@ -109,7 +153,7 @@ class BotHub:
 
     async def _start_one(self, runtime: AccountRuntime) -> None:
         try:
-            await runtime.transport.start(self.on_message, self.on_state)
+            await runtime.transport.start(self.on_message, self.on_state, self.on_friendship)
         except Exception as exc:  # one account failing to start must not stop the others
             log.error("account %s did not start: %s", runtime.transport.account_id, exc)
             await self.on_state(
@@ -236,6 +280,72 @@ class BotHub:
             except (NoAccountAvailable, TransportError) as exc:
                 log.error("reply to %s not sent: %s", message.message_id, exc)
 
+    async def on_friendship(self, event: FriendshipEvent) -> None:
+        """Accept friend requests from people in the roster; ignore (and log) the others.
+
+        Once friends, the account carries their private messages, and what was held
+        for them goes out."""
+        runtime = self.accounts.get(event.account_id)
+        if runtime is None:
+            return
+        contact_ids = [event.contact_id]
+        if event.kind is FriendshipKind.REQUEST:
+            person = await self.run_db(
+                lambda s: store.roster_person_asking(
+                    s, event.contact_id, weixin=event.weixin, phones=event.phones
+                )
+            )
+            if person is None:
+                log.info(
+                    "account %s: friend request from %s (%s, 「%s」) ignored: not in the roster",
+                    event.account_id,
+                    event.name,
+                    event.contact_id,
+                    event.hello,
+                )
+                return
+            try:
+                await runtime.transport.accept_friendship(event.friendship_id)
+            except TransportError as exc:
+                log.warning(
+                    "account %s: friend request of %s not accepted: %s",
+                    event.account_id,
+                    event.contact_id,
+                    exc,
+                )
+                return
+            log.info(
+                "account %s: accepted the friend request of %s (%s)",
+                event.account_id,
+                person.name,
+                event.contact_id,
+            )
+            if person.contact_id != event.contact_id:
+                # Matched by WeChat id or phone: the roster addresses them differently.
+                log.warning(
+                    "roster person %s is %s on WeChat, but the roster gives %s: fix the roster",
+                    person.name,
+                    event.contact_id,
+                    person.contact_id,
+                )
+            contact_ids.append(person.contact_id)
+        runtime.learn_friend(event.contact_id, True)
+        now = self._clock()
+        held = await self.run_db(
+            lambda s: store.mark_reachable(s, contact_ids=contact_ids, now=now)
+        )
+        texts = ([WELCOME_FRIEND] if event.kind is FriendshipKind.REQUEST else []) + held
+        for text in texts:
+            try:
+                await self.send_as(event.account_id, Reply(text, contact_id=event.contact_id))
+            except TransportError as exc:
+                log.error(
+                    "account %s: held message to %s not sent: %s",
+                    event.account_id,
+                    event.contact_id,
+                    exc,
+                )
+
     async def resolve(self, message: IncomingMessage) -> tuple[SenderInfo, GroupInfo | None]:
         def read(session: Session) -> tuple[SenderInfo, GroupInfo | None]:
             sender = store.sender_info(
@@ -309,7 +419,12 @@ class BotHub:
         return runtime is not None and self._usable(runtime)
 
     async def send(self, reply: Reply, *, prefer: str | None = None) -> str:
-        """Post a reply, falling back to other accounts in the room; returns the message id."""
+        """Post a reply, falling back to other accounts in the room; returns the message id.
+
+        A private reply goes through an account that is the recipient's friend; see
+        :meth:`send_private`."""
+        if reply.room_id is None:
+            return await self.send_private(reply, prefer=prefer)
         last_error: TransportError | None = None
         for account_id in self.candidates(reply.room_id, prefer):
             try:
@@ -325,4 +440,107 @@ class BotHub:
             raise last_error
         raise NoAccountAvailable(
             f"没有可用的机器人账号能在群 {reply.room_id or reply.contact_id} 发言"
+        )
+
+    # --- private messages and friendship ------------------------------------------------
+
+    async def _knows_friend(self, account_id: str, contact_id: str) -> bool | None:
+        """Whether the account is the contact's friend: remembered, else asked once."""
+        runtime = self.accounts[account_id]
+        known = runtime.friends.get(contact_id)
+        stale = (
+            known is False
+            and time.monotonic() - runtime.not_friend_at.get(contact_id, 0.0)
+            >= FRIENDSHIP_RECHECK_S
+        )
+        if known is not None and not stale:
+            return known
+        try:
+            known = await runtime.transport.is_friend(contact_id)
+        except TransportError as exc:
+            log.debug("account %s: friendship with %s unknown: %s", account_id, contact_id, exc)
+            return None
+        if known is not None:
+            runtime.learn_friend(contact_id, known)
+        return known
+
+    async def send_private(self, reply: Reply, *, prefer: str | None = None) -> str:
+        """Send privately through an online account that is a friend of the recipient.
+
+        When no account is, a roster person is @-mentioned in their own group and asked
+        to add the bot; the text is held until they do (returns the mention's message
+        id, or "" while they were asked recently). Raises :class:`NotAFriend` for
+        anyone else, :class:`NoAccountAvailable` or the send error when a friend
+        account exists but cannot send now."""
+        contact_id = reply.contact_id
+        assert contact_id is not None
+        online = self.candidates(None, prefer)
+        # Known friends first, then accounts that have not said; known non-friends never.
+        online.sort(
+            key=lambda a: {True: 0, None: 1}.get(self.accounts[a].friends.get(contact_id), 2)
+        )
+        last_error: TransportError | None = None
+        for account_id in online:
+            if await self._knows_friend(account_id, contact_id) is False:
+                continue
+            try:
+                message_id = await self.send_as(account_id, reply)
+            except NotAFriend:
+                self.accounts[account_id].learn_friend(contact_id, False)
+                continue
+            except SendThrottled as exc:
+                self.mark_throttled(account_id, exc.retry_after_s)
+                last_error = exc
+                continue
+            except (AccountUnavailable, SendFailed) as exc:
+                last_error = exc
+                continue
+            self.accounts[account_id].learn_friend(contact_id, True)
+            return message_id
+        if last_error is not None:
+            raise last_error  # a friend account exists but could not send now: retry later
+        if not online:
+            raise NoAccountAvailable(f"没有在线的机器人账号能私信 {contact_id}")
+        if any(rt.friends.get(contact_id) for a, rt in self.accounts.items() if a not in online):
+            raise NoAccountAvailable(f"{contact_id} 的好友账号现在都不在线")
+        return await self._ask_to_befriend(reply)
+
+    async def _ask_to_befriend(self, reply: Reply) -> str:
+        contact_id = reply.contact_id
+        assert contact_id is not None
+        person = await self.run_db(lambda s: store.roster_contact(s, contact_id))
+        room_id = None
+        if person is not None:
+            room_id = next((r for r in person.post_room_ids if self.candidates(r)), None)
+        now = self._clock()
+        ask = await self.run_db(
+            lambda s: store.record_unreachable(
+                s,
+                contact_id=contact_id,
+                person_id=person.person_id if person else None,
+                name=person.name if person else "",
+                text=reply.text,
+                room_id=room_id,
+                now=now,
+                ask_every=ASK_TO_BEFRIEND_EVERY,
+            )
+        )
+        if person is None or room_id is None:
+            log.warning(
+                "private message to %s not sent: no bot account is their friend", contact_id
+            )
+            raise NotAFriend("所有账号", "没有哪个机器人账号是对方的好友", contact_id=contact_id)
+        log.warning(
+            "private message to %s (%s) held: no bot account is their friend%s",
+            person.name,
+            contact_id,
+            "; asking them in their group" if ask else "",
+        )
+        if not ask:
+            return ""
+        account_id = self.candidates(room_id)[0]
+        held = await self.run_db(lambda s: store.held_count(s, contact_id))
+        text = befriend_request_text(person.name, self._names.get(account_id, account_id), held)
+        return await self.send(
+            Reply(text, room_id=room_id, mention_ids=(contact_id,)), prefer=account_id
         )

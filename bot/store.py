@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from bot.dispatcher import GroupInfo, Holder, SenderInfo
 from core.privacy import mask_phone
-from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
-from models.enums import AccountStatus
-from models.org import PATH_SEP, OrgUnit
+from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
+from models.enums import AccountStatus, Role
+from models.org import PATH_SEP, OrgUnit, Person, RoleAssignment
 from orgtree import directory
+from orgtree.directory import contact_id_of
 
 
 def ensure_accounts(session: Session, accounts: Iterable[tuple[str, str]]) -> dict[str, BotAccount]:
@@ -188,11 +189,168 @@ def leader_chain(session: Session, org_unit_id: int) -> list[tuple[str, Holder]]
     ]
 
 
+# --- friendship: who the bot may write to privately ---------------------------------
+
+HELD_TEXTS = 20
+"""Undelivered private texts kept per contact, sent once they are a friend (newest kept)."""
+
+_LEADER_ROLES = (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER, Role.GRID_LEADER, Role.STATION_CHIEF)
+
+
+@dataclass(frozen=True, slots=True)
+class RosterContact:
+    """A roster person as the bot reaches them: their expected contact id and their groups."""
+
+    person_id: int
+    name: str
+    contact_id: str
+    """The contact id gridcast addresses them by (:func:`orgtree.directory.contact_id_of`)."""
+    post_room_ids: tuple[str, ...]
+    """The groups of the org units where they hold a post, leader posts first."""
+
+
+def _addressee(session: Session, contact_id: str) -> Person | None:
+    """The roster person gridcast writes to as ``contact_id`` (see
+    :func:`orgtree.directory.contact_id_of`): for *sending* only, never for deciding who
+    someone who writes to the bot is."""
+    person = directory.person_by_contact(session, contact_id)
+    if person is None and contact_id.startswith("tel-"):
+        person = session.exec(
+            select(Person).where(Person.phone == contact_id[4:], col(Person.wechat_id).is_(None))
+        ).first()
+    return person
+
+
+def _roster_contact(session: Session, person: Person) -> RosterContact:
+    assert person.id is not None
+    rows = session.exec(
+        select(RoleAssignment.role, ChatGroup.room_id)
+        .join(ChatGroup, col(ChatGroup.org_unit_id) == col(RoleAssignment.org_unit_id))
+        .where(RoleAssignment.person_id == person.id)
+        .order_by(col(RoleAssignment.id), col(ChatGroup.id))
+    ).all()
+    ranked = sorted(rows, key=lambda row: Role(row[0]) not in _LEADER_ROLES)  # stable
+    return RosterContact(
+        person_id=person.id,
+        name=person.name,
+        contact_id=contact_id_of(person),
+        post_room_ids=tuple(dict.fromkeys(room_id for _role, room_id in ranked)),
+    )
+
+
+def roster_contact(session: Session, contact_id: str) -> RosterContact | None:
+    """The roster person gridcast addresses as ``contact_id``, if any."""
+    person = _addressee(session, contact_id)
+    return _roster_contact(session, person) if person is not None else None
+
+
+def roster_person_asking(
+    session: Session, contact_id: str, *, weixin: str = "", phones: Sequence[str] = ()
+) -> RosterContact | None:
+    """The roster person behind a friend request: by contact id, by the WeChat id the
+    puppet reports (微信号), or by a phone number it reports (WeChat verified it)."""
+    person = directory.person_by_contact(session, contact_id)
+    if person is None and weixin:
+        person = session.exec(select(Person).where(Person.wechat_id == weixin)).first()
+    numbers = [p.strip().removeprefix("+86") for p in phones if p.strip()]
+    if person is None and numbers:
+        person = session.exec(select(Person).where(col(Person.phone).in_(numbers))).first()
+    return _roster_contact(session, person) if person is not None else None
+
+
+def record_unreachable(
+    session: Session,
+    *,
+    contact_id: str,
+    person_id: int | None,
+    name: str,
+    text: str,
+    room_id: str | None,
+    now: datetime,
+    ask_every: timedelta,
+) -> bool:
+    """Record a private message nobody could send; returns whether to ask the person
+    again (in ``room_id``): the first time, and then at most every ``ask_every``."""
+    row = session.exec(
+        select(UnreachableContact).where(UnreachableContact.contact_id == contact_id)
+    ).first()
+    if row is None:
+        row = UnreachableContact(contact_id=contact_id, first_failed_at=now, held=[])
+        session.add(row)
+    elif row.reachable_at is not None:  # unreachable again (they deleted the bot)
+        row.reachable_at, row.asked_at, row.undelivered, row.first_failed_at = None, None, 0, now
+    row.person_id, row.name, row.last_failed_at = person_id, name, now
+    row.undelivered += 1
+    row.held = [*row.held, text][-HELD_TEXTS:]
+    ask = room_id is not None and (row.asked_at is None or now - row.asked_at >= ask_every)
+    if room_id is not None:
+        row.room_id = room_id
+    if ask:
+        row.asked_at = now
+    return ask
+
+
+def held_count(session: Session, contact_id: str) -> int:
+    row = session.exec(
+        select(UnreachableContact).where(UnreachableContact.contact_id == contact_id)
+    ).first()
+    return row.undelivered if row is not None else 0
+
+
+def mark_reachable(session: Session, *, contact_ids: Iterable[str], now: datetime) -> list[str]:
+    """They are a bot account's friend now: returns the held texts to send (and forgets them)."""
+    held: list[str] = []
+    for row in session.exec(
+        select(UnreachableContact).where(
+            col(UnreachableContact.contact_id).in_(list(dict.fromkeys(contact_ids))),
+            col(UnreachableContact.reachable_at).is_(None),
+        )
+    ):
+        held.extend(row.held)
+        row.held, row.reachable_at = [], now
+    return held
+
+
+def unreachable_report(session: Session) -> list[dict[str, object]]:
+    """People no bot account can write to privately, longest waiting first."""
+    rows = session.exec(
+        select(UnreachableContact)
+        .where(col(UnreachableContact.reachable_at).is_(None))
+        .order_by(col(UnreachableContact.first_failed_at))
+    ).all()
+    topics = (
+        {
+            g.room_id: g.topic
+            for g in session.exec(
+                select(ChatGroup).where(
+                    col(ChatGroup.room_id).in_([r.room_id for r in rows if r.room_id])
+                )
+            )
+        }
+        if rows
+        else {}
+    )
+    return [
+        {
+            "contact_id": r.contact_id,
+            "name": r.name,
+            "in_roster": r.person_id is not None,
+            "undelivered": r.undelivered,
+            "since": r.first_failed_at.isoformat(),
+            "asked_in": topics.get(r.room_id or "", r.room_id or ""),
+            "asked_at": r.asked_at.isoformat() if r.asked_at else None,
+        }
+        for r in rows
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class AccountsReport:
     accounts: list[dict[str, object]]
     unbound: list[dict[str, str]]
     groups_without_online_account: list[str]
+    unreachable_privately: list[dict[str, object]]
+    """People no bot account is a friend of (private messages to them are held)."""
 
 
 def accounts_report(session: Session) -> AccountsReport:
@@ -234,4 +392,5 @@ def accounts_report(session: Session) -> AccountsReport:
             for u in session.exec(select(UnboundRoom).order_by(col(UnboundRoom.topic)))
         ],
         groups_without_online_account=flagged,
+        unreachable_privately=unreachable_report(session),
     )

@@ -7,6 +7,7 @@ imports ``wechaty``. Tests use :class:`tests.fakes.RecordingTransport`.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,7 +54,32 @@ class RoomInfo:
     member_count: int
 
 
+class FriendshipKind(enum.StrEnum):
+    REQUEST = "request"
+    """Someone asks the account to be friends (好友申请); :meth:`ChatTransport.accept_friendship`."""
+    CONFIRMED = "confirmed"
+    """They are friends now (the other side accepted the account's request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FriendshipEvent:
+    """A friendship event of one account, with what the puppet reports about the person."""
+
+    friendship_id: str
+    account_id: str
+    contact_id: str
+    name: str
+    kind: FriendshipKind
+    hello: str = ""
+    """The verification message the person wrote (验证消息)."""
+    weixin: str = ""
+    """The person's own WeChat id (微信号), when the puppet reports it."""
+    phones: tuple[str, ...] = ()
+    """Phone numbers the puppet reports for the person (often none)."""
+
+
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
+FriendshipHandler = Callable[[FriendshipEvent], Awaitable[None]]
 StateHandler = Callable[[str, AccountStatus, str], Awaitable[None]]
 """Called with (account_id, new state, human-readable detail)."""
 
@@ -67,8 +93,14 @@ class ChatTransport(Protocol):
     @property
     def state(self) -> AccountStatus: ...
 
-    async def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
-        """Connect, log in and begin delivering messages; returns once online or failed."""
+    async def start(
+        self,
+        on_message: MessageHandler,
+        on_state: StateHandler,
+        on_friendship: FriendshipHandler | None = None,
+    ) -> None:
+        """Connect, log in and begin delivering messages (and friendship events, when
+        ``on_friendship`` is given); returns once online or failed."""
 
     async def stop(self) -> None: ...
 
@@ -79,7 +111,16 @@ class ChatTransport(Protocol):
         """
 
     async def say_private(self, contact_id: str, text: str) -> str:
-        """Send a private message to one contact; returns the message id."""
+        """Send a private message to one contact; returns the message id.
+
+        Raises :class:`core.messaging.NotAFriend` when the contact is not the account's friend.
+        """
+
+    async def is_friend(self, contact_id: str) -> bool | None:
+        """Whether the contact is the account's friend; ``None`` when the puppet cannot tell."""
+
+    async def accept_friendship(self, friendship_id: str) -> None:
+        """Accept a :attr:`FriendshipKind.REQUEST`; raises the send errors on failure."""
 
     async def room_members(self, room_id: str) -> list[RoomMember]: ...
 

@@ -20,6 +20,10 @@ Where it departs from ``Wechaty.start()`` and why:
 * ``Contact``/``Room`` instances are cached in pools shared by all Wechaty instances;
   each instance gets its own pools so a room object never talks to another account's
   puppet.
+* Friendship events are loaded through wechaty's own ``Friendship`` class (and accepted
+  with ``Friendship.accept``), then delivered in event order with the messages. A
+  private send that WeChat refuses because the contact is not a friend becomes
+  :class:`core.messaging.NotAFriend`, so the hub can try an account that is.
 * Sends call the puppet's ``message_send_text`` directly: ``Room.say`` would fetch the
   sent message back (one more round trip) and raise after a successful send if that
   fetch failed, which would make a caller send twice.
@@ -41,10 +45,20 @@ from typing import Any
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
-from bot.transport import IncomingMessage, MessageHandler, RoomInfo, RoomMember, StateHandler
+from bot.transport import (
+    FriendshipEvent,
+    FriendshipHandler,
+    FriendshipKind,
+    IncomingMessage,
+    MessageHandler,
+    RoomInfo,
+    RoomMember,
+    StateHandler,
+)
 from bot.wechaty_shim import load_wechaty
 from core.messaging import (
     AccountUnavailable,
+    NotAFriend,
     SendFailed,
     SendThrottled,
     SendUncertain,
@@ -77,6 +91,14 @@ _PERMANENT = {
     Status.INVALID_ARGUMENT,
     Status.UNIMPLEMENTED,
     Status.OUT_OF_RANGE,
+}
+_NOT_A_FRIEND = re.compile(
+    r"朋友验证|不是他（她）朋友|不是.{0,4}好友|not (?:a )?friend", re.IGNORECASE
+)
+"""How puppets word the refusal of a private message to a non-friend."""
+_FRIENDSHIP_KINDS = {
+    "FRIENDSHIP_TYPE_RECEIVE": FriendshipKind.REQUEST,
+    "FRIENDSHIP_TYPE_CONFIRM": FriendshipKind.CONFIRMED,
 }
 _RETRY_AFTER = re.compile(r"(\d+(?:\.\d+)?)\s*秒")
 _SENDABLE = (AccountStatus.ONLINE, AccountStatus.THROTTLED)
@@ -141,6 +163,11 @@ class _StateChange:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class _FriendshipArrived:
+    friendship_id: str
+
+
 class WechatyTransport:
     """A :class:`bot.transport.ChatTransport` for one account of a Wechaty Puppet Service.
 
@@ -177,10 +204,11 @@ class WechatyTransport:
         self._state = AccountStatus.STOPPED
         self._on_message: MessageHandler | None = None
         self._on_state: StateHandler | None = None
+        self._on_friendship: FriendshipHandler | None = None
         self._bot: Any = None
         self._puppet: Any = None
         self._self_id: str | None = None
-        self._inbox: asyncio.Queue[str | _StateChange] = asyncio.Queue()
+        self._inbox: asyncio.Queue[str | _StateChange | _FriendshipArrived] = asyncio.Queue()
         self._settled = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._deliverer: asyncio.Task[None] | None = None
@@ -199,7 +227,12 @@ class WechatyTransport:
     def state(self) -> AccountStatus:
         return self._state
 
-    async def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
+    async def start(
+        self,
+        on_message: MessageHandler,
+        on_state: StateHandler,
+        on_friendship: FriendshipHandler | None = None,
+    ) -> None:
         """Connect and wait up to ``start_timeout_s`` for login or a logged-out answer.
 
         Returns in any case; connection problems are reported through ``on_state`` and
@@ -208,6 +241,7 @@ class WechatyTransport:
         if self._runner is not None:
             raise RuntimeError(f"{self._account_id}: transport already started")
         self._on_message, self._on_state = on_message, on_state
+        self._on_friendship = on_friendship
         self._stopping = False
         self._inbox = asyncio.Queue()
         self._settled = asyncio.Event()
@@ -266,7 +300,29 @@ class WechatyTransport:
         return await self._send(room_id, mention_text(text, names), list(mention_ids))
 
     async def say_private(self, contact_id: str, text: str) -> str:
-        return await self._send(contact_id, text, [])
+        return await self._send(contact_id, text, [], private_to=contact_id)
+
+    async def is_friend(self, contact_id: str) -> bool | None:
+        # The puppet directly, not wechaty's Contact pool: a cached payload would keep
+        # saying "not a friend" after the friendship was accepted.
+        try:
+            payload = await self._call(lambda p: p.contact_payload(contact_id))
+        except SendFailed as error:
+            if error.permanent:
+                return False  # WeChat does not know the contact
+            raise
+        return bool(payload.friend)
+
+    async def accept_friendship(self, friendship_id: str) -> None:
+        # python-wechaty's Friendship.accept checks the type (RECEIVE) and reloads the contact.
+        friendship = self._bot.Friendship.load(friendship_id)
+        await self._call(lambda _: friendship.ready())
+        try:
+            await self._call(lambda _: friendship.accept())
+        except AccountUnavailable as error:
+            if type(error.__cause__).__name__ == "WechatyOperationError":
+                raise SendFailed(self._account_id, str(error.__cause__), permanent=True) from error
+            raise
 
     async def room_members(self, room_id: str) -> list[RoomMember]:
         member_ids: list[str] = list(await self._call(lambda p: p.room_members(room_id)))
@@ -306,12 +362,20 @@ class WechatyTransport:
 
     # --- sending and calls -----------------------------------------------------------
 
-    async def _send(self, conversation_id: str, text: str, mention_ids: list[str]) -> str:
+    async def _send(
+        self,
+        conversation_id: str,
+        text: str,
+        mention_ids: list[str],
+        *,
+        private_to: str | None = None,
+    ) -> str:
         message_id = await self._call(
             lambda p: p.message_send_text(
                 conversation_id=conversation_id, message=text, mention_ids=mention_ids or None
             ),
             sending=True,
+            private_to=private_to,
         )
         if self._state is AccountStatus.THROTTLED:
             self._end_throttle()
@@ -319,14 +383,23 @@ class WechatyTransport:
             raise SendFailed(self._account_id, "puppet service 未返回消息 ID", permanent=False)
         return str(message_id)
 
-    async def _call(self, call: Callable[[Any], Awaitable[Any]], *, sending: bool = False) -> Any:
-        """Run one puppet call with a timeout, translating failures into transport errors."""
+    async def _call(
+        self,
+        call: Callable[[Any], Awaitable[Any]],
+        *,
+        sending: bool = False,
+        private_to: str | None = None,
+    ) -> Any:
+        """Run one puppet call with a timeout, translating failures into transport errors.
+
+        ``private_to``: the call is a private send to that contact (a refusal may mean
+        "not a friend")."""
         if self._state not in _SENDABLE or self._puppet is None:
             raise AccountUnavailable(self._account_id, f"账号当前不可用（{self._state.value}）")
         try:
             return await asyncio.wait_for(call(self._puppet), self._call_timeout_s)
         except GRPCError as error:
-            raise self._grpc_error(error) from error
+            raise self._grpc_error(error, private_to) from error
         except TimeoutError:
             if sending:
                 raise SendUncertain(self._account_id, "发送超时，消息可能已经发出") from None
@@ -343,8 +416,12 @@ class WechatyTransport:
                 self._account_id, f"puppet 不可用：{type(error).__name__}: {error}"
             ) from error
 
-    def _grpc_error(self, error: GRPCError) -> TransportError:
+    def _grpc_error(self, error: GRPCError, private_to: str | None = None) -> TransportError:
         reason = error.message or error.status.name
+        if private_to is not None and (
+            error.status is Status.PERMISSION_DENIED or _NOT_A_FRIEND.search(reason)
+        ):
+            return NotAFriend(self._account_id, reason, contact_id=private_to)
         if error.status is Status.RESOURCE_EXHAUSTED:
             retry_after = retry_after_from(reason)
             self._begin_throttle(reason, retry_after)
@@ -398,6 +475,9 @@ class WechatyTransport:
             if isinstance(item, _StateChange):
                 await self._notify_state(item)
                 continue
+            if isinstance(item, _FriendshipArrived):
+                await self._deliver_friendship(item.friendship_id)
+                continue
             incoming = await self._convert(item)
             if incoming is None or self._on_message is None:
                 continue
@@ -405,6 +485,42 @@ class WechatyTransport:
                 await self._on_message(incoming)
             except Exception:
                 log.exception("%s: on_message handler failed for %s", self._account_id, item)
+
+    async def _deliver_friendship(self, friendship_id: str) -> None:
+        if self._on_friendship is None:
+            return
+        event = await self._convert_friendship(friendship_id)
+        if event is None:
+            return
+        try:
+            await self._on_friendship(event)
+        except Exception:
+            log.exception("%s: on_friendship handler failed for %s", self._account_id, event)
+
+    async def _convert_friendship(self, friendship_id: str) -> FriendshipEvent | None:
+        friendship = self._bot.Friendship.load(friendship_id)
+        try:
+            await asyncio.wait_for(friendship.ready(), self._call_timeout_s)
+            kind = _FRIENDSHIP_KINDS.get(getattr(friendship.type(), "name", ""))
+            if kind is None:
+                return None  # VERIFY: our own request still waits for the other side
+            contact_id = str(friendship.payload.contact_id)
+            contact = await asyncio.wait_for(
+                self._puppet.contact_payload(contact_id), self._call_timeout_s
+            )
+        except Exception as error:
+            log.warning("%s: cannot load friendship %s: %r", self._account_id, friendship_id, error)
+            return None
+        return FriendshipEvent(
+            friendship_id=friendship_id,
+            account_id=self._account_id,
+            contact_id=contact_id,
+            name=str(contact.name or contact_id),
+            kind=kind,
+            hello=friendship.hello(),
+            weixin=str(contact.weixin or ""),
+            phones=tuple(str(phone) for phone in contact.phone or ()),
+        )
 
     async def _convert(self, message_id: str) -> IncomingMessage | None:
         message = self._bot.Message.load(message_id)
@@ -538,6 +654,10 @@ class WechatyTransport:
             seen()
             self._inbox.put_nowait(str(payload.message_id))
 
+        def on_friendship(payload: Any) -> None:
+            seen()
+            self._inbox.put_nowait(_FriendshipArrived(str(payload.friendship_id)))
+
         def on_room_change(payload: Any) -> None:
             seen()
             # Topic and member ids live in the cached room payload: fetch it again.
@@ -554,9 +674,10 @@ class WechatyTransport:
         puppet.on("logout", on_logout)
         puppet.on("scan", on_scan)
         puppet.on("message", on_message)
+        puppet.on("friendship", on_friendship)
         for event in ("room-join", "room-leave", "room-topic"):
             puppet.on(event, on_room_change)
         # pyee raises on an "error" event nobody listens to, which would end the stream.
         puppet.on("error", on_error)
-        for event in ("heartbeat", "dong", "ready", "friendship", "room-invite"):
+        for event in ("heartbeat", "dong", "ready", "room-invite"):
             puppet.on(event, on_other)

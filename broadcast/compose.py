@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from core.policy import Post, issue_notice_refusal
 from models.enums import Level
 
 MAX_TITLE_CHARS = 60
@@ -167,12 +166,3 @@ def parse_command(text: str) -> IssueCommand | CodeCommand | NoticeInvalid | Non
     except NoticeInvalid as exc:
         return exc
     return IssueCommand(scope=scope, title=title, body=body, urgent=urgent, levels=levels)
-
-
-# --- who may issue -------------------------------------------------------------------
-
-
-def refusal(roles: Sequence[tuple[str, tuple[str, ...]]], scope: tuple[str, ...]) -> str | None:
-    """Why a person with these (role, org path) posts may not issue a notice to ``scope``
-    (names below the town), or None: the rule of :func:`core.policy.issue_notice_refusal`."""
-    return issue_notice_refusal([Post(role, path) for role, path in roles], scope)

@@ -16,6 +16,7 @@ __all__ = [
     "SAFETY_RESERVE",
     "AccountUnavailable",
     "Messenger",
+    "NotAFriend",
     "Reply",
     "SendFailed",
     "SendThrottled",
@@ -64,6 +65,16 @@ class SendFailed(TransportError):
     def __init__(self, account_id: str, reason: str, *, permanent: bool) -> None:
         super().__init__(account_id, reason)
         self.permanent = permanent
+
+
+class NotAFriend(SendFailed):
+    """A private message to someone who is not the account's friend (WeChat refuses it:
+    "你还不是他（她）朋友"). Permanent for this account and contact until they become friends;
+    another account may still be their friend."""
+
+    def __init__(self, account_id: str, reason: str, *, contact_id: str) -> None:
+        super().__init__(account_id, reason, permanent=True)
+        self.contact_id = contact_id
 
 
 class SendUncertain(SendFailed):

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable
 
 from aiohttp import web
+from sqlmodel import Session
 
 from core.config import Settings
 from models.db import UPGRADE_HINT, make_async_engine, require_current_schema, run_in_session
 from sandbox.sandbox import Sandbox
+from sandbox.world import WorldSpec
 from web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -47,12 +50,17 @@ async def build_sandbox(
 ) -> Sandbox:
     """The simulated WeChat of the deployment, built from the org tree in the database."""
     from gridcast.deployment import build_world_spec, risk_settings
+    from gridcast.deployment_friends import reference_friends
+
+    def world_spec(session: Session) -> WorldSpec:
+        spec = build_world_spec(session, settings)
+        return dataclasses.replace(spec, friends=reference_friends(session, spec))
 
     engine = make_async_engine(settings.database_url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(require_current_schema, upgrade_hint=UPGRADE_HINT)
-        spec = await run_in_session(engine, lambda s: build_world_spec(s, settings))
+        spec = await run_in_session(engine, world_spec)
     finally:
         await engine.dispose()
     return Sandbox(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models.auth import ApiToken, AuditEntry, ChatBinding, Credential, SignInCode
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
-from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom
+from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
 from models.enums import AccountStatus, Level, Role, UnitKind
 from models.org import Department, OrgUnit, Person, RoleAssignment
 from models.tickets import (
@@ -45,4 +45,5 @@ __all__ = [
     "TicketReporter",
     "UnboundRoom",
     "UnitKind",
+    "UnreachableContact",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, enum_type, utcnow
@@ -65,3 +65,32 @@ class UnboundRoom(SQLModel, table=True):
     topic: str
     reason: str
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UnreachableContact(SQLModel, table=True):
+    """A person the bot could not write to privately: no bot account is their friend (好友).
+
+    On real WeChat an account writes privately only to its friends. A leader who is
+    nobody's friend is asked, by an @-mention in their own group, to add the bot;
+    what could not be sent waits in ``held`` and goes out once they are friends.
+    The row stays, with ``reachable_at`` set, as the history of that contact.
+    """
+
+    __tablename__ = "unreachable_contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: str = Field(unique=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    name: str = ""
+    room_id: str | None = None
+    """The group where they were asked to add the bot; ``None`` when there was none."""
+    first_failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    asked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the last @-mention asking them to add the bot was posted."""
+    undelivered: int = 0
+    """Private messages that could not be sent since they were last reachable."""
+    held: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """The latest undelivered texts, sent once they become a friend."""
+    reachable_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    """When they became a friend of a bot account; ``None`` while unreachable."""

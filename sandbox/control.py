@@ -17,6 +17,13 @@ Endpoints (``{room}`` is a room id or exact topic, ``{contact}`` an id or unique
 * ``GET|POST api/accounts/{account}/private/{contact}`` transcript | ``{"text", "kind"?}``
 * ``POST api/accounts/{account}/logout`` ``{"reason"?}``, ``.../login``,
   ``.../drop-stream``, ``.../unfreeze``, ``.../limits`` ``{"rate_per_s", "burst"}``
+* ``GET  api/accounts/{account}/friends`` -> ``{"modelled", "friends", "requests"}``
+* ``POST api/accounts/{account}/friend-requests`` ``{"contact", "hello"?, "name"?, "phone"?,
+  "weixin"?}``: a person asks the account to be friends (``name`` creates a person
+  WeChat does not know yet); ``POST api/friend-requests/{id}/accept``: a pending
+  request is accepted outside the bot (the person accepts the account's request, or
+  the account's operator a person's request, by hand); ``POST api/accounts/{account}/friends/{contact}/remove``:
+  the person deletes the account
 * ``GET|POST api/risk`` current :class:`SandboxRiskSettings` | partial update
 """
 
@@ -36,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sandbox.errors import (
     InvalidRequest,
     LoggedOut,
+    NotAFriend,
     NotAMember,
     NotFound,
     SandboxError,
@@ -52,6 +60,7 @@ HTTP_STATUS: dict[type[SandboxError], int] = {
     InvalidRequest: 400,
     NotFound: 404,
     NotAMember: 409,
+    NotAFriend: 409,
     LoggedOut: 409,
     Throttled: 429,
     TransientFailure: 503,
@@ -89,6 +98,16 @@ class AddMemberIn(_Body):
     contact_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     room_alias: str = ""
+
+
+class FriendRequestIn(_Body):
+    contact: str = Field(min_length=1)
+    """A contact id or unique name."""
+    hello: str = Field(default="", max_length=200)
+    name: str | None = Field(default=None, min_length=1)
+    """Set to create a person WeChat does not know yet, with this contact id."""
+    phone: str = ""
+    weixin: str = ""
 
 
 class LogoutIn(_Body):
@@ -264,6 +283,33 @@ async def _post_private(request: web.Request) -> web.Response:
     return _json(message, status=201)
 
 
+async def _friends(request: web.Request) -> web.Response:
+    return _json(request.app[SANDBOX_KEY].friends(request.match_info["account"]))
+
+
+async def _request_friend(request: web.Request) -> web.Response:
+    body = await _parse(request, FriendRequestIn)
+    view = request.app[SANDBOX_KEY].request_friend(
+        request.match_info["account"],
+        body.contact,
+        body.hello,
+        name=body.name,
+        phone=body.phone,
+        weixin=body.weixin,
+    )
+    return _json(view, status=201)
+
+
+async def _accept_friend_request(request: web.Request) -> web.Response:
+    return _json(request.app[SANDBOX_KEY].accept_friend_request(request.match_info["id"]))
+
+
+async def _remove_friend(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    sandbox.remove_friend(request.match_info["account"], request.match_info["contact"])
+    return _json(sandbox.friends(request.match_info["account"]))
+
+
 async def _logout(request: web.Request) -> web.Response:
     body = await _parse(request, LogoutIn)
     sandbox = request.app[SANDBOX_KEY]
@@ -333,6 +379,10 @@ def create_control_app(sandbox: Sandbox) -> web.Application:
     add.add_get("/api/accounts/{account}", _get_account)
     add.add_get("/api/accounts/{account}/private/{contact}", _private_transcript)
     add.add_post("/api/accounts/{account}/private/{contact}", _post_private)
+    add.add_get("/api/accounts/{account}/friends", _friends)
+    add.add_post("/api/accounts/{account}/friend-requests", _request_friend)
+    add.add_post("/api/accounts/{account}/friends/{contact}/remove", _remove_friend)
+    add.add_post("/api/friend-requests/{id}/accept", _accept_friend_request)
     add.add_post("/api/accounts/{account}/logout", _logout)
     add.add_post("/api/accounts/{account}/login", _login)
     add.add_post("/api/accounts/{account}/drop-stream", _drop_stream)

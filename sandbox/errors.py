@@ -24,6 +24,11 @@ class NotAMember(SandboxError):
     """The account or sender is not (or no longer) in the room: permanent for that room."""
 
 
+class NotAFriend(SandboxError):
+    """A private send to a contact who is not the account's friend: permanent for that
+    contact until they become friends."""
+
+
 class LoggedOut(SandboxError):
     """The account is logged out; nothing works until it logs in again."""
 

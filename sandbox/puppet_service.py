@@ -22,13 +22,20 @@ from grpclib.server import Stream
 from sandbox.errors import (
     InvalidRequest,
     LoggedOut,
+    NotAFriend,
     NotAMember,
     NotFound,
     SandboxError,
     Throttled,
     TransientFailure,
 )
-from sandbox.world import Message, MessageKind
+from sandbox.world import (
+    FriendRequest,
+    FriendshipKind,
+    FriendshipStatus,
+    Message,
+    MessageKind,
+)
 
 if TYPE_CHECKING:
     from sandbox.sandbox import Sandbox
@@ -55,6 +62,7 @@ TypeScript ``wechaty-puppet`` ``MessageType`` (Text = 7), which python-wechaty's
 GRPC_STATUS: dict[type[SandboxError], Status] = {
     NotFound: Status.NOT_FOUND,
     NotAMember: Status.FAILED_PRECONDITION,
+    NotAFriend: Status.PERMISSION_DENIED,
     LoggedOut: Status.UNAUTHENTICATED,
     Throttled: Status.RESOURCE_EXHAUSTED,
     TransientFailure: Status.UNAVAILABLE,
@@ -145,6 +153,39 @@ def room_topic_event(
     )
 
 
+def friendship_event(friendship_id: str) -> pb.EventResponse:
+    return _event(pb.EventType.EVENT_TYPE_FRIENDSHIP, {"friendshipId": friendship_id})
+
+
+FRIENDSHIP_SCENE: dict[str, pb.FriendshipSceneType] = {
+    "room": pb.FriendshipSceneType.FRIENDSHIP_SCENE_TYPE_ROOM,
+    "phone": pb.FriendshipSceneType.FRIENDSHIP_SCENE_TYPE_PHONE,
+    "weixin": pb.FriendshipSceneType.FRIENDSHIP_SCENE_TYPE_WEIXIN,
+}
+
+
+def friendship_type(request: FriendRequest) -> pb.FriendshipType:
+    """RECEIVE while a contact's request waits for the account; CONFIRM once friends;
+    VERIFY while the account's own request waits for the contact."""
+    if request.status is FriendshipStatus.ACCEPTED:
+        return pb.FriendshipType.FRIENDSHIP_TYPE_CONFIRM
+    if request.kind is FriendshipKind.INCOMING:
+        return pb.FriendshipType.FRIENDSHIP_TYPE_RECEIVE
+    return pb.FriendshipType.FRIENDSHIP_TYPE_VERIFY
+
+
+def friendship_payload(request: FriendRequest) -> pb.FriendshipPayloadResponse:
+    return pb.FriendshipPayloadResponse(
+        id=request.friendship_id,
+        contact_id=request.contact_id,
+        hello=request.hello,
+        type=friendship_type(request),
+        scene=FRIENDSHIP_SCENE.get(
+            request.scene, pb.FriendshipSceneType.FRIENDSHIP_SCENE_TYPE_UNSPECIFIED
+        ),
+    )
+
+
 def message_payload(message: Message) -> pb.MessagePayloadResponse:
     return pb.MessagePayloadResponse(
         id=message.message_id,
@@ -223,6 +264,36 @@ class PuppetServicer:
                 unary,
                 pb.ContactListRequest,
                 pb.ContactListResponse,
+            ),
+            "FriendshipPayload": (
+                self._unary(self._friendship_payload),
+                unary,
+                pb.FriendshipPayloadRequest,
+                pb.FriendshipPayloadResponse,
+            ),
+            "FriendshipAccept": (
+                self._unary(self._friendship_accept),
+                unary,
+                pb.FriendshipAcceptRequest,
+                pb.FriendshipAcceptResponse,
+            ),
+            "FriendshipAdd": (
+                self._unary(self._friendship_add),
+                unary,
+                pb.FriendshipAddRequest,
+                pb.FriendshipAddResponse,
+            ),
+            "FriendshipSearchPhone": (
+                self._unary(self._friendship_search_phone),
+                unary,
+                pb.FriendshipSearchPhoneRequest,
+                pb.FriendshipSearchPhoneResponse,
+            ),
+            "FriendshipSearchWeixin": (
+                self._unary(self._friendship_search_weixin),
+                unary,
+                pb.FriendshipSearchWeixinRequest,
+                pb.FriendshipSearchWeixinResponse,
             ),
             "RoomList": (
                 self._unary(self._room_list),
@@ -315,11 +386,43 @@ class PuppetServicer:
             id=contact.contact_id,
             name=contact.name,
             type=pb.ContactType.CONTACT_TYPE_PERSONAL,
-            friend=contact.is_bot is False,
+            friend=self._sandbox.world.is_friend(self._account_id, contact.contact_id),
+            weixin=contact.weixin,
+            phone=[contact.phone] if contact.phone else [],
         )
 
     def _contact_list(self, request: pb.ContactListRequest) -> pb.ContactListResponse:
         return pb.ContactListResponse(ids=self._sandbox.puppet_contact_ids(self._account_id))
+
+    # --- friendship ------------------------------------------------------------------
+
+    def _friendship_payload(
+        self, request: pb.FriendshipPayloadRequest
+    ) -> pb.FriendshipPayloadResponse:
+        # The client may send a payload to store ("set"); the sandbox only reads.
+        return friendship_payload(self._sandbox.puppet_friendship(self._account_id, request.id))
+
+    def _friendship_accept(
+        self, request: pb.FriendshipAcceptRequest
+    ) -> pb.FriendshipAcceptResponse:
+        self._sandbox.puppet_friendship_accept(self._account_id, request.id)
+        return pb.FriendshipAcceptResponse()
+
+    def _friendship_add(self, request: pb.FriendshipAddRequest) -> pb.FriendshipAddResponse:
+        self._sandbox.puppet_friendship_add(self._account_id, request.contact_id, request.hello)
+        return pb.FriendshipAddResponse()
+
+    def _friendship_search_phone(
+        self, request: pb.FriendshipSearchPhoneRequest
+    ) -> pb.FriendshipSearchPhoneResponse:
+        found = self._sandbox.puppet_search(self._account_id, phone=request.phone)
+        return pb.FriendshipSearchPhoneResponse(contact_id=found)
+
+    def _friendship_search_weixin(
+        self, request: pb.FriendshipSearchWeixinRequest
+    ) -> pb.FriendshipSearchWeixinResponse:
+        found = self._sandbox.puppet_search(self._account_id, weixin=request.weixin)
+        return pb.FriendshipSearchWeixinResponse(contact_id=found)
 
     # --- rooms -----------------------------------------------------------------------
 

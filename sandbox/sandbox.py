@@ -27,6 +27,9 @@ from sandbox.puppet_service import PuppetServicer
 from sandbox.risk import RiskControl, SandboxRiskSettings
 from sandbox.world import (
     Contact,
+    FriendRequest,
+    FriendshipKind,
+    FriendshipStatus,
     MemberSpec,
     Message,
     MessageKind,
@@ -77,6 +80,29 @@ class MessageView:
     to_id: str | None
     mention_ids: tuple[str, ...]
     mention_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FriendRequestView:
+    friendship_id: str
+    account_id: str
+    contact_id: str
+    contact_name: str
+    kind: FriendshipKind
+    """``incoming``: the contact asked the account; ``outgoing``: the account asked."""
+    status: FriendshipStatus
+    hello: str
+    scene: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FriendsView:
+    account_id: str
+    modelled: bool
+    """False when the world does not model friendship (everyone is a friend)."""
+    friends: tuple[MemberView, ...]
+    requests: tuple[FriendRequestView, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +362,98 @@ class Sandbox:
             self.publish(account_id, puppet_service.message_event(message.message_id))
         return self._message_view(message)
 
+    # --- friendship: what people do ---------------------------------------------------
+
+    def request_friend(
+        self,
+        account_id: str,
+        contact: str,
+        hello: str = "",
+        *,
+        name: str | None = None,
+        phone: str = "",
+        weixin: str = "",
+    ) -> FriendRequestView:
+        """A person asks a bot account to be friends (加好友); the account gets a friendship event.
+
+        ``contact`` is a contact id or unique name. A person WeChat does not know yet
+        (not in any room) is created when ``name`` is given, with ``phone``/``weixin``.
+        """
+        self.world.account(account_id)
+        known = self.world.contacts.get(contact)
+        if known is None and name is not None:
+            try:
+                known = self.world.add_contact(
+                    MemberSpec(contact, name, phone=phone, weixin=weixin)
+                )
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
+        target = known or self.world.find_contact(contact)
+        if target.is_bot:
+            raise InvalidRequest("机器人账号之间不加好友")
+        scene = "room" if target.contact_id in self.world.contact_ids_of(account_id) else "phone"
+        request = self.world.request_friendship(
+            account_id,
+            target.contact_id,
+            kind=FriendshipKind.INCOMING,
+            hello=hello,
+            scene=scene,
+            now_ms=self._now_ms(),
+        )
+        if self.world.accounts[account_id].logged_in:
+            self.publish(account_id, puppet_service.friendship_event(request.friendship_id))
+        return self._friend_request_view(request)
+
+    def accept_friend_request(self, friendship_id: str) -> FriendRequestView:
+        """A pending request is accepted outside the bot: the person accepts the account's
+        request, or the account's operator accepts a person's request by hand on the phone.
+        The account gets a friendship (confirm) event."""
+        request = self.world.friend_request(friendship_id)
+        self.world.accept_friendship(
+            friendship_id, by_account=request.kind is FriendshipKind.INCOMING
+        )
+        if self.world.accounts[request.account_id].logged_in:
+            self.publish(request.account_id, puppet_service.friendship_event(friendship_id))
+        return self._friend_request_view(request)
+
+    def remove_friend(self, account_id: str, contact: str) -> None:
+        """The person deletes the bot account: its private messages to them fail again."""
+        self.world.remove_friend(account_id, self.world.find_contact(contact).contact_id)
+
+    def friends(self, account_id: str) -> FriendsView:
+        self.world.account(account_id)
+        modelled = self.world.friends is not None
+        friend_ids = self.world.friend_ids_of(account_id) if modelled else []
+        return FriendsView(
+            account_id=account_id,
+            modelled=modelled,
+            friends=tuple(
+                MemberView(c, self.world.contacts[c].name, "", False) for c in friend_ids
+            ),
+            requests=tuple(
+                self._friend_request_view(r)
+                for r in self.world.friend_requests.values()
+                if r.account_id == account_id
+            ),
+        )
+
+    def is_friend(self, account_id: str, contact: str) -> bool:
+        self.world.account(account_id)
+        return self.world.is_friend(account_id, self.world.find_contact(contact).contact_id)
+
+    def _friend_request_view(self, request: FriendRequest) -> FriendRequestView:
+        return FriendRequestView(
+            friendship_id=request.friendship_id,
+            account_id=request.account_id,
+            contact_id=request.contact_id,
+            contact_name=self.world.display_name(request.contact_id),
+            kind=request.kind,
+            status=request.status,
+            hello=request.hello,
+            scene=request.scene,
+            created_at=datetime.fromtimestamp(request.created_ms / 1000, UTC),
+        )
+
     # --- views -----------------------------------------------------------------------
 
     def rooms(self, query: str = "", *, with_members: bool = True) -> list[RoomView]:
@@ -563,6 +681,34 @@ class Sandbox:
     def puppet_contact_ids(self, account_id: str) -> list[str]:
         self.world.require_logged_in(account_id)
         return self.world.contact_ids_of(account_id)
+
+    def puppet_friendship(self, account_id: str, friendship_id: str) -> FriendRequest:
+        self.world.require_logged_in(account_id)
+        request = self.world.friend_request(friendship_id)
+        if request.account_id != account_id:
+            raise NotFound(f"好友申请不存在：{friendship_id}")
+        return request
+
+    def puppet_friendship_accept(self, account_id: str, friendship_id: str) -> None:
+        self.puppet_friendship(account_id, friendship_id)
+        self.world.accept_friendship(friendship_id, by_account=True)
+
+    def puppet_friendship_add(self, account_id: str, contact_id: str, hello: str) -> None:
+        """The bot asks a contact to be friends; the contact accepts on the control plane."""
+        self.world.require_logged_in(account_id)
+        self.world.request_friendship(
+            account_id,
+            contact_id,
+            kind=FriendshipKind.OUTGOING,
+            hello=hello,
+            scene="room" if contact_id in self.world.contact_ids_of(account_id) else "phone",
+            now_ms=self._now_ms(),
+        )
+
+    def puppet_search(self, account_id: str, *, phone: str = "", weixin: str = "") -> str | None:
+        self.world.require_logged_in(account_id)
+        found = self.world.search_contact(phone=phone, weixin=weixin)
+        return found.contact_id if found is not None else None
 
     def puppet_room_ids(self, account_id: str) -> list[str]:
         self.world.require_logged_in(account_id)

@@ -8,10 +8,10 @@ from the org tree without knowing anything else about the sandbox.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sandbox.errors import InvalidRequest, LoggedOut, NotAMember, NotFound
+from sandbox.errors import InvalidRequest, LoggedOut, NotAFriend, NotAMember, NotFound
 
 ROOM_MEMBER_CAP = 500
 """WeChat caps a group at 500 members (bot accounts included)."""
@@ -49,6 +49,10 @@ class MemberSpec:
     name: str
     room_alias: str = ""
     """The member's nickname in this room (群昵称); empty when none."""
+    phone: str = ""
+    """The mobile number the contact registered with (found by a phone search); may be empty."""
+    weixin: str = ""
+    """The contact's chosen WeChat id (微信号, found by a weixin search); may be empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,38 @@ class WorldSpec:
     rooms: Sequence[RoomSpec]
     contacts: Sequence[MemberSpec] = ()
     """People in no room who may still chat with a bot privately."""
+    friends: Mapping[str, Collection[str]] | None = None
+    """Each bot account's friends (好友), by contact id. ``None`` does not model friendship:
+    everyone is every account's friend. With a mapping, an account writes privately only
+    to its friends, as on real WeChat (accounts missing from it have none)."""
+
+
+class FriendshipKind(enum.StrEnum):
+    """Who asked: a contact asking a bot account (``incoming``), or the account asking a contact."""
+
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+class FriendshipStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+
+
+@dataclass(slots=True)
+class FriendRequest:
+    """One friend request (好友申请) between a bot account and a contact."""
+
+    friendship_id: str
+    account_id: str
+    contact_id: str
+    kind: FriendshipKind
+    hello: str
+    """The verification message (验证消息)."""
+    scene: str
+    """How the asker found the other: ``room`` (a shared group), ``phone``, ``weixin``."""
+    created_ms: int
+    status: FriendshipStatus = FriendshipStatus.PENDING
 
 
 # --- state ---------------------------------------------------------------------------
@@ -95,6 +131,8 @@ class Contact:
     contact_id: str
     name: str
     is_bot: bool = False
+    phone: str = ""
+    weixin: str = ""
 
 
 @dataclass(slots=True)
@@ -152,14 +190,29 @@ class World:
         self.private: dict[tuple[str, str], list[Message]] = {}
         self._names: dict[str, list[str]] = {}
         self._topics: dict[str, list[str]] = {}
+        self.friends: dict[str, set[str]] | None = None
+        """Account id -> its friends' contact ids; ``None`` when friendship is not modelled."""
+        self.friend_requests: dict[str, FriendRequest] = {}
         self._message_id_prefix = message_id_prefix
         self._seq = 0
+        self._friendship_seq = 0
         for account_spec in spec.accounts:
             self._add_account(account_spec)
         for contact_spec in spec.contacts:
-            self._add_contact(contact_spec.contact_id, contact_spec.name)
+            self.add_contact(contact_spec)
         for index, room_spec in enumerate(spec.rooms, start=1):
             self._add_room(room_spec, index)
+        if spec.friends is not None:
+            self.friends = {account_id: set() for account_id in self.accounts}
+            for account_id, contact_ids in spec.friends.items():
+                if account_id not in self.accounts:
+                    raise ValueError(f"friends: unknown bot account {account_id!r}")
+                for contact_id in contact_ids:
+                    if contact_id not in self.contacts or contact_id == account_id:
+                        raise ValueError(
+                            f"friends of {account_id!r}: unknown contact {contact_id!r}"
+                        )
+                    self.friends[account_id].add(contact_id)
 
     # --- building --------------------------------------------------------------------
 
@@ -174,6 +227,12 @@ class World:
             burst=spec.burst,
         )
         self._add_contact(spec.account_id, spec.name, is_bot=True)
+
+    def add_contact(self, spec: MemberSpec) -> Contact:
+        contact = self._add_contact(spec.contact_id, spec.name)
+        contact.phone = contact.phone or spec.phone
+        contact.weixin = contact.weixin or spec.weixin
+        return contact
 
     def _add_contact(self, contact_id: str, name: str, *, is_bot: bool = False) -> Contact:
         known = self.contacts.get(contact_id)
@@ -196,7 +255,7 @@ class World:
             raise ValueError(f"rooms: duplicate room_id {room_id!r}")
         aliases: dict[str, str] = {}
         for member in spec.members:
-            self._add_contact(member.contact_id, member.name)
+            self.add_contact(member)
             aliases[member.contact_id] = member.room_alias
         for account_id in spec.bot_account_ids:
             if account_id not in self.accounts:
@@ -440,6 +499,11 @@ class World:
             raise NotFound(f"会话不存在：{conversation_id}")
         if contact.contact_id == account_id:
             raise InvalidRequest("不能给自己发消息")
+        if not self.is_friend(account_id, contact.contact_id):
+            raise NotAFriend(
+                f"{contact.name}开启了朋友验证，你还不是他（她）朋友。"
+                "请先发送朋友验证请求，对方验证通过后，才能聊天。"
+            )
         return contact
 
     def record_bot_text(
@@ -499,7 +563,7 @@ class World:
             self.accounts[member.contact_id].room_ids[room.room_id] = None
         else:
             try:
-                self._add_contact(member.contact_id, member.name)
+                self.add_contact(member)
             except ValueError as exc:
                 raise InvalidRequest(str(exc)) from None
         room.aliases[member.contact_id] = member.room_alias
@@ -534,3 +598,95 @@ class World:
         room = self.room(room_id)
         room.dissolved = True
         return room
+
+    # --- friendship ------------------------------------------------------------------
+
+    def is_friend(self, account_id: str, contact_id: str) -> bool:
+        if self.friends is None:
+            return contact_id in self.contacts and contact_id != account_id
+        return contact_id in self.friends.get(account_id, set())
+
+    def friend_ids_of(self, account_id: str) -> list[str]:
+        self.account(account_id)
+        if self.friends is None:
+            return [c for c in self.contacts if c != account_id]
+        return sorted(self.friends[account_id])
+
+    def request_friendship(
+        self,
+        account_id: str,
+        contact_id: str,
+        *,
+        kind: FriendshipKind,
+        hello: str,
+        scene: str,
+        now_ms: int,
+    ) -> FriendRequest:
+        """A new pending request between an account and a contact (either way)."""
+        self.account(account_id)
+        contact = self.contact(contact_id)
+        if contact.is_bot:
+            raise InvalidRequest("机器人账号之间不加好友")
+        if self.is_friend(account_id, contact_id):
+            raise InvalidRequest(f"{contact.name} 已经是该账号的好友")
+        for known in self.friend_requests.values():
+            if known.status is FriendshipStatus.PENDING and (
+                known.account_id,
+                known.contact_id,
+                known.kind,
+            ) == (account_id, contact_id, kind):
+                known.hello, known.created_ms = hello, now_ms  # asking again refreshes it
+                return known
+        self._friendship_seq += 1
+        request = FriendRequest(
+            friendship_id=f"{self._message_id_prefix}friendship-{self._friendship_seq}",
+            account_id=account_id,
+            contact_id=contact_id,
+            kind=kind,
+            hello=hello,
+            scene=scene,
+            created_ms=now_ms,
+        )
+        self.friend_requests[request.friendship_id] = request
+        return request
+
+    def friend_request(self, friendship_id: str) -> FriendRequest:
+        request = self.friend_requests.get(friendship_id)
+        if request is None:
+            raise NotFound(f"好友申请不存在：{friendship_id}")
+        return request
+
+    def accept_friendship(self, friendship_id: str, *, by_account: bool) -> FriendRequest:
+        """The receiving side accepts: the bot accepts an incoming request, the contact an
+        outgoing one. Both become friends."""
+        request = self.friend_request(friendship_id)
+        wanted = FriendshipKind.INCOMING if by_account else FriendshipKind.OUTGOING
+        if request.kind is not wanted:
+            raise InvalidRequest("只有收到好友申请的一方才能通过它")
+        if request.status is FriendshipStatus.ACCEPTED:
+            raise InvalidRequest("该好友申请已经通过")
+        request.status = FriendshipStatus.ACCEPTED
+        self._befriend(request.account_id, request.contact_id)
+        return request
+
+    def _befriend(self, account_id: str, contact_id: str) -> None:
+        if self.friends is not None:
+            self.friends.setdefault(account_id, set()).add(contact_id)
+
+    def remove_friend(self, account_id: str, contact_id: str) -> None:
+        """The contact deletes the bot account (删除好友)."""
+        self.account(account_id)
+        if self.friends is None:
+            raise InvalidRequest("这个模拟世界没有模拟好友关系（所有人都是好友）")
+        if contact_id not in self.friends[account_id]:
+            raise NotFound(f"{self.display_name(contact_id)} 不是该账号的好友")
+        self.friends[account_id].discard(contact_id)
+
+    def search_contact(self, *, phone: str = "", weixin: str = "") -> Contact | None:
+        """What a phone or weixin search (搜索手机号/微信号) finds."""
+        for contact in self.contacts.values():
+            if contact.is_bot:
+                continue
+            if (phone and contact.phone == phone) or (weixin and contact.weixin == weixin):
+                return contact
+        return None

@@ -7,8 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.transport import IncomingMessage, MessageHandler, RoomInfo, RoomMember, StateHandler
-from core.messaging import TransportError
+from bot.transport import (
+    FriendshipEvent,
+    FriendshipHandler,
+    FriendshipKind,
+    IncomingMessage,
+    MessageHandler,
+    RoomInfo,
+    RoomMember,
+    StateHandler,
+)
+from core.messaging import NotAFriend, SendFailed, TransportError
 from models.enums import AccountStatus, MessageKind
 
 _ids = itertools.count(1)
@@ -25,18 +34,34 @@ class Sent:
 
 @dataclass
 class RecordingTransport:
-    """Records what is sent; ``fail_next`` makes the next send raise."""
+    """Records what is sent; ``fail_next`` makes the next send raise.
+
+    ``friends``: the contacts it may write to privately (``None``: everyone, as
+    before friendship was modelled); a private send to anyone else raises
+    :class:`NotAFriend`, as WeChat refuses it.
+    """
 
     account_id: str
     room_topics: dict[str, str] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     state: AccountStatus = AccountStatus.STOPPED
+    friends: set[str] | None = None
+    accepted: list[str] = field(default_factory=list)
+    """Friendship ids accepted through :meth:`accept_friendship`."""
     _failures: list[TransportError] = field(default_factory=list)
     _on_message: MessageHandler | None = None
     _on_state: StateHandler | None = None
+    _on_friendship: FriendshipHandler | None = None
+    _requests: dict[str, str] = field(default_factory=dict)
 
-    async def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
+    async def start(
+        self,
+        on_message: MessageHandler,
+        on_state: StateHandler,
+        on_friendship: FriendshipHandler | None = None,
+    ) -> None:
         self._on_message, self._on_state = on_message, on_state
+        self._on_friendship = on_friendship
         await self.set_state(AccountStatus.ONLINE)
 
     async def stop(self) -> None:
@@ -61,8 +86,53 @@ class RecordingTransport:
     async def say_private(self, contact_id: str, text: str) -> str:
         if self._failures:
             raise self._failures.pop(0)
+        if self.friends is not None and contact_id not in self.friends:
+            raise NotAFriend(self.account_id, "你还不是他（她）朋友", contact_id=contact_id)
         self.sent.append(Sent(self.account_id, text, contact_id=contact_id))
         return f"sent-{next(_ids)}"
+
+    async def is_friend(self, contact_id: str) -> bool | None:
+        return True if self.friends is None else contact_id in self.friends
+
+    async def accept_friendship(self, friendship_id: str) -> None:
+        contact_id = self._requests.pop(friendship_id, None)
+        if contact_id is None:
+            raise SendFailed(self.account_id, f"好友申请不存在：{friendship_id}", permanent=True)
+        if self.friends is not None:
+            self.friends.add(contact_id)
+        self.accepted.append(friendship_id)
+
+    async def befriend(
+        self,
+        contact_id: str,
+        *,
+        name: str = "",
+        hello: str = "",
+        weixin: str = "",
+        phones: tuple[str, ...] = (),
+        confirmed: bool = False,
+    ) -> str:
+        """Deliver a friendship event: a request (or, ``confirmed``, an accepted one)."""
+        assert self._on_friendship is not None
+        friendship_id = f"friendship-{next(_ids)}"
+        if confirmed:
+            if self.friends is not None:
+                self.friends.add(contact_id)
+        else:
+            self._requests[friendship_id] = contact_id
+        await self._on_friendship(
+            FriendshipEvent(
+                friendship_id=friendship_id,
+                account_id=self.account_id,
+                contact_id=contact_id,
+                name=name or contact_id,
+                kind=FriendshipKind.CONFIRMED if confirmed else FriendshipKind.REQUEST,
+                hello=hello,
+                weixin=weixin,
+                phones=phones,
+            )
+        )
+        return friendship_id
 
     async def room_members(self, room_id: str) -> list[RoomMember]:
         return []

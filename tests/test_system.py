@@ -192,6 +192,9 @@ async def test_whole_town_notice_reaches_every_group_once(system: System) -> Non
 async def test_ticket_from_complaint_to_rating(system: System) -> None:
     sandbox = system.sandbox
     reporter = resident(system, UNIT_TOPIC)
+    # Residents are nobody's friend; the bot ignores their requests, the operator accepts by hand.
+    for account in sandbox.account_ids:
+        sandbox.accept_friend_request(sandbox.request_friend(account, reporter).friendship_id)
     leader = ROW.grid_leader.wechat_id or ""
     liaison = next(
         e.person.wechat_id

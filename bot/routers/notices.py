@@ -9,11 +9,13 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
+from bot.audit import chat_principal, record_chat
 from bot.dispatcher import Context, Router, reply_in_place
 from broadcast import compose, receipts, service
 from broadcast.engine import Broadcaster, NoticeRequest
 from core.messaging import Reply
-from core.policy import ISSUER_ROLES
+from core.policy import ISSUER_ROLES, Permission, decide
+from models.auth import AuditOutcome
 from models.broadcast import NoticeKind, NoticePriority
 from models.db import run_in_session
 
@@ -39,7 +41,23 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
             ),
         )
         log.info("notice refused for %s (%s): %s", sender.name, sender.contact_id, reason)
+        await audit(context, "notice.refused", outcome=AuditOutcome.REFUSED, message=reason)
         return [reply_in_place(context.message, reason)]
+
+    async def audit(
+        context: Context,
+        action: str,
+        *,
+        outcome: AuditOutcome = AuditOutcome.OK,
+        target: str = "",
+        message: str = "",
+    ) -> None:
+        await run_in_session(
+            engine,
+            lambda s: record_chat(
+                s, context, action, outcome=outcome, target=target, message=message
+            ),
+        )
 
     @router.message()
     async def notice_command(context: Context) -> Sequence[Reply] | None:
@@ -49,7 +67,8 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
         if isinstance(command, compose.NoticeInvalid):
             return [reply_in_place(context.message, str(command))]
         sender = context.sender
-        if not sender.has_role(*ISSUER_ROLES):
+        principal = chat_principal(context)
+        if principal is None or not principal.holds(*ISSUER_ROLES):
             return await refuse(
                 context, "抱歉，只有镇干部、村网格站站长和网格长可以发布或管理通知。"
             )
@@ -60,10 +79,9 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
                 )
             except LookupError as exc:
                 return [reply_in_place(context.message, f"{exc}。{compose.ISSUE_USAGE}")]
-            scope_path = scope.town_path
-            reason = compose.refusal(sender.roles, scope_path)
-            if reason is not None:
-                return await refuse(context, reason)
+            decision = decide(principal, Permission.ISSUE_NOTICE, scope=scope.town_path)
+            if not decision:
+                return await refuse(context, decision.reason)
             prepared = await broadcaster.prepare(
                 NoticeRequest(
                     title=command.title,
@@ -78,6 +96,12 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
                 )
             )
             text = f"{prepared.summary_zh()}\n确认发送请回复：#确认 {prepared.code}\n放弃请回复：#取消 {prepared.code}"
+            await audit(
+                context,
+                "notice.create",
+                target=prepared.code,
+                message=f"发布通知 {prepared.code}「{command.title}」到 {prepared.groups} 个群，待确认",
+            )
             return [reply_in_place(context.message, text)]
         return await code_command(context, command)
 
@@ -87,16 +111,20 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
             notice = await run_in_session(engine, lambda s: service.notice_by_code(s, command.code))
         except service.NoticeNotFound as exc:
             return [reply_in_place(context.message, f"{exc}，请核对通知编号（例如 N0042）。")]
-        is_issuer = (
-            notice.issuer_person_id is not None and notice.issuer_person_id == sender.person_id
-        )
-        if not (is_issuer or sender.has_role("town_official")):
-            return await refuse(
-                context, f"抱歉，只有通知 {notice.code} 的发布人或镇干部可以这样操作。"
+        if command.verb != "status":
+            decision = decide(
+                chat_principal(context),
+                Permission.MANAGE_NOTICE,
+                issuer_person_id=notice.issuer_person_id,
             )
+            if not decision:
+                return await refuse(context, f"抱歉，{decision.reason}（通知 {notice.code}）。")
         try:
             if command.verb == "confirm":
                 await broadcaster.confirm(notice.code)
+                await audit(
+                    context, "notice.confirm", target=notice.code, message=f"确认发送 {notice.code}"
+                )
                 return [
                     reply_in_place(
                         context.message,
@@ -105,6 +133,9 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
                 ]
             if command.verb == "cancel":
                 await broadcaster.cancel(notice.code)
+                await audit(
+                    context, "notice.cancel", target=notice.code, message=f"取消 {notice.code}"
+                )
                 return [reply_in_place(context.message, f"通知 {notice.code} 已取消，没有发出。")]
             if command.verb == "status":
                 report = await run_in_session(engine, lambda s: service.reach_report(s, notice))
@@ -129,6 +160,12 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
         except compose.NoticeInvalid as exc:
             return [reply_in_place(context.message, str(exc))]
         word = "更正" if kind is NoticeKind.CORRECTION else "撤回"
+        await audit(
+            context,
+            "notice.correct" if kind is NoticeKind.CORRECTION else "notice.recall",
+            target=notice.code,
+            message=f"{word} {notice.code}（{prepared.code}）",
+        )
         return [
             reply_in_place(
                 context.message,

@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 
+from bot.audit import record_chat
 from bot.dispatcher import Context, Router, reply_in_place
 from core.config import Settings
 from core.messaging import Reply
+from models.auth import AuditOutcome
 from models.db import run_in_session
 from models.tickets import IntakeKind
 from tickets.actions import act, rate
@@ -74,7 +76,20 @@ def tickets_router(engine: AsyncEngine, settings: Settings) -> Router:
             return await run_in_session(engine, work)
         except (TicketError, TransitionRefused) as exc:
             reason = exc.message if isinstance(exc, TicketError) else exc.reason
-            await run_in_session(engine, lambda s: _keep(s, context, IntakeKind.COMMAND))
+
+            def refused(session: Session) -> None:
+                _keep(session, context, IntakeKind.COMMAND)
+                if isinstance(command, TicketCommand | ReassignCommand):
+                    record_chat(
+                        session,
+                        context,
+                        f"ticket.{_verb(command)}",
+                        outcome=AuditOutcome.REFUSED,
+                        target=command.code,
+                        message=reason,
+                    )
+
+            await run_in_session(engine, refused)
             return [reply_in_place(message, reason)]
         except Exception:
             log.exception("tickets: message %s could not be handled", message.message_id)
@@ -82,6 +97,13 @@ def tickets_router(engine: AsyncEngine, settings: Settings) -> Router:
             return [reply_in_place(message, _FAILED)]
 
     return router
+
+
+def _verb(command: TicketCommand | ReassignCommand) -> str:
+    """``accept``, ``resolve``, ``whistle`` … (the lifecycle action's name)."""
+    if isinstance(command, ReassignCommand):
+        return "reassign"
+    return type(command.action).__name__.lower()
 
 
 def _keep(session: Session, context: Context, kind: IntakeKind) -> None:
@@ -131,6 +153,13 @@ def _handle(
                 mention_ids=message.mention_ids,
             )
             keep(IntakeKind.COMMAND)
+            record_chat(
+                session,
+                context,
+                f"ticket.{_verb(command)}",
+                target=command.code,
+                message=outcome.reply[:200],
+            )
             return [reply_in_place(message, outcome.reply), *outcome.replies]
         case QueryTicket():
             text = query(

@@ -49,6 +49,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sandbox",
         "The simulated WeChat (模拟微信) of a running `gridcast run`.",
     ),
+    "token": ("gridcast.cli.admin", "token", "API tokens for integrations and scripts (接口令牌)."),
+    "audit": (
+        "gridcast.cli.admin",
+        "audit",
+        "The audit trail (操作记录): who did what, when, through which channel.",
+    ),
     "bench": ("gridcast.cli.bench", "bench", "Benchmarks (see the README's figures)."),
 }
 """Every sub-command; a test checks each short help against the command itself."""

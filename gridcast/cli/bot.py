@@ -1,4 +1,5 @@
-"""``gridcast bot status``: the accounts, the rooms that could not be placed, the groups at risk."""
+"""``gridcast bot status``: the accounts, the rooms that could not be placed, the groups at
+risk, and the people no bot account can write to privately."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def bot() -> None:
 @with_settings
 @click.option("--json", "as_json", is_flag=True)
 def status(settings: Settings, as_json: bool) -> None:
-    """Account states as last recorded by `gridcast run`, unbound rooms, groups at risk."""
+    """Account states as last recorded by `gridcast run`, unbound rooms, groups at risk,
+    people who cannot be reached privately (no bot account is their friend)."""
     with open_database(settings) as engine, session_scope(engine) as session:
         report = accounts_report(session)
     if as_json:
@@ -52,3 +54,14 @@ def status(settings: Settings, as_json: bool) -> None:
         click.echo(
             f"\n没有在线机器人账号的群 {len(report.groups_without_online_account)} 个：{shown}"
         )
+    if report.unreachable_privately:
+        click.echo(
+            f"\n无法私信的人 {len(report.unreachable_privately)} 位（不是任何机器人账号的好友，私信暂存）："
+        )
+        for person in report.unreachable_privately:
+            where = f"已在「{person['asked_in']}」提醒加好友" if person["asked_in"] else "无法提醒"
+            roster = "" if person["in_roster"] else "（不在名册）"
+            click.echo(
+                f"  {person['name'] or person['contact_id']}{roster}  {person['contact_id']}  "
+                f"未送达 {person['undelivered']} 条  自 {str(person['since'])[:16]}  {where}"
+            )

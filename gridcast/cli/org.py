@@ -8,8 +8,11 @@ from pathlib import Path
 import click
 from sqlmodel import select
 
+from core.audit import record
+from core.clock import utcnow
 from core.config import Settings
-from gridcast.cli.tools import echo_json, open_database, with_settings
+from gridcast.cli.tools import cli_principal, echo_json, open_database, with_settings
+from models.auth import AuditChannel
 from models.db import session_scope
 from models.enums import Level, UnitKind
 from models.org import OrgUnit
@@ -61,6 +64,17 @@ def import_(settings: Settings, file: Path, dry_run: bool, allow_new_villages: b
                 session.rollback()
                 click.echo(f"（试运行，未写入）{report}")
                 return
+            principal = cli_principal()
+            record(
+                session,
+                principal=principal,
+                channel=AuditChannel.CLI,
+                action="roster.import",
+                now=utcnow(),
+                source=principal.id,
+                target=file.name,
+                message=f"导入花名册 {file.name}：{report}",
+            )
         click.echo(f"导入完成：{report}")
 
 

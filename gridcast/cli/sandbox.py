@@ -65,6 +65,35 @@ def say(settings: Settings, url: str | None, room: str, sender: str, text: str) 
         click.echo(f"[{message['sender_name']}] {message['text']}")
 
 
+@sandbox.command("add-friend")
+@with_settings
+@url_option
+@click.option("--account", required=True, help="The bot account's id, e.g. bot-01.")
+@click.option("--as", "person", required=True, help="The person's contact id or unique name.")
+@click.option("--hello", default="", help="The verification message (验证消息).")
+def add_friend(settings: Settings, url: str | None, account: str, person: str, hello: str) -> None:
+    """Send a friend request to a bot account as PERSON; the bot accepts people in the roster."""
+    base = f"{system_url(settings, url)}/sandbox/api/accounts/{quote(account, safe='')}"
+    asked = _call("POST", f"{base}/friend-requests", {"contact": person, "hello": hello})
+    click.echo(f"{asked['contact_name']} 已向 {account} 发出好友申请（{asked['friendship_id']}）")
+
+    async def answer() -> bool:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            for _ in range(30):
+                await asyncio.sleep(0.1)
+                async with session.get(f"{base}/friends") as r:
+                    body = await r.json(content_type=None)
+                if any(f["contact_id"] == asked["contact_id"] for f in body.get("friends", [])):
+                    return True
+        return False
+
+    if asyncio.run(answer()):
+        click.echo("机器人已通过好友申请")
+    else:
+        click.echo("机器人没有通过（不在名册中的人，申请会被忽略）")
+
+
 @sandbox.command("transcript")
 @with_settings
 @url_option

@@ -12,9 +12,11 @@ from datetime import date, datetime
 
 import click
 
+from core.audit import record
 from core.clock import format_local_time
 from core.config import Settings
-from gridcast.cli.tools import echo_json, open_database, with_settings
+from gridcast.cli.tools import cli_principal, echo_json, open_database, with_settings
+from models.auth import AuditChannel
 from models.base import utcnow
 from models.db import session_scope
 from models.enums import TicketState, Urgency
@@ -198,6 +200,17 @@ def create(
         except TicketError as exc:
             raise click.ClickException(exc.message) from None
         queued = queue_replies(session=session, replies=outcome.replies, now=now)
+        principal = cli_principal()
+        record(
+            session,
+            principal=principal,
+            channel=AuditChannel.CLI,
+            action="ticket.create",
+            now=now,
+            source=principal.id,
+            target=outcome.ticket_code or "",
+            message=f"一站受理（{TicketChannel(channel).value}）：{outcome.kind.value}",
+        )
     if as_json:
         echo_json(
             {

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ import click
 from sqlalchemy import Engine
 
 from core.config import ConfigError, Settings, load_settings
+from core.policy import ADMIN_ROLE, Post, Principal
 from models.db import UPGRADE_HINT, DatabaseError, make_engine, require_current_schema
 from orgtree.principals import LOCAL_ADMIN_TOKEN_FILE
 
@@ -75,6 +78,16 @@ def system_url(settings: Settings, url: str | None) -> str:
         return url.rstrip("/")
     host = "127.0.0.1" if settings.web.host in ("0.0.0.0", "::") else settings.web.host
     return f"http://{host}:{settings.web.port}"
+
+
+def cli_principal() -> Principal:
+    """Who acts when a command changes the database directly: the local admin of this
+    server, named by the operating-system user and host (for the audit trail)."""
+    user = getpass.getuser()
+    host = socket.gethostname()
+    return Principal(
+        kind="local", id=f"{user}@{host}", name=f"命令行 {user}@{host}", posts=(Post(ADMIN_ROLE),)
+    )
 
 
 def api_token(settings: Settings, token: str | None) -> str | None:
