@@ -9,8 +9,15 @@ from typing import BinaryIO
 
 import click
 
-from tickets.evaluate import LabelledSetError, evaluate, format_report, load_labelled
-from tickets.intake import BATCH_LINES, Parser, default_parser
+from tickets.intake import (
+    BATCH_LINES,
+    LabelledSetError,
+    Parser,
+    default_parser,
+    evaluate,
+    format_report,
+    load_labelled,
+)
 
 __all__ = ["parse_command", "parse_line"]
 

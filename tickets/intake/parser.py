@@ -7,21 +7,21 @@ of a notice (收到, 1, 👌). It is pure, synchronous and never raises.
 
 How it decides, in order:
 
-1. Normalise (see :func:`tickets.hanzi.fold`: NFKC, traditional -> simplified, lower-case
+1. Normalise (see :func:`tickets.intake.hanzi.fold`: NFKC, traditional -> simplified, lower-case
    ASCII, control characters to spaces) keeping a map back to the original text, and
    blank out @mentions. Only the first ``MAX_SCAN_CHARS`` characters are read.
 2. Nothing left but emoji, punctuation or media placeholders ([图片]) -> not a ticket.
    Only receipt words, optionally after a unit or a name (3栋收到) -> acknowledgement.
-3. The rules: weigh the cues of the :class:`~tickets.lexicon.Lexicon` and its patterns
-   (:mod:`tickets.patterns`): category cues, category-free request cues (投诉, 没人管,
+3. The rules: weigh the cues of the :class:`~tickets.intake.lexicon.Lexicon` and its patterns
+   (:mod:`tickets.intake.patterns`): category cues, category-free request cues (投诉, 没人管,
    坏了 ...) and negative cues by kind (notice, scam_alert, advert, lost_found,
    recommendation, greeting, social, resolved). A notice, scam alert, advert, lost-and-
    found post or recommendation request scoring ``HARD_VETO`` (and more than the
    request cues) is never a ticket. Otherwise a ticket needs a best category of at least
    ``MIN_CATEGORY`` and category + request - negatives of at least ``TICKET_THRESHOLD``;
    strong request cues with no category and no negatives make an ``other`` ticket.
-4. The model (:mod:`tickets.model`, trained on the labelled messages in
-   ``tickets/data``) and the rules decide together. Ticket: the model's log-odds plus
+4. The model (:mod:`tickets.intake.model`, trained on the labelled messages in
+   ``tickets/intake/data``) and the rules decide together. Ticket: the model's log-odds plus
    the rules' vote (``TICKET_RULE_VOTE``, + for their yes, - for their no) reach
    ``TICKET_LOGIT``. Category: the best model log-probability plus
    ``CATEGORY_RULE_WEIGHT`` times the rules' score; the rules' own choice stands when
@@ -33,7 +33,7 @@ How it decides, in order:
    (去年着过火, 容易引起山火) and cues followed by 以后 (失火以后); or when the model's
    probability of an urgent ticket reaches ``URGENT_PROBABILITY``, unless the rules
    dismissed an urgent cue as past or hypothetical (the model cannot read tense).
-6. Location: see :class:`tickets.location.Locator`.
+6. Location: see :class:`tickets.intake.location.Locator`.
 
 Every decision carries its :class:`Evidence`, so a grid leader (or a test) can see why.
 """
@@ -51,10 +51,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from tickets.hanzi import fold, fold_text
-from tickets.lexicon import DEFAULT_LEXICON, Lexicon, split_words
-from tickets.location import Locator
-from tickets.model import TRAINING_FILES, IntakeModel, ModelScores, read_training_files
+from tickets.intake.hanzi import fold, fold_text
+from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
+from tickets.intake.location import Locator
+from tickets.intake.model import TRAINING_FILES, IntakeModel, ModelScores, read_training_files
 
 __all__ = [
     "CATEGORY_MARGIN",
@@ -104,7 +104,7 @@ MAX_SCAN_CHARS: Final = 2000
 """Only the beginning of a very long text is read; its length still counts."""
 LONG_TEXT: Final = 150
 """Longer texts with formal markers read as forwarded notices."""
-# How rules and model are weighed: chosen by cross-validation on tickets/data/train.jsonl
+# How rules and model are weighed: chosen by cross-validation on tickets/intake/data/train.jsonl
 # and checked across authors (train.jsonl against dev.jsonl); see the README there.
 TICKET_RULE_VOTE: Final = 1.0
 """With a model: the rules' yes (+) or no (-) added to the model's ticket log-odds."""
@@ -520,7 +520,7 @@ class _Default(enum.Enum):
 
 
 DEFAULT_MODEL: Final = _Default.MODEL
-"""``Parser(model=DEFAULT_MODEL)``: the model trained on ``tickets/data`` on first use."""
+"""``Parser(model=DEFAULT_MODEL)``: the model trained on ``tickets/intake/data`` on first use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,8 +547,8 @@ def _logit(p: float) -> float:
 
 
 class Parser:
-    """A message parser for one :class:`~tickets.lexicon.Lexicon` and, by default, the
-    trained :class:`~tickets.model.IntakeModel`.
+    """A message parser for one :class:`~tickets.intake.lexicon.Lexicon` and, by default, the
+    trained :class:`~tickets.intake.model.IntakeModel`.
 
     Building one compiles the lexicon (a few milliseconds); jieba's dictionary is loaded
     and the model trained on the first message that needs them, or by :meth:`warm_up`.
@@ -873,7 +873,7 @@ _model_lock = threading.Lock()
 
 
 def _default_model() -> IntakeModel | None:
-    """The model trained on :data:`~tickets.model.TRAINING_FILES`, once per process.
+    """The model trained on :data:`~tickets.intake.model.TRAINING_FILES`, once per process.
 
     None if it cannot be trained (a training file missing from a broken install): the
     failure is logged once and the rules decide alone, rather than no message at all.
@@ -896,7 +896,7 @@ _default_lock = threading.Lock()
 
 
 def default_parser() -> Parser:
-    """The parser for :data:`~tickets.lexicon.DEFAULT_LEXICON` and the default model,
+    """The parser for :data:`~tickets.intake.lexicon.DEFAULT_LEXICON` and the default model,
     built on first use."""
     global _default_parser
     if _default_parser is None:

@@ -1,4 +1,4 @@
-"""Intake: message -> ticket (tickets.intake), its lexicon, and ``gridcast parse``."""
+"""Intake: message -> ticket (tickets.intake.parser), its lexicon, and ``gridcast parse``."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gridcast.cli.parse
-import tickets.intake
+import tickets.intake.parser
 from gridcast.cli.parse import parse_command
-from tickets.evaluate import evaluate, load_labelled
-from tickets.intake import (
+from tickets.intake.evaluate import evaluate, load_labelled
+from tickets.intake.lexicon import CATEGORY_CODES, DEFAULT_LEXICON, LexiconError
+from tickets.intake.model import (
+    DATA_DIR,
+    TRAINING_FILES,
+    IntakeModel,
+    char_ngrams,
+    read_training_files,
+)
+from tickets.intake.parser import (
     _SEGMENTER,
     ParsedMessage,
     Parser,
@@ -25,13 +33,10 @@ from tickets.intake import (
     default_parser,
     parse_message,
 )
-from tickets.lexicon import CATEGORY_CODES, DEFAULT_LEXICON, LexiconError
-from tickets.model import TRAINING_FILES, IntakeModel, char_ngrams, read_training_files
 
-DATA = Path(__file__).resolve().parents[2] / "tickets" / "data"
-DEV_SET = DATA / "dev.jsonl"
-TRAIN_SET = DATA / "train.jsonl"
-LABELLED_SET = DATA / "labelled.jsonl"
+DEV_SET = DATA_DIR / "dev.jsonl"
+TRAIN_SET = DATA_DIR / "train.jsonl"
+LABELLED_SET = DATA_DIR / "labelled.jsonl"
 
 # Targets of the intake issue.
 TICKET_F1 = 0.90
@@ -539,11 +544,11 @@ def test_decisions_carry_the_models_evidence() -> None:
 def test_without_its_training_files_the_parser_falls_back_to_the_rules(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(tickets.intake, "_trained_model", None)
-    monkeypatch.setattr(tickets.intake, "_training_failed", False)
-    monkeypatch.setattr(tickets.intake, "TRAINING_FILES", (tmp_path / "missing.jsonl",))
+    monkeypatch.setattr(tickets.intake.parser, "_trained_model", None)
+    monkeypatch.setattr(tickets.intake.parser, "_training_failed", False)
+    monkeypatch.setattr(tickets.intake.parser, "TRAINING_FILES", (tmp_path / "missing.jsonl",))
     parser = Parser()
-    with caplog.at_level(logging.ERROR, logger="tickets.intake"):
+    with caplog.at_level(logging.ERROR, logger="tickets.intake.parser"):
         parsed = parser.parse("路灯坏了好几天了，晚上黑漆漆的")
         again = Parser().parse("路灯坏了好几天了，晚上黑漆漆的")
     assert (parsed.is_ticket, parsed.category) == (True, "infrastructure")

@@ -1,8 +1,8 @@
 """A trained complement to the intake rules (学习模型): character n-grams, linear models.
 
-The lexicon of :mod:`tickets.lexicon` knows the words its author thought of; residents
+The lexicon of :mod:`tickets.intake.lexicon` knows the words its author thought of; residents
 use others (水漫进屋, 火舌窜到屋顶, 墙在往外鼓). :class:`IntakeModel` learns from the
-labelled messages in ``tickets/data`` (``train.jsonl`` and ``dev.jsonl``, see the README
+labelled messages in ``tickets/intake/data`` (``train.jsonl`` and ``dev.jsonl``, see the README
 there) three linear scores over the TF-IDF weighted characters and character pairs
 (1- and 2-grams) of the normalised text:
 
@@ -86,7 +86,7 @@ class TrainingExample:
 def read_training_files(
     paths: Iterable[Path], normalise: Callable[[str], str]
 ) -> list[TrainingExample]:
-    """Labelled JSON lines (the format of ``tickets/data/*.jsonl``) as training examples."""
+    """Labelled JSON lines (the format of ``tickets/intake/data/*.jsonl``) as training examples."""
     examples: list[TrainingExample] = []
     for path in paths:
         with path.open(encoding="utf-8") as handle:
