@@ -3,7 +3,7 @@
     .venv/bin/python bench/intake.py [--repeat 20] [--file tickets/intake/data/dev.jsonl]
 
 Parses every text of the labelled file, repeated, with a warmed-up parser (jieba's
-dictionary loaded and the intake model trained before the clock starts; the time that
+dictionary and the intake model file loaded before the clock starts; the time that
 takes is reported as ``warm_up_seconds``), pinned to one CPU where the platform allows.
 Two paths are timed: ``single`` calls ``Parser.parse`` once per message (the bot's
 path), ``batch`` calls ``Parser.parse_many`` on chunks of ``tickets.intake.BATCH_LINES``

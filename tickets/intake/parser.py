@@ -21,7 +21,7 @@ How it decides, in order:
    ``MIN_CATEGORY`` and category + request - negatives of at least ``TICKET_THRESHOLD``;
    strong request cues with no category and no negatives make an ``other`` ticket.
 4. The model (:mod:`tickets.intake.model`, trained on the labelled messages in
-   ``tickets/intake/data``) and the rules decide together. Ticket: the model's log-odds plus
+   ``tickets/intake/data`` and loaded from ``data/model.npz``) and the rules decide together. Ticket: the model's log-odds plus
    the rules' vote (``TICKET_RULE_VOTE``, + for their yes, - for their no) reach
    ``TICKET_LOGIT``. Category: the best model log-probability plus
    ``CATEGORY_RULE_WEIGHT`` times the rules' score; the rules' own choice stands when
@@ -54,7 +54,7 @@ from typing import Any, Final, Literal
 from tickets.intake.hanzi import fold, fold_text
 from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
 from tickets.intake.location import Locator
-from tickets.intake.model import TRAINING_FILES, IntakeModel, ModelScores, read_training_files
+from tickets.intake.model import MODEL_FILE, IntakeModel, ModelScores
 
 __all__ = [
     "CATEGORY_MARGIN",
@@ -520,7 +520,8 @@ class _Default(enum.Enum):
 
 
 DEFAULT_MODEL: Final = _Default.MODEL
-"""``Parser(model=DEFAULT_MODEL)``: the model trained on ``tickets/intake/data`` on first use."""
+"""``Parser(model=DEFAULT_MODEL)``: the model of ``tickets/intake/data/model.npz``, loaded on
+first use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,7 +552,7 @@ class Parser:
     trained :class:`~tickets.intake.model.IntakeModel`.
 
     Building one compiles the lexicon (a few milliseconds); jieba's dictionary is loaded
-    and the model trained on the first message that needs them, or by :meth:`warm_up`.
+    and the model file loaded on the first message that needs them, or by :meth:`warm_up`.
     ``model=None`` gives the rules alone. A category that only the lexicon knows (added
     from ``config.yaml``) is decided by the rules. Thread-safe.
     """
@@ -583,13 +584,13 @@ class Parser:
 
     @property
     def model(self) -> IntakeModel | None:
-        """The trained model weighed with the rules (trained now if not yet), or None."""
+        """The trained model weighed with the rules (loaded now if not yet), or None."""
         if isinstance(self._model, _Default):
             self._model = _default_model()
         return self._model
 
     def warm_up(self) -> None:
-        """Load jieba and train the model now rather than on the first message."""
+        """Load jieba and the model now rather than on the first message."""
         _SEGMENTER.warm_up()
         _ = self.model
 
@@ -867,28 +868,30 @@ def _failed(text: object) -> ParsedMessage:
     return ParsedMessage(False, None, None, None, reason="internal_error")
 
 
-_trained_model: IntakeModel | None = None
-_training_failed = False
+_loaded_model: IntakeModel | None = None
+_loading_failed = False
 _model_lock = threading.Lock()
 
 
 def _default_model() -> IntakeModel | None:
-    """The model trained on :data:`~tickets.intake.model.TRAINING_FILES`, once per process.
+    """The model of :data:`~tickets.intake.model.MODEL_FILE`, loaded once per process.
 
-    None if it cannot be trained (a training file missing from a broken install): the
-    failure is logged once and the rules decide alone, rather than no message at all.
+    None if it cannot be loaded (the file missing from a broken install, or unreadable):
+    the failure is logged once and the rules decide alone, rather than no message at all.
     """
-    global _trained_model, _training_failed
-    if _trained_model is None and not _training_failed:
+    global _loaded_model, _loading_failed
+    if _loaded_model is None and not _loading_failed:
         with _model_lock:
-            if _trained_model is None and not _training_failed:
+            if _loaded_model is None and not _loading_failed:
                 try:
-                    examples = read_training_files(TRAINING_FILES, _normalised_body)
-                    _trained_model = IntakeModel.train(examples)
+                    _loaded_model = IntakeModel.load(MODEL_FILE)
                 except Exception:
-                    logger.exception("intake model not trained: the rules decide alone")
-                    _training_failed = True
-    return _trained_model
+                    logger.exception(
+                        "intake model not loaded (rebuild it: gridcast parse --build-model): "
+                        "the rules decide alone"
+                    )
+                    _loading_failed = True
+    return _loaded_model
 
 
 _default_parser: Parser | None = None

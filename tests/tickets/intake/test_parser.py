@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -15,12 +17,15 @@ from hypothesis import strategies as st
 import gridcast.cli.parse
 import tickets.intake.parser
 from gridcast.cli.parse import parse_command
+from tickets.intake.build import train_model
 from tickets.intake.evaluate import evaluate, load_labelled
 from tickets.intake.lexicon import CATEGORY_CODES, DEFAULT_LEXICON, LexiconError
 from tickets.intake.model import (
     DATA_DIR,
+    MODEL_FILE,
     TRAINING_FILES,
     IntakeModel,
+    ModelFileError,
     char_ngrams,
     read_training_files,
 )
@@ -541,12 +546,12 @@ def test_decisions_carry_the_models_evidence() -> None:
     assert {"ticket", "category"} <= models
 
 
-def test_without_its_training_files_the_parser_falls_back_to_the_rules(
+def test_without_its_model_file_the_parser_falls_back_to_the_rules(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(tickets.intake.parser, "_trained_model", None)
-    monkeypatch.setattr(tickets.intake.parser, "_training_failed", False)
-    monkeypatch.setattr(tickets.intake.parser, "TRAINING_FILES", (tmp_path / "missing.jsonl",))
+    monkeypatch.setattr(tickets.intake.parser, "_loaded_model", None)
+    monkeypatch.setattr(tickets.intake.parser, "_loading_failed", False)
+    monkeypatch.setattr(tickets.intake.parser, "MODEL_FILE", tmp_path / "missing.npz")
     parser = Parser()
     with caplog.at_level(logging.ERROR, logger="tickets.intake.parser"):
         parsed = parser.parse("路灯坏了好几天了，晚上黑漆漆的")
@@ -554,7 +559,66 @@ def test_without_its_training_files_the_parser_falls_back_to_the_rules(
     assert (parsed.is_ticket, parsed.category) == (True, "infrastructure")
     assert again == parsed
     assert parser.model is None
-    assert sum("not trained" in r.message for r in caplog.records) == 1  # logged once
+    assert sum("not loaded" in r.message for r in caplog.records) == 1  # logged once
+
+
+# --- the model file -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fresh_model() -> IntakeModel:
+    """The default model trained now, as ``gridcast parse --build-model`` trains it."""
+    return train_model()
+
+
+def test_rebuilding_the_model_gives_the_shipped_file_byte_for_byte(
+    fresh_model: IntakeModel,
+) -> None:
+    assert fresh_model.to_bytes() == MODEL_FILE.read_bytes(), (
+        "tickets/intake/data/model.npz is not what the training data gives: "
+        "run `gridcast parse --build-model` and commit the file"
+    )
+
+
+def test_the_loaded_model_predicts_what_the_fresh_one_does(fresh_model: IntakeModel) -> None:
+    texts = [row.text for row in load_labelled(DEV_SET)]
+    loaded = Parser(model=IntakeModel.load(MODEL_FILE)).parse_many(texts)
+    assert loaded == Parser(model=fresh_model).parse_many(texts)  # evidence and all
+    assert default_parser().parse_many(texts) == loaded
+
+
+def test_the_build_model_command_writes_the_same_file(tmp_path: Path) -> None:
+    target = tmp_path / "model.npz"
+    result = CliRunner().invoke(parse_command, ["--build-model", "--model-out", str(target)])
+    assert result.exit_code == 0, result.output
+    assert f"{target.stat().st_size:,} 字节" in result.stdout
+    assert target.read_bytes() == MODEL_FILE.read_bytes()
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "model.npz"
+    garbage.write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError):
+        IntakeModel.load(garbage)
+    with pytest.raises(ModelFileError):
+        IntakeModel.load(tmp_path / "missing.npz")
+
+
+def test_parsing_needs_no_scikit_learn() -> None:
+    script = (
+        "import sys\n"
+        "from tickets.intake import parse_message\n"
+        "assert parse_message('3栋楼道灯坏了好几天').is_ticket\n"
+        "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_parse_command_parses_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
