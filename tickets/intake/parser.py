@@ -11,7 +11,8 @@ How it decides, in order:
    ASCII, control characters to spaces) keeping a map back to the original text, and
    blank out @mentions. Only the first ``MAX_SCAN_CHARS`` characters are read.
 2. Nothing left but emoji, punctuation or media placeholders ([图片]) -> not a ticket.
-   Only receipt words, optionally after a unit or a name (3栋收到) -> acknowledgement.
+   Only receipt words, optionally after a unit or a name (3栋收到) -> acknowledgement
+   (:mod:`core.acknowledgement`, with the lexicon's words).
 3. The rules: weigh the cues of the :class:`~tickets.intake.lexicon.Lexicon` and its patterns
    (:mod:`tickets.intake.patterns`): category cues, category-free request cues (投诉, 没人管,
    坏了 ...) and negative cues by kind (notice, scam_alert, advert, lost_found,
@@ -51,6 +52,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from core.acknowledgement import EMOTICON, AcknowledgementDetector, message_content
 from tickets.intake.hanzi import fold, fold_text
 from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
 from tickets.intake.location import Locator
@@ -228,7 +230,6 @@ def _normalise(text: str) -> _Text:
 
 # --- shapes of messages that are not tickets ---------------------------------------------
 
-_EMOTICON: Final = re.compile(r"\[[^\[\]]{1,8}\]")
 # WeChat's placeholders for what is not text, as the puppet service renders them.
 _MEDIA: Final = frozenset(
     split_words(
@@ -237,16 +238,7 @@ _MEDIA: Final = frozenset(
         "[voice] [file] [link] [location]"
     )
 )
-_ACK_SYMBOLS: Final = frozenset(split_words("👌 👍 ✅ 🆗 ✔ ☑ ✔️ [ok] [强] [好的]"))
-_RECEIPT: Final = re.compile(r"收到|已|阅|读|转发|通知|传达|落实|好的|ok")
-_THANKS_TAIL: Final = r"(?:谢谢|感谢|多谢|辛苦了|辛苦)[\w]{0,4}"
 _OFFICIAL_MENTION: Final = re.compile(r"书记|网格|主任|村长|单元长|社区|村委|镇长|站长|物业")
-_NOT_CONTENT: Final = re.compile(r"[\W_]+")
-
-
-def _content(body: str) -> str:
-    """Letters and digits only: what is left of a message without emoji and punctuation."""
-    return _NOT_CONTENT.sub("", _EMOTICON.sub("", body))
 
 
 # --- jieba, for single-character cues -----------------------------------------------------
@@ -569,14 +561,9 @@ class Parser:
         self._locator = Locator(lexicon.places, lexicon.landmarks)
         self._order = {code: i for i, code in enumerate(lexicon.category_codes)}
         self._hypothetical = tuple(lexicon.hypothetical)
-        acks = sorted({fold_text(a) for a in lexicon.acknowledgements} - {""}, key=len)
-        ack_words = "|".join(re.escape(a) for a in reversed(acks))
-        receipts = "|".join(re.escape(a) for a in reversed(acks) if _RECEIPT.search(a))
-        # 收到 alone, or after a unit or a name (3栋收到, 张三已阅); only receipt words take
-        # a prefix, so 大家早上好 and 谁知道 are not receipts.
-        self._ack = re.compile(
-            rf"(?:(?:{ack_words}|1+)+|[^没不未吗呢么谁]{{1,6}}?(?:{receipts}|1+)+)"
-            rf"(?:{_THANKS_TAIL})?"
+        # No trailing text after an ack word: 收到，路灯还是坏的 is a complaint, not a receipt.
+        self._acknowledgement = AcknowledgementDetector(
+            (fold_text(a) for a in lexicon.acknowledgements), accept_trailing=False
         )
         # Only the curated domain words: adding every cue phrase would let one table's
         # phrase (在撬) swallow another table's single-character cue (撬).
@@ -652,20 +639,14 @@ class Parser:
         """The rules' reading, or the final answer for a message with no content."""
         parsed = _normalise(text)
         body = parsed.body
-        content = _content(body)
+        content = message_content(body)
 
-        if not content:
-            stripped = body.strip()
-            tokens = set(_EMOTICON.findall(stripped))
-            if tokens & _MEDIA:
-                return ParsedMessage(False, None, None, None, reason="media"), None
-            symbols = tokens | set(stripped)
-            if symbols & _ACK_SYMBOLS or any(s in stripped for s in _ACK_SYMBOLS):
-                ack = ParsedMessage(False, None, None, None, True, reason="acknowledgement")
-                return ack, None
-            return _NOT_A_TICKET_EMPTY, None
-        if len(content) <= 24 and self._ack.fullmatch(content):
+        if not content and _MEDIA.intersection(EMOTICON.findall(body)):
+            return ParsedMessage(False, None, None, None, reason="media"), None
+        if self._acknowledgement.matches(body):
             return ParsedMessage(False, None, None, None, True, reason="acknowledgement"), None
+        if not content:
+            return _NOT_A_TICKET_EMPTY, None
 
         hits = _filter_hits(self._index.find(body), body)
         evidence = [h.evidence() for h in hits]
