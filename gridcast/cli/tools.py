@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 import click
 from sqlalchemy import Engine
 
@@ -78,6 +77,8 @@ def system_url(settings: Settings, url: str | None) -> str:
 
 async def http_json(method: str, url: str, payload: dict[str, Any] | None = None) -> Any:
     """One JSON request to a running system; its refusal becomes a ClickException."""
+    import aiohttp  # here: the commands that read the database alone start without it
+
     timeout = aiohttp.ClientTimeout(total=30)
     try:
         async with (
