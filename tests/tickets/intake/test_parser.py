@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -593,6 +594,14 @@ def test_the_build_model_command_writes_the_same_file(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"{target.stat().st_size:,} 字节" in result.stdout
     assert target.read_bytes() == MODEL_FILE.read_bytes()
+
+
+def test_the_model_file_ships_with_the_package() -> None:
+    # A wheel holds the data files that pyproject.toml names, and only those.
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["tickets.intake.data"]
+    assert MODEL_FILE.name in shipped
+    assert all(any(path.match(p) for p in shipped) for path in TRAINING_FILES)
 
 
 def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
