@@ -1,9 +1,9 @@
 """Intake throughput: messages per second on one core, printed as JSON.
 
-    .venv/bin/python bench/intake.py [--repeat 20] [--file tickets/data/dev.jsonl]
+    .venv/bin/python bench/intake.py [--repeat 20] [--file tickets/intake/data/dev.jsonl]
 
 Parses every text of the labelled file, repeated, with a warmed-up parser (jieba's
-dictionary loaded and the intake model trained before the clock starts; the time that
+dictionary and the intake model file loaded before the clock starts; the time that
 takes is reported as ``warm_up_seconds``), pinned to one CPU where the platform allows.
 Two paths are timed: ``single`` calls ``Parser.parse`` once per message (the bot's
 path), ``batch`` calls ``Parser.parse_many`` on chunks of ``tickets.intake.BATCH_LINES``
@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tickets.evaluate import load_labelled
-from tickets.intake import BATCH_LINES, Parser
+from tickets.intake import BATCH_LINES, Parser, load_labelled
+from tickets.intake.model import DATA_DIR
 
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "tickets" / "data" / "dev.jsonl"
+DEFAULT_FILE = DATA_DIR / "dev.jsonl"
 TARGET = 2000
 
 

@@ -10,8 +10,6 @@ told privately which units are silent, then the village station chief.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from broadcast import compose
+from core.acknowledgement import acknowledgement_detector
 from core.config import ReminderIntervals
 from core.messaging import Reply
 from models.broadcast import Delivery, DeliveryState, Notice, NoticePriority, NoticeStatus, Receipt
@@ -27,10 +26,6 @@ from models.chat import ChatGroup
 from models.enums import Level, Role
 from models.org import OrgUnit, RoleAssignment
 from orgtree import directory
-
-_NOISE = re.compile(r"[\s,，.。!！~～、:：;；…\-—_]+|\[[^\]]{1,6}\]")
-_EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\ufe0f]+")
-MAX_ACK_CHARS = 8
 
 GROUP_LEADER_ROLES = {
     Level.UNIT: (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER),
@@ -41,18 +36,10 @@ GROUP_LEADER_ROLES = {
 
 
 def is_acknowledgement(text: str, ack_words: Iterable[str]) -> bool:
-    """``收到``, ``收到！``, ``1``, ``好的👌``, ``收到了，谢谢`` — short replies led by an ack word."""
-    folded = unicodedata.normalize("NFKC", text)
-    folded = _EMOJI.sub("", _NOISE.sub("", folded))
-    if not folded or len(folded) > MAX_ACK_CHARS:
-        return False
-    words = sorted({unicodedata.normalize("NFKC", w) for w in ack_words}, key=len, reverse=True)
-    for word in words:
-        if folded == word:
-            return True
-        if len(word) > 1 and folded.startswith(word) and not folded[len(word) :].isdigit():
-            return True
-    return False
+    """A receipt for a notice: ``收到``, ``1``, ``好的👌``, ``3栋收到``, ``👍``
+    (:mod:`core.acknowledgement`), and short replies led by an ack word, whatever follows
+    (``收到了，谢谢``, ``收到，马上落实``): a notice awaits its receipt here."""
+    return acknowledgement_detector(tuple(ack_words), accept_trailing=True).matches(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 import click
 from sqlalchemy import Engine
 
@@ -116,6 +115,8 @@ async def http_json(
     method: str, url: str, payload: dict[str, Any] | None = None, *, token: str | None = None
 ) -> Any:
     """One JSON request to a running system; its refusal becomes a ClickException."""
+    import aiohttp  # here: the commands that read the database alone start without it
+
     timeout = aiohttp.ClientTimeout(total=30)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:

@@ -39,6 +39,15 @@ def test_not_acknowledgements(text: str) -> None:
     assert not is_acknowledgement(text, ACK)
 
 
+@pytest.mark.parametrize(
+    "text", ["3栋收到", "@李书记 收到", "👍", "111", "已收到，谢谢", "收到，马上落实"]
+)
+def test_receipts_read_as_intake_reads_them(text: str) -> None:
+    # One detector (core.acknowledgement) since the intake and receipt rules were merged:
+    # a unit or a name before 收到, a thumbs-up alone, 111 now count here too.
+    assert is_acknowledgement(text, ACK)
+
+
 def wire(hub: BotHub, broadcaster: Broadcaster) -> None:
     hub.dispatcher.include_routers(
         notices_router(broadcaster, town=TOWN, deadline_s=180),

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final, Protocol, get_args, runtime_checkable
 
-from tickets.intake import ParsedMessage, Urgency, default_parser
+from tickets.intake.parser import ParsedMessage, Urgency, default_parser
 
 __all__ = [
     "NOT_A_TICKET",

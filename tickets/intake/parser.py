@@ -7,21 +7,22 @@ of a notice (收到, 1, 👌). It is pure, synchronous and never raises.
 
 How it decides, in order:
 
-1. Normalise (see :func:`tickets.hanzi.fold`: NFKC, traditional -> simplified, lower-case
+1. Normalise (see :func:`tickets.intake.hanzi.fold`: NFKC, traditional -> simplified, lower-case
    ASCII, control characters to spaces) keeping a map back to the original text, and
    blank out @mentions. Only the first ``MAX_SCAN_CHARS`` characters are read.
 2. Nothing left but emoji, punctuation or media placeholders ([图片]) -> not a ticket.
-   Only receipt words, optionally after a unit or a name (3栋收到) -> acknowledgement.
-3. The rules: weigh the cues of the :class:`~tickets.lexicon.Lexicon` and its patterns
-   (:mod:`tickets.patterns`): category cues, category-free request cues (投诉, 没人管,
+   Only receipt words, optionally after a unit or a name (3栋收到) -> acknowledgement
+   (:mod:`core.acknowledgement`, with the lexicon's words).
+3. The rules: weigh the cues of the :class:`~tickets.intake.lexicon.Lexicon` and its patterns
+   (:mod:`tickets.intake.patterns`): category cues, category-free request cues (投诉, 没人管,
    坏了 ...) and negative cues by kind (notice, scam_alert, advert, lost_found,
    recommendation, greeting, social, resolved). A notice, scam alert, advert, lost-and-
    found post or recommendation request scoring ``HARD_VETO`` (and more than the
    request cues) is never a ticket. Otherwise a ticket needs a best category of at least
    ``MIN_CATEGORY`` and category + request - negatives of at least ``TICKET_THRESHOLD``;
    strong request cues with no category and no negatives make an ``other`` ticket.
-4. The model (:mod:`tickets.model`, trained on the labelled messages in
-   ``tickets/data``) and the rules decide together. Ticket: the model's log-odds plus
+4. The model (:mod:`tickets.intake.model`, trained on the labelled messages in
+   ``tickets/intake/data`` and loaded from ``data/model.npz``) and the rules decide together. Ticket: the model's log-odds plus
    the rules' vote (``TICKET_RULE_VOTE``, + for their yes, - for their no) reach
    ``TICKET_LOGIT``. Category: the best model log-probability plus
    ``CATEGORY_RULE_WEIGHT`` times the rules' score; the rules' own choice stands when
@@ -33,7 +34,7 @@ How it decides, in order:
    (去年着过火, 容易引起山火) and cues followed by 以后 (失火以后); or when the model's
    probability of an urgent ticket reaches ``URGENT_PROBABILITY``, unless the rules
    dismissed an urgent cue as past or hypothetical (the model cannot read tense).
-6. Location: see :class:`tickets.location.Locator`.
+6. Location: see :class:`tickets.intake.location.Locator`.
 
 Every decision carries its :class:`Evidence`, so a grid leader (or a test) can see why.
 """
@@ -51,10 +52,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from tickets.hanzi import fold, fold_text
-from tickets.lexicon import DEFAULT_LEXICON, Lexicon, split_words
-from tickets.location import Locator
-from tickets.model import TRAINING_FILES, IntakeModel, ModelScores, read_training_files
+from core.acknowledgement import EMOTICON, AcknowledgementDetector, message_content
+from tickets.intake.hanzi import fold, fold_text
+from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
+from tickets.intake.location import Locator
+from tickets.intake.model import MODEL_FILE, IntakeModel, ModelScores
 
 __all__ = [
     "CATEGORY_MARGIN",
@@ -104,7 +106,7 @@ MAX_SCAN_CHARS: Final = 2000
 """Only the beginning of a very long text is read; its length still counts."""
 LONG_TEXT: Final = 150
 """Longer texts with formal markers read as forwarded notices."""
-# How rules and model are weighed: chosen by cross-validation on tickets/data/train.jsonl
+# How rules and model are weighed: chosen by cross-validation on tickets/intake/data/train.jsonl
 # and checked across authors (train.jsonl against dev.jsonl); see the README there.
 TICKET_RULE_VOTE: Final = 1.0
 """With a model: the rules' yes (+) or no (-) added to the model's ticket log-odds."""
@@ -228,7 +230,6 @@ def _normalise(text: str) -> _Text:
 
 # --- shapes of messages that are not tickets ---------------------------------------------
 
-_EMOTICON: Final = re.compile(r"\[[^\[\]]{1,8}\]")
 # WeChat's placeholders for what is not text, as the puppet service renders them.
 _MEDIA: Final = frozenset(
     split_words(
@@ -237,16 +238,7 @@ _MEDIA: Final = frozenset(
         "[voice] [file] [link] [location]"
     )
 )
-_ACK_SYMBOLS: Final = frozenset(split_words("👌 👍 ✅ 🆗 ✔ ☑ ✔️ [ok] [强] [好的]"))
-_RECEIPT: Final = re.compile(r"收到|已|阅|读|转发|通知|传达|落实|好的|ok")
-_THANKS_TAIL: Final = r"(?:谢谢|感谢|多谢|辛苦了|辛苦)[\w]{0,4}"
 _OFFICIAL_MENTION: Final = re.compile(r"书记|网格|主任|村长|单元长|社区|村委|镇长|站长|物业")
-_NOT_CONTENT: Final = re.compile(r"[\W_]+")
-
-
-def _content(body: str) -> str:
-    """Letters and digits only: what is left of a message without emoji and punctuation."""
-    return _NOT_CONTENT.sub("", _EMOTICON.sub("", body))
 
 
 # --- jieba, for single-character cues -----------------------------------------------------
@@ -520,7 +512,8 @@ class _Default(enum.Enum):
 
 
 DEFAULT_MODEL: Final = _Default.MODEL
-"""``Parser(model=DEFAULT_MODEL)``: the model trained on ``tickets/data`` on first use."""
+"""``Parser(model=DEFAULT_MODEL)``: the model of ``tickets/intake/data/model.npz``, loaded on
+first use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,11 +540,11 @@ def _logit(p: float) -> float:
 
 
 class Parser:
-    """A message parser for one :class:`~tickets.lexicon.Lexicon` and, by default, the
-    trained :class:`~tickets.model.IntakeModel`.
+    """A message parser for one :class:`~tickets.intake.lexicon.Lexicon` and, by default, the
+    trained :class:`~tickets.intake.model.IntakeModel`.
 
     Building one compiles the lexicon (a few milliseconds); jieba's dictionary is loaded
-    and the model trained on the first message that needs them, or by :meth:`warm_up`.
+    and the model file loaded on the first message that needs them, or by :meth:`warm_up`.
     ``model=None`` gives the rules alone. A category that only the lexicon knows (added
     from ``config.yaml``) is decided by the rules. Thread-safe.
     """
@@ -568,14 +561,9 @@ class Parser:
         self._locator = Locator(lexicon.places, lexicon.landmarks)
         self._order = {code: i for i, code in enumerate(lexicon.category_codes)}
         self._hypothetical = tuple(lexicon.hypothetical)
-        acks = sorted({fold_text(a) for a in lexicon.acknowledgements} - {""}, key=len)
-        ack_words = "|".join(re.escape(a) for a in reversed(acks))
-        receipts = "|".join(re.escape(a) for a in reversed(acks) if _RECEIPT.search(a))
-        # 收到 alone, or after a unit or a name (3栋收到, 张三已阅); only receipt words take
-        # a prefix, so 大家早上好 and 谁知道 are not receipts.
-        self._ack = re.compile(
-            rf"(?:(?:{ack_words}|1+)+|[^没不未吗呢么谁]{{1,6}}?(?:{receipts}|1+)+)"
-            rf"(?:{_THANKS_TAIL})?"
+        # No trailing text after an ack word: 收到，路灯还是坏的 is a complaint, not a receipt.
+        self._acknowledgement = AcknowledgementDetector(
+            (fold_text(a) for a in lexicon.acknowledgements), accept_trailing=False
         )
         # Only the curated domain words: adding every cue phrase would let one table's
         # phrase (在撬) swallow another table's single-character cue (撬).
@@ -583,13 +571,13 @@ class Parser:
 
     @property
     def model(self) -> IntakeModel | None:
-        """The trained model weighed with the rules (trained now if not yet), or None."""
+        """The trained model weighed with the rules (loaded now if not yet), or None."""
         if isinstance(self._model, _Default):
             self._model = _default_model()
         return self._model
 
     def warm_up(self) -> None:
-        """Load jieba and train the model now rather than on the first message."""
+        """Load jieba and the model now rather than on the first message."""
         _SEGMENTER.warm_up()
         _ = self.model
 
@@ -651,20 +639,14 @@ class Parser:
         """The rules' reading, or the final answer for a message with no content."""
         parsed = _normalise(text)
         body = parsed.body
-        content = _content(body)
+        content = message_content(body)
 
-        if not content:
-            stripped = body.strip()
-            tokens = set(_EMOTICON.findall(stripped))
-            if tokens & _MEDIA:
-                return ParsedMessage(False, None, None, None, reason="media"), None
-            symbols = tokens | set(stripped)
-            if symbols & _ACK_SYMBOLS or any(s in stripped for s in _ACK_SYMBOLS):
-                ack = ParsedMessage(False, None, None, None, True, reason="acknowledgement")
-                return ack, None
-            return _NOT_A_TICKET_EMPTY, None
-        if len(content) <= 24 and self._ack.fullmatch(content):
+        if not content and _MEDIA.intersection(EMOTICON.findall(body)):
+            return ParsedMessage(False, None, None, None, reason="media"), None
+        if self._acknowledgement.matches(body):
             return ParsedMessage(False, None, None, None, True, reason="acknowledgement"), None
+        if not content:
+            return _NOT_A_TICKET_EMPTY, None
 
         hits = _filter_hits(self._index.find(body), body)
         evidence = [h.evidence() for h in hits]
@@ -867,28 +849,30 @@ def _failed(text: object) -> ParsedMessage:
     return ParsedMessage(False, None, None, None, reason="internal_error")
 
 
-_trained_model: IntakeModel | None = None
-_training_failed = False
+_loaded_model: IntakeModel | None = None
+_loading_failed = False
 _model_lock = threading.Lock()
 
 
 def _default_model() -> IntakeModel | None:
-    """The model trained on :data:`~tickets.model.TRAINING_FILES`, once per process.
+    """The model of :data:`~tickets.intake.model.MODEL_FILE`, loaded once per process.
 
-    None if it cannot be trained (a training file missing from a broken install): the
-    failure is logged once and the rules decide alone, rather than no message at all.
+    None if it cannot be loaded (the file missing from a broken install, or unreadable):
+    the failure is logged once and the rules decide alone, rather than no message at all.
     """
-    global _trained_model, _training_failed
-    if _trained_model is None and not _training_failed:
+    global _loaded_model, _loading_failed
+    if _loaded_model is None and not _loading_failed:
         with _model_lock:
-            if _trained_model is None and not _training_failed:
+            if _loaded_model is None and not _loading_failed:
                 try:
-                    examples = read_training_files(TRAINING_FILES, _normalised_body)
-                    _trained_model = IntakeModel.train(examples)
+                    _loaded_model = IntakeModel.load(MODEL_FILE)
                 except Exception:
-                    logger.exception("intake model not trained: the rules decide alone")
-                    _training_failed = True
-    return _trained_model
+                    logger.exception(
+                        "intake model not loaded (rebuild it: gridcast parse --build-model): "
+                        "the rules decide alone"
+                    )
+                    _loading_failed = True
+    return _loaded_model
 
 
 _default_parser: Parser | None = None
@@ -896,7 +880,7 @@ _default_lock = threading.Lock()
 
 
 def default_parser() -> Parser:
-    """The parser for :data:`~tickets.lexicon.DEFAULT_LEXICON` and the default model,
+    """The parser for :data:`~tickets.intake.lexicon.DEFAULT_LEXICON` and the default model,
     built on first use."""
     global _default_parser
     if _default_parser is None:

@@ -6,7 +6,7 @@ with a house number: 黄霞村18号), a compound (国湄领涵小区), a known p
 public landmark (村口, 菜市场), with a direction word after it (菜市场旁边, 学校门口).
 Neighbouring pieces join (黄霞村村口). The first place mentioned wins.
 
-It works on normalised text (see :func:`tickets.hanzi.fold`) and returns offsets, so
+It works on normalised text (see :func:`tickets.intake.hanzi.fold`) and returns offsets, so
 the caller can cut the location from the original text. Relative words (楼上, 隔壁,
 家门口) and generic parts of a home (楼道, 楼顶) are not locations: the group the
 message came from already says which building it is.
@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from tickets.hanzi import fold_text
+from tickets.intake.hanzi import fold_text
 
 __all__ = ["Locator"]
 

@@ -1,4 +1,4 @@
-"""Evaluation arithmetic (tickets.evaluate) on a tiny hand-made set."""
+"""Evaluation arithmetic (tickets.intake.evaluate) on a tiny hand-made set."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from tickets.evaluate import (
+from tickets.intake.evaluate import (
     NOT_A_TICKET,
     LabelledMessage,
     LabelledSetError,
@@ -15,7 +15,7 @@ from tickets.evaluate import (
     format_report,
     read_labelled,
 )
-from tickets.intake import ParsedMessage, Urgency
+from tickets.intake.parser import ParsedMessage, Urgency
 
 
 def _ticket(

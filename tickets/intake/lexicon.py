@@ -4,7 +4,7 @@ Everything the parser knows about words lives here as data, so that it can be re
 reviewed and extended (``config.yaml`` may add categories or keywords with
 :meth:`Lexicon.with_keywords`, place names with :meth:`Lexicon.with_places`) without
 touching the matching code in :mod:`tickets.intake`. Rules that need a regular
-expression (phone numbers, lost pets, missing people) are in :mod:`tickets.patterns`.
+expression (phone numbers, lost pets, missing people) are in :mod:`tickets.intake.patterns`.
 
 Cues are written as ``{weight: "phrase phrase ..."}`` tiers. Weights mean:
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final
 
-from tickets.patterns import DEFAULT_PATTERNS, Pattern
+from tickets.intake.patterns import DEFAULT_PATTERNS, Pattern
 
 __all__ = [
     "CATEGORY_CODES",

@@ -1,9 +1,12 @@
-"""Intake: message -> ticket (tickets.intake), its lexicon, and ``gridcast parse``."""
+"""Intake: message -> ticket (tickets.intake.parser), its lexicon, and ``gridcast parse``."""
 
 from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -13,10 +16,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gridcast.cli.parse
-import tickets.intake
+import tickets.intake.parser
 from gridcast.cli.parse import parse_command
-from tickets.evaluate import evaluate, load_labelled
-from tickets.intake import (
+from tickets.intake.build import train_model
+from tickets.intake.evaluate import evaluate, load_labelled
+from tickets.intake.lexicon import CATEGORY_CODES, DEFAULT_LEXICON, LexiconError
+from tickets.intake.model import (
+    DATA_DIR,
+    MODEL_FILE,
+    TRAINING_FILES,
+    IntakeModel,
+    ModelFileError,
+    char_ngrams,
+    read_training_files,
+)
+from tickets.intake.parser import (
     _SEGMENTER,
     ParsedMessage,
     Parser,
@@ -25,13 +39,10 @@ from tickets.intake import (
     default_parser,
     parse_message,
 )
-from tickets.lexicon import CATEGORY_CODES, DEFAULT_LEXICON, LexiconError
-from tickets.model import TRAINING_FILES, IntakeModel, char_ngrams, read_training_files
 
-DATA = Path(__file__).resolve().parents[2] / "tickets" / "data"
-DEV_SET = DATA / "dev.jsonl"
-TRAIN_SET = DATA / "train.jsonl"
-LABELLED_SET = DATA / "labelled.jsonl"
+DEV_SET = DATA_DIR / "dev.jsonl"
+TRAIN_SET = DATA_DIR / "train.jsonl"
+LABELLED_SET = DATA_DIR / "labelled.jsonl"
 
 # Targets of the intake issue.
 TICKET_F1 = 0.90
@@ -536,20 +547,87 @@ def test_decisions_carry_the_models_evidence() -> None:
     assert {"ticket", "category"} <= models
 
 
-def test_without_its_training_files_the_parser_falls_back_to_the_rules(
+def test_without_its_model_file_the_parser_falls_back_to_the_rules(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(tickets.intake, "_trained_model", None)
-    monkeypatch.setattr(tickets.intake, "_training_failed", False)
-    monkeypatch.setattr(tickets.intake, "TRAINING_FILES", (tmp_path / "missing.jsonl",))
+    monkeypatch.setattr(tickets.intake.parser, "_loaded_model", None)
+    monkeypatch.setattr(tickets.intake.parser, "_loading_failed", False)
+    monkeypatch.setattr(tickets.intake.parser, "MODEL_FILE", tmp_path / "missing.npz")
     parser = Parser()
-    with caplog.at_level(logging.ERROR, logger="tickets.intake"):
+    with caplog.at_level(logging.ERROR, logger="tickets.intake.parser"):
         parsed = parser.parse("路灯坏了好几天了，晚上黑漆漆的")
         again = Parser().parse("路灯坏了好几天了，晚上黑漆漆的")
     assert (parsed.is_ticket, parsed.category) == (True, "infrastructure")
     assert again == parsed
     assert parser.model is None
-    assert sum("not trained" in r.message for r in caplog.records) == 1  # logged once
+    assert sum("not loaded" in r.message for r in caplog.records) == 1  # logged once
+
+
+# --- the model file -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fresh_model() -> IntakeModel:
+    """The default model trained now, as ``gridcast parse --build-model`` trains it."""
+    return train_model()
+
+
+def test_rebuilding_the_model_gives_the_shipped_file_byte_for_byte(
+    fresh_model: IntakeModel,
+) -> None:
+    assert fresh_model.to_bytes() == MODEL_FILE.read_bytes(), (
+        "tickets/intake/data/model.npz is not what the training data gives: "
+        "run `gridcast parse --build-model` and commit the file"
+    )
+
+
+def test_the_loaded_model_predicts_what_the_fresh_one_does(fresh_model: IntakeModel) -> None:
+    texts = [row.text for row in load_labelled(DEV_SET)]
+    loaded = Parser(model=IntakeModel.load(MODEL_FILE)).parse_many(texts)
+    assert loaded == Parser(model=fresh_model).parse_many(texts)  # evidence and all
+    assert default_parser().parse_many(texts) == loaded
+
+
+def test_the_build_model_command_writes_the_same_file(tmp_path: Path) -> None:
+    target = tmp_path / "model.npz"
+    result = CliRunner().invoke(parse_command, ["--build-model", "--model-out", str(target)])
+    assert result.exit_code == 0, result.output
+    assert f"{target.stat().st_size:,} 字节" in result.stdout
+    assert target.read_bytes() == MODEL_FILE.read_bytes()
+
+
+def test_the_model_file_ships_with_the_package() -> None:
+    # A wheel holds the data files that pyproject.toml names, and only those.
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["tickets.intake.data"]
+    assert MODEL_FILE.name in shipped
+    assert all(any(path.match(p) for p in shipped) for path in TRAINING_FILES)
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "model.npz"
+    garbage.write_bytes(b"not a zip")
+    with pytest.raises(ModelFileError):
+        IntakeModel.load(garbage)
+    with pytest.raises(ModelFileError):
+        IntakeModel.load(tmp_path / "missing.npz")
+
+
+def test_parsing_needs_no_scikit_learn() -> None:
+    script = (
+        "import sys\n"
+        "from tickets.intake import parse_message\n"
+        "assert parse_message('3栋楼道灯坏了好几天').is_ticket\n"
+        "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_parse_command_parses_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
