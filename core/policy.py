@@ -218,6 +218,8 @@ def decide(
     if permission is Permission.PUBLIC:
         return ALLOW
     if principal is None:
+        if permission is Permission.SIGNED_IN:
+            return Decision(False, "请先登录")
         return Decision(False, f"请先登录（{permission.label}需要登录）")
     if permission is Permission.SIGNED_IN:
         return ALLOW

@@ -119,12 +119,18 @@ class LimitsIn(_Body):
     burst: int | None = Field(default=None, ge=1)
 
 
-async def _parse(request: web.Request, model: type[BodyT]) -> BodyT:
-    raw = await request.text()
+def _loads(raw: str) -> object:
+    """The body as JSON, or :class:`InvalidRequest` (malformed, or nested too deep)."""
     try:
-        data = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError:
+        return json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidRequest("请求体不是有效的 JSON") from None
+    except RecursionError:
+        raise InvalidRequest("请求体的 JSON 嵌套太深") from None
+
+
+async def _parse(request: web.Request, model: type[BodyT]) -> BodyT:
+    data = _loads(await request.text())
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -350,11 +356,7 @@ async def _get_risk(request: web.Request) -> web.Response:
 
 
 async def _set_risk(request: web.Request) -> web.Response:
-    raw = await request.text()
-    try:
-        changes = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError:
-        raise InvalidRequest("请求体不是有效的 JSON") from None
+    changes = _loads(await request.text())
     if not isinstance(changes, dict):
         raise InvalidRequest("请求体必须是 JSON 对象")
     settings = request.app[SANDBOX_KEY].set_risk(**changes)

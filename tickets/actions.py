@@ -22,6 +22,7 @@ from orgtree import directory
 from orgtree.directory import PostHolder
 from tickets.actors import WORKER_ROLES, actors_of, lifecycle_role, notification_replies
 from tickets.commands import RateCommand, ReassignCommand, TicketCommand
+from tickets.configured import lifecycle_rules, sla_policy
 from tickets.errors import AmbiguousPerson, PersonNotFound
 from tickets.lifecycle import (
     Action,
@@ -33,7 +34,6 @@ from tickets.lifecycle import (
     TransitionRefused,
     apply,
 )
-from tickets.policy import lifecycle_rules, sla_policy
 from tickets.rows import id_text, lock_ticket, record_event, reporter_ids, store_view, ticket_view
 
 __all__ = ["ActOutcome", "act", "rate"]

@@ -17,9 +17,9 @@ from models.enums import Urgency
 from models.org import OrgUnit
 from models.tickets import IntakeKind, IntakeMessage, TicketChannel
 from orgtree import directory
+from tickets.configured import configured_parser
 from tickets.filing import IntakeOutcome, ProblemReport, Reporter, file_report
 from tickets.intake import ParsedMessage
-from tickets.policy import configured_parser
 from tickets.rows import storable
 
 __all__ = ["FLOOD_PERIOD", "intake", "log_message", "message_seen"]

@@ -23,6 +23,7 @@ from models.tickets import IntakeKind, Ticket, TicketChannel, TicketEventCreate,
 from orgtree import directory
 from orgtree.directory import PostHolder
 from tickets.actors import lifecycle_role, notification_replies
+from tickets.configured import category_department_name, category_name, sla_policy
 from tickets.duplicates import find_duplicate
 from tickets.errors import UnitNotFound
 from tickets.lifecycle import (
@@ -39,7 +40,6 @@ from tickets.lifecycle import (
     holder_recipient,
     new_ticket,
 )
-from tickets.policy import category_department_name, category_name, sla_policy
 from tickets.rows import (
     allocate_code,
     id_text,

@@ -16,9 +16,9 @@ from models.tickets import TicketCreate
 from orgtree.directory import contact_id_of
 from orgtree.service import OrgPathNotFound, resolve_path
 from tickets.chat_intake import log_message
+from tickets.configured import configured_parser
 from tickets.errors import TicketError, UnitNotFound
 from tickets.filing import IntakeOutcome, ProblemReport, Reporter, file_report
-from tickets.policy import configured_parser
 
 __all__ = ["create_ticket"]
 

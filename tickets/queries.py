@@ -18,6 +18,7 @@ from core.privacy import mask_phone, mask_phones_in_text
 from models.enums import ActorRole, TicketLevel, TicketState
 from models.tickets import Ticket, TicketEvent, TicketPublic, TicketReporter
 from tickets.actors import actors_of
+from tickets.configured import category_name, sla_policy
 from tickets.lifecycle import (
     AWAITING_ACCEPTANCE,
     LEVEL_ZH,
@@ -30,7 +31,6 @@ from tickets.lifecycle import (
     ensure_can_view,
     holder_label,
 )
-from tickets.policy import category_name, sla_policy
 from tickets.rows import load_ticket, origin_path, reporter_ids, ticket_view
 from tickets.sla import SlaPolicy, deadlines_for
 

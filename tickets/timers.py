@@ -29,9 +29,9 @@ from models.db import run_in_session
 from models.enums import TicketState
 from models.tickets import Ticket
 from tickets.actors import notification_replies
+from tickets.configured import lifecycle_rules, sla_policy
 from tickets.lifecycle import SYSTEM
 from tickets.outbox import take_outbox
-from tickets.policy import lifecycle_rules, sla_policy
 from tickets.rows import lock_ticket, record_event, reporter_ids, store_view, ticket_view
 from tickets.sla import next_wakeup, run_due
 

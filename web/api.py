@@ -167,10 +167,23 @@ class UnboundRoomOut(Strict):
     reason: str
 
 
+class UnreachableOut(Strict):
+    """Someone no bot account is a friend of: private messages to them are held."""
+
+    contact_id: str
+    name: str
+    in_roster: bool
+    undelivered: int
+    since: datetime
+    asked_in: str
+    asked_at: datetime | None
+
+
 class BotStatusOut(Strict):
     accounts: list[AccountOut]
     unbound: list[UnboundRoomOut]
     groups_without_online_account: list[str]
+    unreachable_privately: list[UnreachableOut]
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
@@ -38,9 +38,10 @@ _ERROR_TEXT = {
 def _models(endpoints: Iterable[Endpoint]) -> list[type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {"ErrorOut": ErrorOut}
     for endpoint in endpoints:
-        for model in (endpoint.body, endpoint.response):
-            if isinstance(model, type) and issubclass(model, BaseModel):
-                found[model.__name__] = model
+        for declared in (endpoint.body, endpoint.response):
+            for model in (declared, *get_args(declared)):
+                if isinstance(model, type) and issubclass(model, BaseModel):
+                    found[model.__name__] = model
     return list(found.values())
 
 

@@ -260,7 +260,8 @@ async def security_middleware(
         return exc.response()
     except web.HTTPException as exc:
         if exc.status >= 400 and not exc.content_type.endswith("json"):
-            return ApiError(exc.status, exc.reason or "请求被拒绝").response()
+            kept = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+            return ApiError(exc.status, exc.reason or "请求被拒绝", headers=kept).response()
         raise
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
@@ -288,7 +289,13 @@ async def _guard(
     if permission is None:
         log.error("route %s %s has no policy: refused", request.method, request.path)
         raise ApiError(403, "这个地址没有访问规则，已拒绝", code="forbidden")
-    principal, via = await _resolve(request)
+    if permission is Permission.PUBLIC:
+        try:  # a public route answers whatever credentials come with it
+            principal, via = await _resolve(request)
+        except ApiError:
+            principal, via = None, None
+    else:
+        principal, via = await _resolve(request)
     request[PRINCIPAL] = principal
     request[_VIA] = via
     if via == "session" and request.method in _UNSAFE:

@@ -50,8 +50,11 @@ _hasher = PasswordHasher()
 api = Api()
 
 
+PHONE = r"^1[3-9]\d{9}$"
+
+
 class CodeIn(Strict):
-    phone: str = Field(min_length=1, max_length=32, description="手机号")
+    phone: str = Field(pattern=PHONE, description="11位手机号")
 
 
 class CodeOut(Strict):
@@ -60,7 +63,7 @@ class CodeOut(Strict):
 
 
 class SignInIn(Strict):
-    phone: str = Field(min_length=1, max_length=32)
+    phone: str = Field(pattern=PHONE, description="11位手机号")
     code: str | None = Field(default=None, pattern=r"^\d{6}$")
     password: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -320,8 +323,8 @@ async def sign_in(request: web.Request, *, body: SignInIn) -> MeOut:
             message=how,
             actor_name=target,
         )
-        status = 429 if "太多" in how else 401
-        raise ApiError(status, how, code="rate_limited" if status == 429 else "unauthenticated")
+        status = 429 if how.startswith("密码错误次数太多") else 401
+        raise ApiError(status, how, code="rate_limited" if status == 429 else "signin_failed")
     principal = await run_in_session(
         request.app[ENGINE],
         lambda s: person_principal(

@@ -38,9 +38,9 @@ from tickets.commands import (
     TicketCommand,
     parse_command,
 )
+from tickets.configured import configured_parser
 from tickets.errors import TicketError
 from tickets.lifecycle import TransitionRefused
-from tickets.policy import configured_parser
 from tickets.queries import my_tickets, query
 
 __all__ = ["tickets_router"]

@@ -224,3 +224,14 @@ async def test_room_changes(client: Client, sandbox: Sandbox) -> None:
         ),
         404,
     )
+
+
+async def test_deeply_nested_json_is_a_400_not_a_500(client: Client) -> None:
+    """Regression: 200 KB of nested brackets used to raise RecursionError (a 500)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    for method, path in (
+        ("POST", "/sandbox/api/rooms/grid-16@chatroom/messages"),
+        ("POST", "/sandbox/api/risk"),
+    ):
+        body = await json_of(await client.request(method, path, data=deep), 400)
+        assert "嵌套" in body["error"]

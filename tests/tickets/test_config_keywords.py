@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.config import parse_settings
-from tickets.policy import configured_parser
+from tickets.configured import configured_parser
 
 
 def test_a_configured_category_with_keywords_is_recognised() -> None:

@@ -18,8 +18,8 @@ from tickets.actors import actors_of
 from tickets.commands import (
     TicketCommand,
 )
+from tickets.configured import lifecycle_rules
 from tickets.lifecycle import apply
-from tickets.policy import lifecycle_rules
 from tickets.rows import allocate_code, reporter_ids, ticket_view
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from core.config import ConfigError, parse_settings
 from tests.tickets.flows import MIN
-from tickets.policy import lifecycle_rules, sla_policy
+from tickets.configured import lifecycle_rules, sla_policy
 
 
 def test_policy_and_rules_come_from_the_settings() -> None:
