@@ -881,7 +881,8 @@ class _Reader:
             sheet.problem(row, name_key, f"「{name}」像是把姓名和电话写在了一起，请分开填写")
             ok = False
         elif re.search(r"[、，,/;；]", name):
-            sheet.problem(row, name_key, f"「{name}」：一个单元格只能填写一个人，多人请分行填写")
+            more = "，多人请分行填写" if sheet is self._people else ""
+            sheet.problem(row, name_key, f"「{name}」：一个单元格只能填写一个人{more}")
             ok = False
         phone: str | None = None
         if phone_key in sheet.columns:
