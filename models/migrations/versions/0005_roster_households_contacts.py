@@ -55,5 +55,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_household_contact_person_id"))
         batch_op.drop_index(batch_op.f("ix_household_contact_org_unit_id"))
     op.drop_table("household_contact")
-    with op.batch_alter_table("org_unit", schema=None) as batch_op:
-        batch_op.drop_column("households")
+    # Not in batch mode: on SQLite a batch would copy org_unit and drop the original,
+    # which its own rows (parent_id) and other tables still reference. SQLite drops a
+    # plain column in place since 3.35.
+    op.drop_column("org_unit", "households")
