@@ -46,6 +46,10 @@ class OrgUnit(SQLModel, table=True):
     name: str
     path: str = Field(unique=True)
     """``国欢镇/黄霞村/第16网格/国湄领涵3号楼``: the natural key used by imports."""
+    households: int | None = None
+    """户数, units only: the households notice coverage counts (a shop or facility is
+    usually 1). ``None`` above the unit level, and for a residential unit imported before
+    the roster carried the number."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -80,6 +84,24 @@ class RoleAssignment(SQLModel, table=True):
     (区司法局; the :class:`Department` of that name for liaisons)."""
     title: str | None = None
     """A finer description, e.g. 党员楼栋长 on a party member, 镇长 on a town official."""
+
+
+class HouseholdContact(SQLModel, table=True):
+    """党员联系户: a party member is the contact of ``households`` households of a unit.
+
+    When the unit stays silent, chasing can ask its contact party members to visit.
+    """
+
+    __tablename__ = "household_contact"
+    __table_args__ = (UniqueConstraint("person_id", "org_unit_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    """The unit (level ``unit``) whose households the person contacts."""
+    households: int
+    """How many of the unit's households; all contacts of a unit together contact at
+    most the unit's :attr:`OrgUnit.households`."""
 
 
 class Department(SQLModel, table=True):

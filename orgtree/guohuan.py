@@ -3,7 +3,11 @@
 1 town, 15 villages, 172 grids, 4,559 units. The article's real facts are fixed: 黄霞村
 grid 16 is the 国湄•领涵 compound with 73 units (14 residential, 3 facility, 56 shop),
 its grid leader is 郭燕冰 and the village's station chief is 林文荣; the town has 32
-party building leaders (党员楼栋长). Everything else is generated from a seed.
+party building leaders (党员楼栋长) and 2,313 party-member contact households (党员联系户).
+Everything else is generated from a seed.
+
+Household counts (户数) and the contact households were added after the rest: they are
+drawn last, so every name, phone and unit of the earlier data set stays as it was.
 
 Phones are 138-0000-xxxx then 139-0000-xxxx (an all-zero middle group, obviously
 fictitious), one per person. Stability across runs and Python versions: the generator
@@ -16,14 +20,15 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, TypeVar
 
 from models.enums import Role, UnitKind
 from models.org import OrgPath
 from orgtree import names
-from orgtree.records import PersonRecord, RoleRecord, TownRoster, UnitRow
+from orgtree.records import ContactRecord, PersonRecord, RoleRecord, TownRoster, UnitRow
 
 _T = TypeVar("_T")
 
@@ -37,6 +42,14 @@ _MIN_GRID_UNITS: Final = 8
 _SHOPS_PER_SECOND_LEADER: Final = 8
 _SUNK_CADRE_SHARE: Final = 0.35
 _FEMALE_SHARE: Final = 0.45
+# 户数 of a residential unit, (lowest, highest). A natural-village 片区 is a cluster of
+# a few self-built houses; a compound building is 6-18 floors of 2-4 flats, a stairwell
+# (号楼N单元) 6-18 floors of 2 flats.
+_HAMLET_HOUSEHOLDS: Final = (4, 14)
+_FLOORS: Final = (6, 18)
+_FLATS_PER_FLOOR: Final = (2, 4)
+# Each contact assignment: a party member and a few households of one unit.
+_CONTACT_CHUNK: Final = (3, 8)
 
 
 def guohuan_roster(seed: int = 2022) -> TownRoster:
@@ -55,6 +68,11 @@ class _Draw:
 
     def below(self, n: int) -> int:
         return min(int(self._rng.random() * n), n - 1)
+
+    def between(self, bounds: tuple[int, int]) -> int:
+        """An integer from ``bounds[0]`` to ``bounds[1]``, both included."""
+        low, high = bounds
+        return low + self.below(high - low + 1)
 
     def pick(self, items: Sequence[_T]) -> _T:
         return items[self.below(len(items))]
@@ -130,6 +148,7 @@ class _Generator:
         self._roles: list[RoleRecord] = []
         # (row index, grid plan) of residential units in compounds: building candidates.
         self._buildings: list[tuple[int, _GridPlan]] = []
+        self._party_members: dict[OrgPath, list[PersonRecord]] = {}
 
     def build(self) -> TownRoster:
         self._town_roles()
@@ -137,7 +156,15 @@ class _Generator:
         for village, *_ in names.VILLAGES:
             self._village(village, [plan for plan in plans if plan.village == village])
         self._party_building_leaders()
-        return TownRoster(town=names.TOWN, rows=tuple(self._rows), extra_roles=tuple(self._roles))
+        # Drawn after everything else, so that the rest of the data set is unchanged.
+        self._households()
+        contacts = self._contacts()
+        return TownRoster(
+            town=names.TOWN,
+            rows=tuple(self._rows),
+            extra_roles=tuple(self._roles),
+            contacts=tuple(contacts),
+        )
 
     def _town_roles(self) -> None:
         for title in names.TOWN_OFFICIAL_TITLES:
@@ -261,6 +288,7 @@ class _Generator:
         else:
             leader = self._people.new(clan=clan)
         party_members = [self._people.new(clan=clan) for _ in range(1 + self._draw.below(4))]
+        self._party_members[path] = party_members
         for member in party_members:
             self._roles.append(RoleRecord(member, Role.PARTY_MEMBER, path))
         for _ in range(1 + self._draw.below(2)):
@@ -322,6 +350,66 @@ class _Generator:
                     title=names.PARTY_BUILDING_LEADER,
                 )
             )
+
+    def _households(self) -> None:
+        """户数 of every residential unit; shops and facilities stay at one."""
+        for index, row in enumerate(self._rows):
+            if row.unit_kind is not UnitKind.RESIDENTIAL:
+                continue
+            if "号楼" not in row.unit:
+                households = self._draw.between(_HAMLET_HOUSEHOLDS)
+            elif row.unit.endswith("单元"):
+                households = 2 * self._draw.between(_FLOORS)
+            else:
+                households = self._draw.between(_FLATS_PER_FLOOR) * self._draw.between(_FLOORS)
+            self._rows[index] = replace(row, households=households)
+
+    def _contacts(self) -> list[ContactRecord]:
+        """2,313 党员联系户: each grid's share in proportion to its residential households;
+        a party building leader contacts households of their own building first, then
+        the grid's party members take a few households of one unit at a time."""
+        residential: dict[OrgPath, list[UnitRow]] = {}
+        for row in self._rows:
+            if row.unit_kind is UnitKind.RESIDENTIAL:
+                residential.setdefault((row.village, row.grid), []).append(row)
+        grids = list(residential)
+        weights = [sum(row.households or 0 for row in residential[grid]) for grid in grids]
+        quotas = _largest_remainder(weights, names.PARTY_CONTACT_HOUSEHOLDS)
+        building_leaders: dict[OrgPath, list[RoleRecord]] = {}
+        for role in self._roles:
+            if role.title == names.PARTY_BUILDING_LEADER:
+                building_leaders.setdefault(role.path[:2], []).append(role)
+
+        contacts: dict[tuple[str, OrgPath], ContactRecord] = {}
+        taken: Counter[OrgPath] = Counter()
+
+        def contact(person: PersonRecord, row: UnitRow, wanted: int) -> int:
+            count = min(wanted, (row.households or 0) - taken[row.path])
+            if count <= 0:
+                return 0
+            taken[row.path] += count
+            key = (person.phone, row.path)
+            before = contacts[key].households if key in contacts else 0
+            contacts[key] = ContactRecord(person, row.path, before + count)
+            return count
+
+        for grid, quota in zip(grids, quotas, strict=True):
+            rows = {row.path: row for row in residential[grid]}
+            remaining = quota
+            for role in building_leaders.get(grid, []):
+                wanted = min(remaining, self._draw.between(_CONTACT_CHUNK))
+                remaining -= contact(role.person, rows[role.path], wanted)
+            members = self._party_members[grid]
+            units = self._draw.shuffled(residential[grid])
+            turn = 0
+            while remaining > 0:
+                wanted = min(remaining, self._draw.between(_CONTACT_CHUNK))
+                row = units[turn % len(units)]
+                remaining -= contact(members[turn % len(members)], row, wanted)
+                turn += 1
+        # In unit order, as an export lists them.
+        row_order = {row.path: index for index, row in enumerate(self._rows)}
+        return sorted(contacts.values(), key=lambda c: row_order[c.path])
 
 
 def _buildings(compound: str, count: int) -> list[str]:

@@ -232,3 +232,6 @@ TOWN_OFFICIAL_TITLES: Final = (
 
 PARTY_BUILDING_LEADER: Final = "党员楼栋长"
 PARTY_BUILDING_LEADER_COUNT: Final = 32
+
+# 党员联系户: households that have a party member as their contact (the article: 2,313).
+PARTY_CONTACT_HOUSEHOLDS: Final = 2313

@@ -40,6 +40,12 @@ class UnitRow:
     """网格长, the same for every row of the grid."""
     station_chief: PersonRecord
     """网格站站长, the same for every row of the village."""
+    households: int | None = 1
+    """户数: households in the unit, what notice coverage counts. A residential unit's
+    comes from the roster; a shop or facility counts as one unless the roster says more.
+    ``None`` only when exported from a database that never had the number (a residential
+    unit imported before the roster carried it): the file then shows an empty cell to
+    fill in."""
 
     @property
     def path(self) -> OrgPath:
@@ -63,12 +69,35 @@ class RoleRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """党员联系户: a party member is the contact of ``households`` households of a unit.
+
+    Chasing uses it: when a unit stays silent on a notice, its contact party members are
+    the ones asked to visit. A unit may have several contacts; together they contact at
+    most the unit's households.
+    """
+
+    person: PersonRecord
+    path: OrgPath
+    """The unit, ``(village, grid, unit)``."""
+    households: int
+
+
+@dataclass(frozen=True, slots=True)
 class TownRoster:
-    """A town's whole org tree: the roster rows plus the roles the roster file lacks."""
+    """A town's whole org tree: the unit rows, the posts not tied to a unit row (town
+    officials, department liaisons, the 三员 of each grid, party building leaders) and
+    the party members' contact households."""
 
     town: str
     rows: tuple[UnitRow, ...]
     extra_roles: tuple[RoleRecord, ...] = field(default=())
+    """Posts other than the four leader columns of a unit row (the people sheet)."""
+    contacts: tuple[ContactRecord, ...] = field(default=())
+    lists_posts: bool = True
+    """Whether ``extra_roles`` and ``contacts`` are the whole truth for the places the
+    roster covers. False for a roster file without a people sheet: an import then leaves
+    the posts and contacts already in the database alone."""
 
     def villages(self) -> tuple[str, ...]:
         """Village names in order of first appearance."""
@@ -102,4 +131,6 @@ class TownRoster:
         by_phone: dict[str, PersonRecord] = {}
         for role in self.roles():
             by_phone.setdefault(role.person.phone, role.person)
+        for contact in self.contacts:
+            by_phone.setdefault(contact.person.phone, contact.person)
         return tuple(by_phone.values())

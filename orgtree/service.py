@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,9 +22,19 @@ from core.config import Settings
 from core.privacy import mask_phone
 from models.base import utcnow
 from models.enums import Level, Role, UnitKind
-from models.org import PATH_SEP, SINGLE_HOLDER_ROLES, Department, OrgUnit, Person, RoleAssignment
+from models.org import (
+    PATH_SEP,
+    SINGLE_HOLDER_ROLES,
+    Department,
+    HouseholdContact,
+    OrgPath,
+    OrgUnit,
+    Person,
+    RoleAssignment,
+    town_relative,
+)
 from orgtree import directory
-from orgtree.records import PersonRecord, TownRoster, UnitRow
+from orgtree.records import ContactRecord, PersonRecord, RoleRecord, TownRoster, UnitRow
 
 
 class OrgPathNotFound(LookupError):
@@ -46,6 +56,10 @@ class ImportReport:
     people_updated: int = 0
     roles_added: int = 0
     roles_removed: int = 0
+    roles_updated: int = 0
+    contacts_added: int = 0
+    contacts_removed: int = 0
+    contacts_updated: int = 0
     units_not_in_file: int = 0
     by_level: Counter[str] = field(default_factory=Counter)
 
@@ -58,13 +72,18 @@ class ImportReport:
             + self.people_updated
             + self.roles_added
             + self.roles_removed
+            + self.roles_updated
+            + self.contacts_added
+            + self.contacts_removed
+            + self.contacts_updated
         )
 
     def __str__(self) -> str:
         text = (
             f"组织单元：新增 {self.units_created}，更新 {self.units_updated}，未变 {self.units_unchanged}；"
             f"人员：新增 {self.people_created}，更新 {self.people_updated}；"
-            f"职务：新增 {self.roles_added}，撤销 {self.roles_removed}"
+            f"职务：新增 {self.roles_added}，撤销 {self.roles_removed}，更新 {self.roles_updated}；"
+            f"党员联系户：新增 {self.contacts_added}，撤销 {self.contacts_removed}，更新 {self.contacts_updated}"
         )
         if self.units_not_in_file:
             text += f"；数据库中另有 {self.units_not_in_file} 个单元不在文件里（保留未删）"
@@ -78,6 +97,7 @@ class _UnitSpec:
     level: Level
     name: str
     kind: UnitKind | None
+    households: int | None = None
 
 
 def _unit_specs(roster: TownRoster) -> list[_UnitSpec]:
@@ -89,14 +109,23 @@ def _unit_specs(roster: TownRoster) -> list[_UnitSpec]:
         unit = PATH_SEP.join((grid, row.unit))
         specs.setdefault(village, _UnitSpec(village, town, Level.VILLAGE, row.village, None))
         specs.setdefault(grid, _UnitSpec(grid, village, Level.GRID, row.grid, None))
-        specs[unit] = _UnitSpec(unit, grid, Level.UNIT, row.unit, UnitKind(row.unit_kind))
+        specs[unit] = _UnitSpec(
+            unit, grid, Level.UNIT, row.unit, UnitKind(row.unit_kind), row.households
+        )
     return sorted(specs.values(), key=lambda s: s.level.depth)
 
 
 def apply_roster(
     *, session: Session, roster: TownRoster, now: datetime | None = None
 ) -> ImportReport:
-    """Create or update the org tree, people and roles of ``roster`` (one transaction)."""
+    """Create or update the org tree, people, roles and contact households of ``roster``
+    (one transaction).
+
+    The four leader posts of a unit row replace their holder. When ``roster.lists_posts``
+    the other posts (town officials, liaisons, the 三员, party building leaders) and the
+    contact households of every place the roster covers become exactly the roster's;
+    otherwise they are left alone. Nothing is ever deleted outside the roster's places.
+    """
     now = now or utcnow()
     report = ImportReport()
 
@@ -113,6 +142,7 @@ def apply_roster(
                 kind=spec.kind,
                 name=spec.name,
                 path=spec.path,
+                households=spec.households,
             )
             session.add(unit)
             units[spec.path] = unit
@@ -120,12 +150,14 @@ def apply_roster(
             report.by_level[spec.level.value] += 1
             if spec.level is not Level.UNIT:
                 session.flush()  # children need the id; units themselves are flushed in bulk
-        elif (existing.kind, existing.parent_id, existing.name) != (
+        elif (existing.kind, existing.parent_id, existing.name, existing.households) != (
             spec.kind,
             parent_id,
             spec.name,
+            spec.households,
         ):
             existing.kind, existing.parent_id, existing.name = spec.kind, parent_id, spec.name
+            existing.households = spec.households
             existing.updated_at = now
             report.units_updated += 1
         else:
@@ -136,7 +168,6 @@ def apply_roster(
     )
 
     people = {p.phone: p for p in session.exec(select(Person))}
-    roles = roster.roles()
     for record in roster.people():
         person = people.get(record.phone)
         if person is None:
@@ -150,22 +181,49 @@ def apply_roster(
             report.people_updated += 1
     session.flush()
 
+    def unit_id(path: OrgPath) -> int:
+        found = units[PATH_SEP.join((roster.town, *path))].id
+        assert found is not None
+        return found
+
+    def person_id(record: PersonRecord) -> int:
+        found = people[record.phone].id
+        assert found is not None
+        return found
+
+    covered = {units[path].id for path in wanted_paths} if roster.lists_posts else set()
+    _apply_roles(session, roster, unit_id, person_id, covered, report)
+    _apply_contacts(session, roster, unit_id, person_id, covered, report)
+    session.flush()
+    return report
+
+
+def _apply_roles(
+    session: Session,
+    roster: TownRoster,
+    unit_id: Callable[[OrgPath], int],
+    person_id: Callable[[PersonRecord], int],
+    covered: set[int | None],
+    report: ImportReport,
+) -> None:
     existing_roles: dict[tuple[int, str], list[RoleAssignment]] = defaultdict(list)
-    for assignment in session.exec(select(RoleAssignment)):
+    for assignment in session.exec(select(RoleAssignment).order_by(col(RoleAssignment.id))):
         existing_roles[(assignment.org_unit_id, assignment.role)].append(assignment)
-    for role_record in roles:
-        org_unit_id = units[PATH_SEP.join((roster.town, *role_record.path))].id
-        person_id = people[role_record.person.phone].id
-        assert org_unit_id is not None and person_id is not None
+    kept: set[int | None] = set()
+    for role_record in roster.roles():
+        org_unit_id = unit_id(role_record.path)
+        holder_id = person_id(role_record.person)
         role = role_record.role
         holders = existing_roles[(org_unit_id, role)]
-        current = next((a for a in holders if a.person_id == person_id), None)
+        current = next((a for a in holders if a.person_id == holder_id), None)
         if current is not None:
+            kept.add(current.id)
             if (current.department, current.title) != (
                 role_record.department,
                 role_record.title,
             ):
                 current.department, current.title = role_record.department, role_record.title
+                report.roles_updated += 1
             continue
         if role in SINGLE_HOLDER_ROLES:
             for stale in holders:
@@ -173,7 +231,7 @@ def apply_roster(
                 report.roles_removed += 1
             holders.clear()
         assignment = RoleAssignment(
-            person_id=person_id,
+            person_id=holder_id,
             org_unit_id=org_unit_id,
             role=role,
             department=role_record.department,
@@ -182,8 +240,46 @@ def apply_roster(
         session.add(assignment)
         holders.append(assignment)
         report.roles_added += 1
-    session.flush()
-    return report
+    for (place_id, held_role), holders in existing_roles.items():
+        if place_id not in covered or held_role in SINGLE_HOLDER_ROLES:
+            continue
+        for stale in holders:
+            if stale.id is not None and stale.id not in kept:
+                session.delete(stale)
+                report.roles_removed += 1
+
+
+def _apply_contacts(
+    session: Session,
+    roster: TownRoster,
+    unit_id: Callable[[OrgPath], int],
+    person_id: Callable[[PersonRecord], int],
+    covered: set[int | None],
+    report: ImportReport,
+) -> None:
+    if not roster.lists_posts:
+        return
+    existing = {
+        (c.org_unit_id, c.person_id): c
+        for c in session.exec(select(HouseholdContact).order_by(col(HouseholdContact.id)))
+    }
+    kept: set[tuple[int, int]] = set()
+    for record in roster.contacts:
+        key = (unit_id(record.path), person_id(record.person))
+        kept.add(key)
+        current = existing.get(key)
+        if current is None:
+            session.add(
+                HouseholdContact(org_unit_id=key[0], person_id=key[1], households=record.households)
+            )
+            report.contacts_added += 1
+        elif current.households != record.households:
+            current.households = record.households
+            report.contacts_updated += 1
+    for key, stale in existing.items():
+        if key[0] in covered and key not in kept:
+            session.delete(stale)
+            report.contacts_removed += 1
 
 
 def sync_departments(*, session: Session, settings: Settings) -> int:
@@ -228,7 +324,7 @@ def ensure_town(*, session: Session, settings: Settings) -> str:
     else:
         from orgtree.roster import read_roster
 
-        roster = read_roster(Path(source))
+        roster = read_roster(Path(source), departments=settings.departments)
     if roster.town != settings.town.name:
         roster = dataclasses.replace(roster, town=settings.town.name)
     apply_roster(session=session, roster=roster)
@@ -346,20 +442,72 @@ def subtree(session: Session, path: str, *, town: str) -> NodeView:
     return view(node, tuple(view(c) for c in children))
 
 
+_EXPORT_POST_ORDER = {
+    role: index
+    for index, role in enumerate(
+        (
+            Role.TOWN_OFFICIAL,
+            Role.DEPARTMENT_LIAISON,
+            Role.PARTY_MEMBER,
+            Role.GRID_WORKER,
+            Role.SUNK_CADRE,
+        )
+    )
+}
+
+
 def export_roster(session: Session, *, town: str) -> TownRoster:
-    """The unit rows of the database, in the roster file's shape (for ``org export``)."""
+    """The whole roster of the database in the roster file's shape (for ``org export``):
+    the unit rows in tree order, then the other posts and the contact households, each
+    ordered by place (tree order), post and age, so that an export of an import of an
+    export is the same file."""
     units = list(session.exec(select(OrgUnit).order_by(col(OrgUnit.id))))
     by_id = {u.id: u for u in units}
+    place_order = {u.id: index for index, u in enumerate(units)}
     holders: dict[tuple[int, Role], PersonRecord] = {}
+    others: list[tuple[tuple[int, int, int], RoleRecord]] = []
     rows = session.exec(
-        select(RoleAssignment.org_unit_id, RoleAssignment.role, Person)
+        select(RoleAssignment, Person)
         .join(Person, col(Person.id) == col(RoleAssignment.person_id))
-        .where(col(RoleAssignment.role).in_(SINGLE_HOLDER_ROLES))
         .order_by(col(RoleAssignment.id))
     )
-    for org_unit_id, role, person in rows:
-        holders[(org_unit_id, Role(role))] = PersonRecord(
-            person.name, person.phone, person.wechat_id
+    for assignment, person in rows:
+        record = PersonRecord(person.name, person.phone, person.wechat_id)
+        role = Role(assignment.role)
+        if role in SINGLE_HOLDER_ROLES:
+            holders[(assignment.org_unit_id, role)] = record
+            continue
+        assert assignment.id is not None
+        place = by_id[assignment.org_unit_id]
+        others.append(
+            (
+                (place_order[place.id], _EXPORT_POST_ORDER[role], assignment.id),
+                RoleRecord(
+                    record,
+                    role,
+                    town_relative(place.path),
+                    department=assignment.department,
+                    title=assignment.title,
+                ),
+            )
+        )
+    contacts: list[tuple[tuple[int, int], ContactRecord]] = []
+    for contact, person in session.exec(
+        select(HouseholdContact, Person).join(
+            Person, col(Person.id) == col(HouseholdContact.person_id)
+        )
+    ):
+        assert contact.id is not None
+        unit = by_id[contact.org_unit_id]
+        contacts.append(
+            (
+                (place_order[unit.id], contact.id),
+                ContactRecord(
+                    PersonRecord(person.name, person.phone, person.wechat_id),
+                    town_relative(unit.path),
+                    contact.households,
+                ),
+            )
         )
     out: list[UnitRow] = []
     for unit in units:
@@ -379,6 +527,12 @@ def export_roster(session: Session, *, town: str) -> TownRoster:
                 second_unit_leader=holders.get((unit.id, Role.SECOND_UNIT_LEADER)),
                 grid_leader=holders[(grid.id, Role.GRID_LEADER)],
                 station_chief=holders[(village.id, Role.STATION_CHIEF)],
+                households=unit.households,
             )
         )
-    return TownRoster(town=town, rows=tuple(out))
+    return TownRoster(
+        town=town,
+        rows=tuple(out),
+        extra_roles=tuple(record for _, record in sorted(others, key=lambda item: item[0])),
+        contacts=tuple(record for _, record in sorted(contacts, key=lambda item: item[0])),
+    )

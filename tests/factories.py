@@ -39,7 +39,8 @@ def small_town(
     rows = [r for r in rows if r.village in list(grids)[:villages]]
     paths = {()} | {r.path[:n] for r in rows for n in (1, 2, 3)}
     extra = tuple(e for e in full.extra_roles if e.path in paths)
-    return dataclasses.replace(full, rows=tuple(rows), extra_roles=extra)
+    contacts = tuple(c for c in full.contacts if c.path in paths)
+    return dataclasses.replace(full, rows=tuple(rows), extra_roles=extra, contacts=contacts)
 
 
 def api_token(

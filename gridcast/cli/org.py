@@ -35,6 +35,12 @@ def org() -> None:
 @with_settings
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
+    "--people",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The people sheet (town officials, liaisons, 三员, contact households) as its own "
+    "file. Default: the .xlsx file's other sheet, or FILE.people.csv beside a CSV roster.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Validate and report what would change; write nothing."
 )
 @click.option(
@@ -42,16 +48,26 @@ def org() -> None:
     is_flag=True,
     help="Accept villages the database does not know yet (otherwise they are reported as errors).",
 )
-def import_(settings: Settings, file: Path, dry_run: bool, allow_new_villages: bool) -> None:
-    """Import a roster (CSV or XLSX, one row per unit). Any bad row: nothing is imported."""
-    from orgtree.roster import RosterInvalid, read_roster
+def import_(
+    settings: Settings, file: Path, people: Path | None, dry_run: bool, allow_new_villages: bool
+) -> None:
+    """Import a roster: the unit sheet (one row per unit) and the people sheet, CSV or
+    XLSX. Any bad row: nothing is imported. Without a people sheet, the posts and contact
+    households already in the database are kept."""
+    from orgtree.roster import RosterInvalid, people_file_for, read_roster
 
     with open_database(settings) as engine:
         with session_scope(engine) as session:
             villages = set(session.exec(select(OrgUnit.name).where(OrgUnit.level == Level.VILLAGE)))
             known = None if (allow_new_villages or not villages) else villages
             try:
-                roster = read_roster(file, town=settings.town.name, known_villages=known)
+                roster = read_roster(
+                    file,
+                    town=settings.town.name,
+                    known_villages=known,
+                    people=people,
+                    departments=settings.departments,
+                )
             except RosterInvalid as exc:
                 click.echo(
                     f"导入失败：{file} 有 {len(exc.problems)} 处问题，未导入任何数据。", err=True
@@ -60,6 +76,12 @@ def import_(settings: Settings, file: Path, dry_run: bool, allow_new_villages: b
                     click.echo(f"  - {problem}", err=True)
                 raise SystemExit(1) from None
             report = apply_roster(session=session, roster=roster)
+            if not roster.lists_posts:
+                click.echo(
+                    f"注意：没有人员表（{people_file_for(file).name} 或 Excel 的「人员」工作表），"
+                    "镇干部、部门联络员、三员和党员联系户保持数据库中的原样。",
+                    err=True,
+                )
             if dry_run:
                 session.rollback()
                 click.echo(f"（试运行，未写入）{report}")
@@ -82,13 +104,22 @@ def import_(settings: Settings, file: Path, dry_run: bool, allow_new_villages: b
 @with_settings
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def export(settings: Settings, file: Path) -> None:
-    """Write the roster back in the import format (.csv or .xlsx by the file name)."""
-    from orgtree.roster import write_roster
+    """Write the whole roster back in the import format (.csv or .xlsx by the file name):
+    an .xlsx gets a second sheet 人员, a CSV a second file FILE.people.csv beside it."""
+    from orgtree.roster import people_file_for, write_roster
 
     with open_database(settings) as engine, session_scope(engine) as session:
         roster = export_roster(session, town=settings.town.name)
+    if file.suffix.lower() not in (".csv", ".xlsx"):
+        raise click.BadParameter("the file name must end in .csv or .xlsx", param_hint="FILE")
     write_roster(roster, file)
-    click.echo(f"已导出 {len(roster.rows)} 个单元到 {file}")
+    where = f"{file}（人员表在工作表「人员」）"
+    if file.suffix.lower() == ".csv":
+        where = f"{file} 和 {people_file_for(file)}"
+    click.echo(
+        f"已导出 {len(roster.rows)} 个单元、{len(roster.extra_roles)} 个职务、"
+        f"{len(roster.contacts)} 条党员联系户到 {where}"
+    )
 
 
 @org.command("stats")

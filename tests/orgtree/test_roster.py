@@ -14,15 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.enums import UnitKind
+from models.enums import Role, UnitKind
 from orgtree.guohuan import guohuan_roster
-from orgtree.records import PersonRecord, TownRoster, UnitRow
+from orgtree.records import ContactRecord, PersonRecord, RoleRecord, TownRoster, UnitRow
 from orgtree.roster import (
     HEADERS,
+    PEOPLE_HEADERS,
     RosterInvalid,
     RosterProblem,
     normalize_grid_name,
     normalize_phone,
+    people_file_for,
     read_roster,
     valid_wechat_id,
     write_roster,
@@ -34,14 +36,27 @@ def guohuan() -> TownRoster:
     return guohuan_roster()
 
 
-def pilot_grid() -> TownRoster:
-    """黄霞村 grid 16 and the first grid of 国欢村: 73 + a few rows, all three kinds."""
-    rows = tuple(
-        row
-        for row in guohuan().rows
-        if (row.village, row.grid) in {("黄霞村", "第16网格"), ("国欢村", "第1网格")}
+def slice_of(roster: TownRoster, grids: set[tuple[str, str]]) -> TownRoster:
+    """The rows of ``grids`` with the town's posts and those grids' posts and contacts."""
+    return TownRoster(
+        town=roster.town,
+        rows=tuple(row for row in roster.rows if (row.village, row.grid) in grids),
+        extra_roles=tuple(
+            role for role in roster.extra_roles if role.path == () or role.path[:2] in grids
+        ),
+        contacts=tuple(contact for contact in roster.contacts if contact.path[:2] in grids),
     )
-    return TownRoster(town="国欢镇", rows=rows)
+
+
+def pilot_grid() -> TownRoster:
+    """黄霞村 grid 16 and the first grid of 国欢村: 73 + a few rows, all three kinds, with
+    the town's officials and liaisons and the two grids' 三员 and contact households."""
+    return slice_of(guohuan(), {("黄霞村", "第16网格"), ("国欢村", "第1网格")})
+
+
+def units_only(roster: TownRoster) -> TownRoster:
+    """What reading the unit sheet alone gives (no people sheet: posts left alone)."""
+    return dataclasses.replace(roster, extra_roles=(), contacts=(), lists_posts=False)
 
 
 def write_csv(path: Path, table: list[list[str]], encoding: str = "utf-8-sig") -> Path:
@@ -52,10 +67,11 @@ def write_csv(path: Path, table: list[list[str]], encoding: str = "utf-8-sig") -
 
 
 def table_of(roster: TownRoster) -> list[list[str]]:
-    """The roster as the cells write_roster writes (header first)."""
+    """The unit sheet as the cells write_roster writes (header first)."""
     out = [list(HEADERS)]
     for row in roster.rows:
         cells = [roster.town, row.village, row.grid, row.unit, row.unit_kind.label]
+        cells.append(str(row.households))
         for person in (row.unit_leader, row.second_unit_leader, row.grid_leader, row.station_chief):
             cells += (
                 ["", "", ""]
@@ -63,6 +79,25 @@ def table_of(roster: TownRoster) -> list[list[str]]:
                 else [person.name, person.phone, person.wechat_id or ""]
             )
         out.append(cells)
+    return out
+
+
+def people_table_of(roster: TownRoster) -> list[list[str]]:
+    """The people sheet as the cells write_roster writes (header first)."""
+    out = [list(PEOPLE_HEADERS)]
+    for role in roster.extra_roles:
+        person = role.person
+        place = [*role.path, "", "", ""][:3]
+        out.append(
+            [role.role.label, person.name, person.phone, person.wechat_id or "", *place,
+             role.title or "", role.department or "", ""]
+        )  # fmt: skip
+    for contact in roster.contacts:
+        person = contact.person
+        out.append(
+            ["联系党员", person.name, person.phone, person.wechat_id or "", *contact.path,
+             "", "", str(contact.households)]
+        )  # fmt: skip
     return out
 
 
@@ -86,7 +121,9 @@ def test_round_trip(tmp_path: Path, suffix: str) -> None:
 def test_full_guohuan_round_trips_through_xlsx(tmp_path: Path) -> None:
     town = guohuan()
     path = write_roster(town, tmp_path / "guohuan.xlsx")
-    assert read_roster(path) == dataclasses.replace(town, extra_roles=())
+    assert read_roster(path) == town
+    again = write_roster(read_roster(path), tmp_path / "again.xlsx")
+    assert again.read_bytes() == path.read_bytes()
 
 
 def test_written_files_are_what_excel_expects(tmp_path: Path) -> None:
@@ -94,13 +131,21 @@ def test_written_files_are_what_excel_expects(tmp_path: Path) -> None:
     data = write_roster(roster, tmp_path / "r.csv").read_bytes()
     assert data.startswith(b"\xef\xbb\xbf\xe9\x95\x87,")  # BOM, then 镇
     assert "沿街商铺".encode() in data and b"shop" not in data
+    people = (tmp_path / "r.people.csv").read_bytes()
+    assert people.startswith(b"\xef\xbb\xbf" + "职务,姓名,电话".encode())
+    assert "联系党员".encode() in people and "镇长".encode() in people
     workbook = openpyxl.load_workbook(write_roster(roster, tmp_path / "r.xlsx"), read_only=True)
     try:
+        assert workbook.sheetnames == ["单元花名册", "人员"]
         rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+        people_rows = list(workbook.worksheets[1].iter_rows(values_only=True))
     finally:
         workbook.close()
     assert rows[0] == HEADERS
-    assert isinstance(rows[1][6], str) and len(rows[1][6]) == 11  # phone kept as text
+    assert isinstance(rows[1][7], str) and len(rows[1][7]) == 11  # phone kept as text
+    assert isinstance(rows[1][5], int)  # 户数 a number, so that Excel can sum it
+    assert people_rows[0] == PEOPLE_HEADERS
+    assert isinstance(people_rows[-1][9], int)  # 联系户数 too
 
 
 _CJK = "林陈黄郑吴王李张刘蔡许方郭翁朱文荣燕冰秀英志明国欢霞东楼·"
@@ -144,8 +189,59 @@ def rosters(draw: st.DrawFn) -> TownRoster:
                 unit_leader = draw(person)
                 others = st.sampled_from([p for p in people if p != unit_leader])
                 second = draw(others if kind is UnitKind.SHOP else st.one_of(st.none(), others))
-                rows.append(UnitRow(village, grid, unit, kind, unit_leader, second, leader, chief))
-    return TownRoster(town=draw(_places), rows=tuple(rows))
+                households = draw(st.integers(1, 999) if kind is UnitKind.RESIDENTIAL else _few)
+                rows.append(
+                    UnitRow(
+                        village, grid, unit, kind, unit_leader, second, leader, chief, households
+                    )
+                )
+    if not draw(st.booleans()):
+        return TownRoster(town=draw(_places), rows=tuple(rows), lists_posts=False)
+    roles = draw(
+        st.lists(
+            _posts(people, rows), max_size=8, unique_by=lambda r: (r.role, r.path, r.person.phone)
+        )
+    )
+    members = sorted(
+        {r.person for r in roles if r.role is Role.PARTY_MEMBER}, key=lambda p: p.phone
+    )
+    contacts: list[ContactRecord] = []
+    left = {row.path: row.households or 0 for row in rows}
+    for member in members:
+        for row in draw(st.lists(st.sampled_from(rows), max_size=2, unique_by=lambda r: r.path)):
+            if left[row.path]:
+                households = draw(st.integers(1, left[row.path]))
+                left[row.path] -= households
+                contacts.append(ContactRecord(member, row.path, households))
+    return TownRoster(draw(_places), tuple(rows), tuple(roles), tuple(contacts))
+
+
+_few = st.one_of(st.just(1), st.integers(1, 999))
+_titles = st.text(_CJK + "办主任镇长书记", min_size=1, max_size=6).filter(lambda s: s == s.strip())
+
+
+def _posts(people: list[PersonRecord], rows: list[UnitRow]) -> st.SearchStrategy[RoleRecord]:
+    """A people-sheet post: at the town, a grid or a unit, with what each kind needs."""
+    person = st.sampled_from(people)
+    grid = st.sampled_from(sorted({row.path[:2] for row in rows}))
+    unit = st.sampled_from([row.path for row in rows])
+    departments = st.sampled_from(["区司法局", "区信访局", "涵江生态环境局", "镇综治中心"])
+    optional_title = st.one_of(st.none(), _titles)
+    return st.one_of(
+        st.builds(RoleRecord, person, st.just(Role.TOWN_OFFICIAL), st.just(()), title=_titles),
+        st.builds(
+            RoleRecord, person, st.just(Role.DEPARTMENT_LIAISON), st.just(()),
+            department=departments, title=optional_title,
+        ),
+        st.builds(
+            RoleRecord, person, st.sampled_from([Role.PARTY_MEMBER, Role.GRID_WORKER]),
+            st.one_of(grid, unit), title=optional_title,
+        ),
+        st.builds(
+            RoleRecord, person, st.just(Role.SUNK_CADRE), grid,
+            department=st.one_of(st.none(), _titles), title=optional_title,
+        ),
+    )  # fmt: skip
 
 
 @settings(
@@ -156,10 +252,15 @@ def test_round_trip_property(tmp_path: Path, roster: TownRoster, suffix: str) ->
     assert read_roster(write_roster(roster, tmp_path / f"r{suffix}")) == roster
 
 
-def test_extra_roles_are_not_part_of_the_file(tmp_path: Path) -> None:
-    town = guohuan()
-    small = dataclasses.replace(pilot_grid(), extra_roles=town.extra_roles[:3])
-    assert read_roster(write_roster(small, tmp_path / "r.csv")).extra_roles == ()
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_roster_without_people_sheet(tmp_path: Path, suffix: str) -> None:
+    """Read without a people sheet, a roster says so (its posts are not the whole truth),
+    and is written back without one: an old people file beside a CSV goes with it."""
+    write_roster(pilot_grid(), tmp_path / f"r{suffix}")
+    roster = units_only(pilot_grid())
+    path = write_roster(roster, tmp_path / f"r{suffix}")
+    assert not people_file_for(path).exists()
+    assert read_roster(path) == roster
 
 
 # --- encodings ------------------------------------------------------------------------
@@ -169,6 +270,7 @@ def test_extra_roles_are_not_part_of_the_file(tmp_path: Path) -> None:
 def test_csv_encodings_as_excel_writes_them(tmp_path: Path, encoding: str) -> None:
     roster = pilot_grid()
     path = write_csv(tmp_path / "r.csv", table_of(roster), encoding)
+    write_csv(tmp_path / "r.people.csv", people_table_of(roster), encoding)
     assert read_roster(path) == roster
 
 
@@ -177,7 +279,7 @@ def test_excel_unicode_text_is_tab_separated_utf16(tmp_path: Path) -> None:
     text = "\r\n".join("\t".join(cells) for cells in table_of(roster))
     path = tmp_path / "r.txt"
     path.write_bytes(text.encode("utf-16"))
-    assert read_roster(path) == roster
+    assert read_roster(path) == units_only(roster)
 
 
 def test_undecodable_csv_says_what_was_tried_and_what_to_do(tmp_path: Path) -> None:
@@ -194,7 +296,7 @@ def test_undecodable_csv_says_what_was_tried_and_what_to_do(tmp_path: Path) -> N
 # --- headers --------------------------------------------------------------------------
 
 ENGLISH = [
-    "town", "village", "grid", "unit", "unit_kind",
+    "town", "village", "grid", "unit", "unit_kind", "households",
     "unit_leader", "unit_leader_phone", "unit_leader_wechat",
     "second_unit_leader", "second_unit_leader_phone", "second_unit_leader_wechat",
     "grid_leader", "grid_leader_phone", "grid_leader_wechat",
@@ -208,6 +310,15 @@ def test_english_headers_and_kind_values(tmp_path: Path) -> None:
     table[0] = ENGLISH
     for cells in table[1:]:
         cells[4] = {"住宅": "residential", "配套场所": "Facility", "沿街商铺": "SHOP"}[cells[4]]
+    people = people_table_of(roster)
+    people[0] = ["Role", "Name", "Phone", "WeChat", "Village", "Grid", "Unit", "Title",
+                 "Department", "Households"]  # fmt: skip
+    english_roles = {"镇干部": "town_official", "部门联络员": "Department Liaison",
+                     "党员": "PARTY_MEMBER", "网格员": "grid_worker", "下沉人员": "sunk_cadre",
+                     "联系党员": "contact"}  # fmt: skip
+    for cells in people[1:]:
+        cells[0] = english_roles[cells[0]]
+    write_csv(tmp_path / "r.people.csv", people)
     assert read_roster(write_csv(tmp_path / "r.csv", table)) == roster
 
 
@@ -215,12 +326,12 @@ def test_headers_as_towns_write_them(tmp_path: Path) -> None:
     """Title row above the header, 序号/备注 columns, 必填 marks, other names, no 镇."""
     roster = pilot_grid()
     table = table_of(roster)
-    header = ["序号", "村（居）", "所属网格", "单元名称", "单元类型*", "单元长姓名", "单元长手机号(必填)",
+    header = ["序号", "村（居）", "所属网格", "单元名称", "单元类型*", "户数（户）", "单元长姓名", "单元长手机号(必填)",
               "单元长微信号", "第二单元长", "第二单元长联系电话", "第二单元长微信", "网格长",
               "网格长电话", "网格长微信", "站长", "站长电话", "站长微信", "备注"]  # fmt: skip
     body = [[str(n), *cells[1:], ""] for n, cells in enumerate(table[1:], start=1)]
     path = write_csv(tmp_path / "r.csv", [["国欢镇网格单元花名册"], header, *body])
-    assert read_roster(path, town="国欢镇") == roster
+    assert read_roster(path, town="国欢镇") == units_only(roster)
 
 
 def test_missing_columns_are_named(tmp_path: Path) -> None:
@@ -229,13 +340,13 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
     )
     problems = problems_of(path, town="国欢镇")
     assert problems == [
-        "第1行: 缺少必需的列：单元类型、单元长电话、网格长、网格长电话、网格站站长、网格站站长电话（表头第1行）"
+        "第1行: 缺少必需的列：单元类型、户数、单元长电话、网格长、网格长电话、网格站站长、网格站站长电话（表头第1行）"
     ]
 
 
 def test_a_shop_file_without_second_leader_column(tmp_path: Path) -> None:
     table = [
-        [c for i, c in enumerate(cells) if i not in (8, 9, 10)] for cells in table_of(pilot_grid())
+        [c for i, c in enumerate(cells) if i not in (9, 10, 11)] for cells in table_of(pilot_grid())
     ]
     problems = problems_of(write_csv(tmp_path / "r.csv", table))
     assert problems == ["第二单元长: 缺少列：沿街商铺单元必须填写第二单元长（双单元长制度）"]
@@ -243,17 +354,17 @@ def test_a_shop_file_without_second_leader_column(tmp_path: Path) -> None:
 
 def test_duplicate_column(tmp_path: Path) -> None:
     table = table_of(pilot_grid())
-    table = [[*cells, cells[6]] for cells in table]
+    table = [[*cells, cells[7]] for cells in table]
     table[0][-1] = "单元长手机"
     assert problems_of(write_csv(tmp_path / "r.csv", table)) == [
-        "单元长手机: 列重复：第G列「单元长电话」和第R列「单元长手机」是同一列，请删除其中一列"
+        "单元长手机: 列重复：第H列「单元长电话」和第S列「单元长手机」是同一列，请删除其中一列"
     ]
 
 
 # --- bad rows -------------------------------------------------------------------------
 
 GOOD = {
-    "镇": "国欢镇", "村": "黄霞村", "网格": "第16网格", "单元": "国湄领涵1号楼", "单元类型": "住宅",
+    "镇": "国欢镇", "村": "黄霞村", "网格": "第16网格", "单元": "国湄领涵1号楼", "单元类型": "住宅", "户数": "24",
     "单元长": "林秀英", "单元长电话": "13800001001", "单元长微信": "",
     "第二单元长": "", "第二单元长电话": "", "第二单元长微信": "",
     "网格长": "郭燕冰", "网格长电话": "13800000002", "网格长微信": "wxid_gh_000002",
@@ -401,12 +512,12 @@ def test_xlsx_numbers_title_row_and_second_sheet(tmp_path: Path) -> None:
     sheet = workbook.create_sheet("花名册")
     sheet.append(["黄霞村网格花名册"])
     sheet.append(list(HEADERS))
-    sheet.append([None, "黄霞村", 16, "国湄领涵1号楼", "住宅", "林秀英", 13800001001, None,
+    sheet.append([None, "黄霞村", 16, "国湄领涵1号楼", "住宅", 48.0, "林秀英", 13800001001, None,
                   None, None, None, "郭燕冰", 13800000002.0, None, "林文荣", "138 0000 0001"])  # fmt: skip
     sheet.append([])
-    sheet.append([None, "黄霞村", "16网格", "A01-美发店", "沿街商铺", "陈丽", 13800001002, None,
-                  "翁志明", 13800001003, None, "郭燕冰", 13800000002, None, "林文荣", 13800000001])  # fmt: skip
-    sheet.append([None, "黄霞村", "第十六网格", "2号楼", "住宅", "", 13800001004, None,
+    sheet.append([None, "黄霞村", "16网格", "A01-美发店", "沿街商铺", None, "陈丽", 13800001002,
+                  None, "翁志明", 13800001003, None, "郭燕冰", 13800000002, None, "林文荣", 13800000001])  # fmt: skip
+    sheet.append([None, "黄霞村", "第十六网格", "2号楼", "住宅", "36户", "", 13800001004, None,
                   None, None, None, "郭燕冰", 13800000002, None, "林文荣", 13800000001])  # fmt: skip
     path = tmp_path / "r.xlsx"
     workbook.save(path)
@@ -418,6 +529,8 @@ def test_xlsx_numbers_title_row_and_second_sheet(tmp_path: Path) -> None:
     assert roster.rows[0].unit_leader.phone == "13800001001"
     assert roster.rows[0].station_chief == PersonRecord("林文荣", "13800000001")
     assert roster.rows[1].second_unit_leader == PersonRecord("翁志明", "13800001003")
+    assert [r.households for r in roster.rows] == [48, 1]
+    assert not roster.lists_posts
 
 
 def _handmade_xlsx(rows: list[list[str]]) -> bytes:
@@ -470,6 +583,7 @@ def test_xlsx_from_other_tools_reads_without_warnings(tmp_path: Path) -> None:
     roster = pilot_grid()
     path = tmp_path / "wps.xlsx"
     path.write_bytes(_handmade_xlsx(table_of(roster)))
+    roster = units_only(roster)
     with pytest.warns(UserWarning):  # the file does trigger openpyxl's warnings ...
         workbook = openpyxl.load_workbook(path, read_only=True)
         list(workbook.worksheets[0].iter_rows())
