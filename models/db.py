@@ -247,12 +247,16 @@ class InstanceLock:
             return
         self._engine = make_engine(self._url)
         self._connection = self._engine.connect()
-        got = self._connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({_LOCK_KEY})").scalar()
+        # Keyed by the schema too: deployments in separate schemas of one database are
+        # separate deployments.
+        got = self._connection.exec_driver_sql(
+            f"SELECT pg_try_advisory_lock({_LOCK_KEY}, hashtext(current_schema()))"
+        ).scalar()
         self._connection.commit()
         if not got:
             self.release()
             raise AlreadyRunning(
-                "另一个 gridcast run 正在使用这个数据库；一个部署只能运行一个 (another gridcast run holds it)"
+                "另一个 gridcast run 正在使用这个数据库（同一模式）；一个部署只能运行一个 (another gridcast run holds it)"
             )
 
     def release(self) -> None:

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from core.config import Settings, parse_settings
 from gridcast.runtime import build_sandbox
+from models.auth import AuditEntry
 from models.db import session_scope
 from models.enums import Role
 from orgtree.binding import topic_for
@@ -189,7 +191,7 @@ async def test_whole_town_notice_reaches_every_group_once(system: System) -> Non
     assert report["sent"] == len(rooms) == created["groups"]
 
 
-async def test_ticket_from_complaint_to_rating(system: System) -> None:
+async def test_ticket_from_complaint_to_rating(system: System, engine: Engine) -> None:
     sandbox = system.sandbox
     reporter = resident(system, UNIT_TOPIC)
     # Residents are nobody's friend; the bot ignores their requests, the operator accepts by hand.
@@ -244,6 +246,10 @@ async def test_ticket_from_complaint_to_rating(system: System) -> None:
     assert rating_request
     answer = await private(reporter, f"满意 {ticket}")
     assert "感谢您的评价" in answer.text
+    with Session(engine) as session:
+        trail = [(e.action, e.channel.value, e.target) for e in session.exec(select(AuditEntry))]
+    for action in ("ticket.accept", "ticket.whistle", "ticket.resolve"):
+        assert (action, "chat", ticket) in trail, trail
     response = await system.client.get("/api/bot/accounts")
     assert response.status == 200
 

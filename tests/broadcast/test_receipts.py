@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.hub import BotHub
 from bot.routers.notices import notices_router, receipts_router
@@ -15,6 +15,7 @@ from broadcast import service
 from broadcast.engine import Broadcaster
 from broadcast.receipts import escalate, is_acknowledgement
 from core.config import parse_settings
+from models.auth import AuditEntry
 from models.broadcast import Delivery, NoticeAttempt, Receipt
 from models.db import session_scope
 from tests.broadcast.harness import PATHS, ROSTER, TOWN, fake, room_id, send
@@ -164,6 +165,10 @@ async def test_chat_issue_confirm_and_status(system, engine: Engine) -> None:  #
         sender_name=chief.name,
     )
     assert f"共 {len(village_rooms)} 个群，已送达 {len(village_rooms)} 个" in bot1.sent[-1].text
+    with Session(engine) as session:
+        trail = [(e.action, e.channel.value, e.actor) for e in session.exec(select(AuditEntry))]
+    assert [(a, c) for a, c, _ in trail] == [("notice.create", "chat"), ("notice.confirm", "chat")]
+    assert all(chief.name in actor for _, _, actor in trail)
 
 
 async def test_refusals_are_polite_logged_and_send_nothing(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
@@ -186,6 +191,10 @@ async def test_refusals_are_polite_logged_and_send_nothing(system, engine: Engin
         sender_name=chief.name,
     )
     assert "超出了您的权限" in bot1.sent[-1].text
+    with Session(engine) as session:
+        refused = [e for e in session.exec(select(AuditEntry)) if e.outcome.value == "refused"]
+    assert [e.action for e in refused] == ["notice.refused", "notice.refused"]
+    assert refused[0].actor == "路人（未登录）" and refused[0].source == "resident-y"
     await bot1.receive(
         "#通知 国欢镇 没有斜杠",
         room_id=UNIT_ROOM,

@@ -192,3 +192,20 @@ def test_people_sheet_edits_and_problems(cli, tmp_path: Path) -> None:  # type: 
 def test_export_refuses_other_file_types(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("org", "export", str(tmp_path / "roster.xls"))
     assert result.exit_code == 2 and ".csv or .xlsx" in result.output
+
+
+def test_roster_import_and_tokens_are_in_the_audit_trail(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("org", "import", str(write_roster(small_town(), tmp_path / "a.csv"))).exit_code == 0
+    made = cli("token", "create", "--name", "12345热线", "--role", "town_official")
+    assert made.exit_code == 0, made.output
+    token = made.output.strip().splitlines()[-1]
+    assert token.startswith("gct_")
+    listed = cli("token", "list", "--json")
+    assert token not in listed.output and "12345热线" in listed.output
+    assert cli("token", "revoke", "1").exit_code == 0
+    trail = cli("audit", "list", "--json")
+    assert trail.exit_code == 0, trail.output
+    entries = json.loads(trail.output)
+    assert [e["action"] for e in entries] == ["token.revoke", "token.create", "roster.import"]
+    assert {e["channel"] for e in entries} == {"cli"}
+    assert all(e["actor"].startswith("命令行") for e in entries)
