@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from core.policy import Permission
@@ -15,6 +16,24 @@ from web.endpoints import guarded
 from web.keys import ENGINE, SETTINGS
 
 routes = web.RouteTableDef()
+
+
+class DatabaseHealthOut(BaseModel):
+    ok: bool
+    backend: str | None = None
+    schema_: str | None = Field(default=None, alias="schema", serialization_alias="schema")
+    ms: float | None = None
+    error: str | None = None
+
+
+class HealthOut(BaseModel):
+    """``/healthz``: 200 with ``status: ok``, or 503 with ``status: degraded``."""
+
+    version: str
+    town: str
+    database: DatabaseHealthOut
+    counts: dict[str, object] | None = None
+    status: str
 
 
 def _snapshot(connection: Connection) -> dict[str, object]:
@@ -43,11 +62,17 @@ async def healthz(request: web.Request) -> web.Response:
         }
         body["counts"] = snapshot["counts"]
         body["status"] = "ok"
-        return web.json_response(body, dumps=_dumps)
+        return _answer(body, 200)
     except Exception as exc:  # the health endpoint must answer, whatever broke
-        body["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        body["database"] = {"ok": False, "error": type(exc).__name__}
         body["status"] = "degraded"
-        return web.json_response(body, status=503, dumps=_dumps)
+        return _answer(body, 503)
+
+
+def _answer(body: dict[str, object], status: int) -> web.Response:
+    """Through :class:`HealthOut`, so the answer is what the OpenAPI document says."""
+    data = HealthOut.model_validate(body).model_dump(mode="json", by_alias=True)
+    return web.json_response(data, status=status, dumps=_dumps)
 
 
 def _dumps(obj: object) -> str:

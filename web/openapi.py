@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from core.policy import Permission
 from core.version import VERSION
 from web.endpoints import Api, Endpoint, ErrorOut, guarded
+from web.health import HealthOut
 
 routes = web.RouteTableDef()
 APIS: web.AppKey[list[Api]] = web.AppKey("apis")
@@ -36,7 +37,7 @@ _ERROR_TEXT = {
 
 
 def _models(endpoints: Iterable[Endpoint]) -> list[type[BaseModel]]:
-    found: dict[str, type[BaseModel]] = {"ErrorOut": ErrorOut}
+    found: dict[str, type[BaseModel]] = {"ErrorOut": ErrorOut, "HealthOut": HealthOut}
     for endpoint in endpoints:
         for declared in (endpoint.body, endpoint.response):
             for model in (declared, *get_args(declared)):
@@ -125,19 +126,17 @@ def describe(apis: list[Api]) -> dict[str, Any]:
     for endpoint in endpoints:
         path = _PARAM.sub(r"{\1}", endpoint.path)
         paths.setdefault(path, {})[endpoint.method] = _operation(endpoint)
+    health = {"$ref": _REF.format(model="HealthOut")}
     paths["/healthz"] = {
         "get": {
             "summary": "Version, database and counts",
             "operationId": "healthz",
             "security": [{}],
             "responses": {
-                "200": {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
+                "200": {"description": "OK", "content": {"application/json": {"schema": health}}},
                 "503": {
                     "description": "Degraded",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {"application/json": {"schema": health}},
                 },
             },
         }
