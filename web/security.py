@@ -3,8 +3,10 @@ site, and may they do it.
 
 Every request passes :func:`security_middleware`:
 
-- a ``Host`` (and, on a state-changing request, an ``Origin``) naming another site is
-  refused, so a page open in a browser elsewhere cannot act on gridcast;
+- on a state-changing request, or one carrying the session cookie, a ``Host`` or an
+  ``Origin`` naming another site is refused, so a page open in a browser elsewhere (or
+  a rebound DNS name) cannot act on gridcast with someone's session; plain reads with a
+  token or none (a monitoring probe of ``/healthz``) are not held to the host name;
 - the caller becomes a :class:`core.policy.Principal`: a bearer API token, or the person
   of an encrypted session cookie;
 - a state-changing request made with the session cookie must carry the session's CSRF
@@ -103,6 +105,9 @@ def _allowed_hosts(request: web.Request, settings: Settings) -> set[str]:
 
 def _same_site(request: web.Request, settings: Settings) -> str | None:
     """Why the request looks cross-site, or None."""
+    unsafe = request.method in _UNSAFE
+    if not unsafe and SESSION_COOKIE not in request.cookies:
+        return None  # a read without the session cookie carries no one's authority
     allowed = _allowed_hosts(request, settings)
     host = (request.host or "").lower()
     if ":" not in host.rsplit("]", 1)[-1]:

@@ -251,10 +251,12 @@ async def test_cross_site_requests_are_refused(web_system: Web) -> None:
         "/api/notices", json=notice, headers={**headers, "Origin": "http://evil.example"}
     )
     assert foreign_origin.status == 403 and (await foreign_origin.json())["code"] == "cross_site"
-    foreign_host = await system.client.get(
-        "/api/org/stats", headers={**headers, "Host": "evil.example"}
+    foreign_host = await system.client.post(
+        "/api/notices", json=notice, headers={**headers, "Host": "evil.example"}
     )
     assert foreign_host.status == 403
+    probe = await system.client.get("/healthz", headers={"Host": "10.1.2.3:8080"})
+    assert probe.status == 200  # a monitoring probe by address is not a browser session
     text_plain = await system.client.post(
         "/api/notices", data="{}", headers={**headers, "Content-Type": "text/plain"}
     )
