@@ -2,7 +2,8 @@
 
 PostgreSQL tests run when a server URL is given with ``--postgres-url`` or the
 ``GRIDCAST_TEST_POSTGRES_URL`` environment variable (``.ci/run`` sets it); each
-test gets its own schema in that database, dropped afterwards.
+test gets its own schema in that database, dropped afterwards. ``town`` loads the
+ticket tests' small town into it; the bot router and CLI tests use it too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from core.config import Settings, parse_settings
 from models.db import make_engine, upgrade
+from tests.tickets.helpers import Town, make_town
 
 POSTGRES_ENV = "GRIDCAST_TEST_POSTGRES_URL"
 
@@ -89,3 +91,9 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture
+def town(engine: Engine) -> Town:
+    """The ticket tests' small town in a fresh database (both backends)."""
+    return make_town(engine)

@@ -13,7 +13,7 @@ import pytest
 
 from gridcast.cli import COMMANDS, main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HEAVY = ("sqlalchemy", "sqlmodel", "aiohttp", "matplotlib", "sklearn", "scipy", "jieba", "numpy")
 
 
