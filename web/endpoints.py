@@ -21,10 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from core.policy import Permission
 
 __all__ = [
+    "PERMISSION_ATTR",
     "Api",
     "ApiError",
     "Endpoint",
     "ErrorOut",
+    "Strict",
+    "guarded",
     "json_response",
     "read_json",
 ]
@@ -255,7 +258,7 @@ def guarded(permission: Permission) -> Callable[[Handler], Handler]:
 
 
 class Strict(BaseModel):
+    """A request or response model that refuses unknown fields."""
+
     model_config = ConfigDict(extra="forbid")
 
-
-__all__ += ["PERMISSION_ATTR", "Strict", "guarded"]
