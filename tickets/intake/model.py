@@ -45,6 +45,7 @@ import numpy.typing as npt
 
 __all__ = [
     "DATA_DIR",
+    "HELDOUT_FILES",
     "MODEL_FILE",
     "NGRAM_MAX",
     "REGULARISATION",
@@ -60,9 +61,21 @@ __all__ = [
 DATA_DIR: Final = Path(__file__).resolve().parent / "data"
 MODEL_FILE: Final = DATA_DIR / "model.npz"
 """The default model, built by ``gridcast parse --build-model`` from :data:`TRAINING_FILES`."""
-TRAINING_FILES: Final = (DATA_DIR / "train.jsonl", DATA_DIR / "dev.jsonl")
-"""What the parser's default model learns from. The held-out ``labelled.jsonl`` is not
-among them: it measures the parser and must never train it."""
+TRAINING_FILES: Final = (
+    DATA_DIR / "train.jsonl",
+    DATA_DIR / "dev.jsonl",
+    DATA_DIR / "longform.train.jsonl",
+    DATA_DIR / "voice.train.jsonl",
+)
+"""What the parser's default model learns from: group chat, long letters and posts, voice
+transcripts. The held-out files (``*.heldout.jsonl``) are never among them: they measure
+the parser and must never train it."""
+HELDOUT_FILES: Final = (
+    DATA_DIR / "chat.heldout.jsonl",
+    DATA_DIR / "longform.heldout.jsonl",
+    DATA_DIR / "voice.heldout.jsonl",
+)
+"""One held-out part per register; see ``data/README.md``."""
 NGRAM_MAX: Final = 2
 """Character n-grams of length 1 to this."""
 REGULARISATION: Final = 10.0
