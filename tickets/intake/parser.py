@@ -63,12 +63,12 @@ __all__ = [
     "CATEGORY_RULE_WEIGHT",
     "DEFAULT_MODEL",
     "HARD_VETO",
+    "LONG_MESSAGE",
     "MAX_SCAN_CHARS",
     "MIN_CATEGORY",
     "TICKET_LOGIT",
     "TICKET_RULE_VOTE",
     "TICKET_THRESHOLD",
-    "LONG_MESSAGE",
     "URGENT_PROBABILITY",
     "URGENT_THRESHOLD",
     "Evidence",
@@ -894,7 +894,9 @@ def _secondary_categories(
 
 
 # 标题：... 内容：... as the 邻里家家亲 platform and the mayor's mailbox export posts.
-_TITLE_FIELD: Final = re.compile(r"^\s*(?:标题|主题|题目)\s*[:：]\s*([^\n]+?)\s*(?:\n|(?:内容|正文)\s*[:：]|$)")
+_TITLE_FIELD: Final = re.compile(
+    r"^\s*(?:标题|主题|题目)\s*[:：]\s*([^\n]+?)\s*(?:\n|(?:内容|正文)\s*[:：]|$)"
+)
 # Polite openings of a letter, and who is writing: not what the letter is about.
 _OPENING: Final = re.compile(
     r"^(?:\s|[,，。.!！:：、])*(?:"
