@@ -1,8 +1,10 @@
 """Intake throughput: messages per second on one core, printed as JSON.
 
-    .venv/bin/python bench/intake.py [--repeat 20] [--file tickets/intake/data/dev.jsonl]
+    gridcast bench intake [--json] [--repeat 5] [--file LABELLED.jsonl ...]
 
-Parses every text of the labelled file, repeated, with a warmed-up parser (jieba's
+Parses a mix of short and long messages (by default the training texts of every register:
+group-chat lines, long letters and posts, voice transcripts; ``--file`` picks others),
+repeated, with a warmed-up parser (jieba's
 dictionary and the intake model file loaded before the clock starts; the time that
 takes is reported as ``warm_up_seconds``), pinned to one CPU where the platform allows.
 Two paths are timed: ``single`` calls ``Parser.parse`` once per message (the bot's
@@ -10,7 +12,9 @@ path), ``batch`` calls ``Parser.parse_many`` on chunks of ``tickets.intake.BATCH
 messages (the path of ``gridcast parse``). ``messages_per_second`` is wall-clock;
 ``messages_per_cpu_second`` is the same work over the process's CPU time, steadier on a
 busy machine. Also times single long messages (a 10,000-character rant), the worst
-case. The target is >= 2,000 messages/s on each path.
+case. ``messages_per_second`` at the top is the batch path's; the target is >= 10,000
+messages/s on one core. ``--json`` is accepted for symmetry with the other benchmarks
+(the output is always JSON).
 """
 
 from __future__ import annotations
@@ -28,8 +32,12 @@ from pathlib import Path
 from tickets.intake import BATCH_LINES, Parser, load_labelled
 from tickets.intake.model import DATA_DIR
 
-DEFAULT_FILE = DATA_DIR / "dev.jsonl"
-TARGET = 2000
+DEFAULT_FILES = (
+    DATA_DIR / "dev.jsonl",
+    DATA_DIR / "longform.train.jsonl",
+    DATA_DIR / "voice.train.jsonl",
+)
+TARGET = 10_000
 
 
 def _pin_to_one_core() -> int | None:
@@ -57,12 +65,17 @@ def _timed(work: Callable[[], object], messages: int) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    options.add_argument("--repeat", type=int, default=20, help="passes over the file")
-    options.add_argument("--file", type=Path, default=DEFAULT_FILE, help="labelled JSON lines")
+    options.add_argument("--repeat", type=int, default=5, help="passes over the messages")
+    options.add_argument(
+        "--file", type=Path, action="append", help="labelled JSON lines (repeatable)"
+    )
+    options.add_argument("--json", action="store_true", help="print JSON (always on)")
     args = options.parse_args(argv)
+    files = args.file or list(DEFAULT_FILES)
 
     cpu = _pin_to_one_core()
-    texts = [row.text for row in load_labelled(args.file)]
+    texts = [row.text for path in files for row in load_labelled(path)]
+    lengths = sorted(len(text) for text in texts)
     parser = Parser()
     warm_started = time.perf_counter()
     parser.warm_up()
@@ -91,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     meets = bool(single_result["meets_target"] and batch_result["meets_target"])
     result = {
         "benchmark": "intake.parse",
-        "file": str(args.file),
+        "files": [str(path) for path in files],
         "distinct_messages": len(texts),
+        "median_chars": lengths[len(lengths) // 2] if lengths else 0,
+        "long_messages": sum(length >= 100 for length in lengths),
+        "messages_per_second": batch_result["messages_per_second"],
+        "messages_per_cpu_second": batch_result["messages_per_cpu_second"],
         "messages": len(batch),
         "warm_up_seconds": round(warm_up, 3),
         "single": single_result,

@@ -93,6 +93,15 @@ class Ticket(TicketBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
+    """The full text as reported, then any follow-ups (补充) the resident added."""
+    title: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """What heads the ticket: the post's own title, or a one-line summary (intake)."""
+    secondary_categories: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    """Other categories a letter with several requests also asks about (one ticket, not several)."""
+    follow_up_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Messages added to this ticket by a reply to its code or a resident's follow-up."""
     """The original message (or what the one-stop intake wrote down)."""
     unit_id: int = Field(foreign_key="org_unit.id")
     """The origin org unit: the unit (or grid, village, town) whose group it came from."""

@@ -7,6 +7,7 @@ their messages are kept without tickets.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
@@ -18,7 +19,15 @@ from models.org import OrgUnit
 from models.tickets import IntakeKind, IntakeMessage, TicketChannel
 from orgtree import directory
 from tickets.configured import configured_parser
-from tickets.filing import IntakeOutcome, ProblemReport, Reporter, file_report
+from tickets.filing import (
+    Filed,
+    IntakeOutcome,
+    ProblemReport,
+    Reporter,
+    add_follow_up,
+    file_report,
+    follow_up_target,
+)
 from tickets.intake import ParsedMessage
 from tickets.rows import storable
 
@@ -111,8 +120,6 @@ def intake(
     if parsed.is_acknowledgement:
         log.kind = IntakeKind.ACKNOWLEDGEMENT
         return IntakeOutcome(IntakeKind.ACKNOWLEDGEMENT)
-    if not parsed.is_ticket or parsed.category is None:
-        return IntakeOutcome(IntakeKind.NOT_TICKET)
     person = directory.person_by_contact(session, sender_contact_id)
     reporter = Reporter(
         contact_id=sender_contact_id,
@@ -120,6 +127,15 @@ def intake(
         person_id=person.id if person is not None else None,
         room_id=room_id,
     )
+    if not parsed.is_ticket or parsed.category is None:
+        # A reply to a ticket's code (补充 T20261130-0012 ...) adds to it, ticket words or not.
+        added = _follow_up_by_code(session, settings, text, reporter, org_unit_id, now)
+        if added is None:
+            return IntakeOutcome(IntakeKind.NOT_TICKET)
+        log.kind = added.kind
+        log.ticket_id = added.ticket_id
+        reply = Reply(added.receipt, room_id=room_id, mention_ids=(sender_contact_id,))
+        return IntakeOutcome(added.kind, (reply, *added.replies), added.code, added.receipt)
     urgency = Urgency(parsed.urgency or Urgency.NORMAL)
     if urgency is not Urgency.URGENT:
         flood = _flood_notice(session, settings, reporter, org_unit_id, now)
@@ -134,6 +150,8 @@ def intake(
         urgency=urgency,
         location=parsed.location,
         org_unit_id=org_unit_id,
+        title=parsed.title,
+        secondary_categories=parsed.secondary_categories,
     )
     outcome = file_report(session=session, settings=settings, report=report, now=now)
     log.kind = outcome.kind
@@ -142,6 +160,36 @@ def intake(
     return IntakeOutcome(
         outcome.kind, (group_reply, *outcome.replies), outcome.code, outcome.receipt
     )
+
+
+def _follow_up_by_code(
+    session: Session,
+    settings: Settings,
+    text: str,
+    reporter: Reporter,
+    org_unit_id: int,
+    now: datetime,
+) -> Filed | None:
+    """A message naming an open ticket's code, added to that ticket; None otherwise."""
+    if not _CODE_IN_TEXT.search(text):
+        return None
+    target = follow_up_target(
+        session,
+        settings,
+        text=text,
+        contact_id=reporter.contact_id,
+        unit_id=org_unit_id,
+        category=None,
+        now=now,
+    )
+    if target is None or not _CODE_IN_TEXT.search(text):
+        return None
+    if target.code.upper() not in text.upper():
+        return None  # the same resident's latest ticket, but the message names another code
+    return add_follow_up(session, settings, target, text, reporter=reporter, now=now)
+
+
+_CODE_IN_TEXT = re.compile(r"T\d{8}-\d{4}", re.IGNORECASE)
 
 
 def _flood_notice(

@@ -8,10 +8,11 @@ Nothing is sent: what people must be told comes back as replies for the caller.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from core.clock import format_local_time
 from core.config import Settings
@@ -24,7 +25,7 @@ from orgtree import directory
 from orgtree.directory import PostHolder
 from tickets.actors import lifecycle_role, notification_replies
 from tickets.configured import category_department_name, category_name, sla_policy
-from tickets.duplicates import find_duplicate
+from tickets.duplicates import find_duplicate, similarity
 from tickets.errors import UnitNotFound
 from tickets.lifecycle import (
     OPEN_STATES,
@@ -53,7 +54,16 @@ from tickets.rows import (
 )
 from tickets.sla import deadlines_for
 
-__all__ = ["MAX_PRIVATE_TEXT", "Filed", "IntakeOutcome", "ProblemReport", "Reporter", "file_report"]
+__all__ = [
+    "MAX_PRIVATE_TEXT",
+    "Filed",
+    "IntakeOutcome",
+    "ProblemReport",
+    "Reporter",
+    "add_follow_up",
+    "file_report",
+    "follow_up_target",
+]
 
 MAX_PRIVATE_TEXT = 500
 """The original text is cut to this many characters in private notices."""
@@ -99,6 +109,10 @@ class ProblemReport:
     urgency: Urgency
     location: str | None
     org_unit_id: int
+    title: str | None = None
+    """The post's title or a one-line summary; heads the ticket."""
+    secondary_categories: tuple[str, ...] = ()
+    """Other categories a letter with several requests also asks about."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +134,21 @@ def file_report(
     if unit is None or unit.id is None:
         raise UnitNotFound(f"组织单元{report.org_unit_id}不存在。")
     grid_id, village_id = directory.area_of(session, unit)
+    follow_up = follow_up_target(
+        session,
+        settings,
+        text=report.text,
+        contact_id=report.reporter.contact_id,
+        unit_id=unit.id,
+        category=report.category,
+        now=now,
+    )
+    if follow_up is not None:
+        added = add_follow_up(
+            session, settings, follow_up, report.text, reporter=report.reporter, now=now
+        )
+        if added is not None:
+            return added
     duplicate = find_duplicate(
         session,
         settings.tickets,
@@ -237,6 +266,8 @@ def _open(
         location=storable(report.location) if report.location else None,
         channel=reporter.channel,
         text=storable(report.text),
+        title=storable(report.title) if report.title else None,
+        secondary_categories=list(report.secondary_categories),
         unit_id=unit.id,
         origin_room_id=reporter.room_id,
         created_at=now,
@@ -282,8 +313,10 @@ def _open(
     accept_by = deadlines_for(view, policy).accept_by
     urgent = "【紧急】" if report.urgency is Urgency.URGENT else ""
     who = f"{holder.label}（{mask_phone(holder.phone)}）" if holder is not None else "镇综治中心"
+    also = _secondary_names(settings, report.secondary_categories)
     receipt = (
-        f"{urgent}您反映的问题已受理，工单编号：{code}（{category_name(settings, report.category)}）。"
+        f"{urgent}您反映的问题已受理，工单编号：{code}（{category_name(settings, report.category)}"
+        f"{also}）。"
         f"负责人：{who}，将在{format_local_time(accept_by)}前响应。"
         f"查询进度请发送「查询 {code}」。"
     )
@@ -324,8 +357,10 @@ def _new_ticket_brief(
     contact = reporter.name
     if reporter.phone:
         contact += f"，电话{reporter.phone}"  # private, to the one who must call back
+    also = _secondary_names(settings, tuple(row.secondary_categories))
     lines = [
-        f"{urgent}【新工单】{code}（{category_name(settings, row.category)}）",
+        f"{urgent}【新工单】{code}（{category_name(settings, row.category)}{also}）",
+        *([f"标题：{row.title}"] if row.title else []),
         f"来源：{origin_path(session, row)}",
         f"反映人：{contact}",
         f"位置：{row.location or '未说明'}",
@@ -340,3 +375,117 @@ def _new_ticket_brief(
         f"退单 {code} 退单原因",
     ]
     return "\n".join(lines)
+
+
+def _secondary_names(settings: Settings, codes: tuple[str, ...]) -> str:
+    """``；另涉及：物业管理、噪音扰民`` for the secondary categories, or nothing."""
+    if not codes:
+        return ""
+    return "；另涉及：" + "、".join(category_name(settings, code) for code in codes)
+
+
+# --- follow-ups (补充): a reply to a ticket's code, or the same resident again -----------
+
+_TICKET_CODE = re.compile(r"T\d{8}-\d{4}", re.IGNORECASE)
+# Words by which a resident says the message goes on from what they reported before.
+_FOLLOW_UP_WORDS = re.compile(
+    r"补充|还有|另外|刚才|刚刚说|上面说|之前说|前面说|再说一下|追加|更新一下"
+)
+
+
+def follow_up_target(
+    session: Session,
+    settings: Settings,
+    *,
+    text: str,
+    contact_id: str,
+    unit_id: int,
+    category: str | None,
+    now: datetime,
+) -> Ticket | None:
+    """The open ticket a message adds to, if it is a follow-up (补充), else None.
+
+    - A message quoting or naming a ticket's code (a reply to the bot's receipt) adds to
+      that ticket, when it is open and the writer reported it or writes from its unit.
+    - A resident's message in the same unit within the duplicate window adds to their
+      latest open ticket there when it says it goes on (补充, 还有, 刚才 ...), or is about
+      the same thing (its category or a secondary one) with something new to say; the
+      same report again (as similar as a duplicate) is left to the duplicate path.
+    """
+    for match in _TICKET_CODE.finditer(text):
+        row = session.exec(select(Ticket).where(Ticket.code == match.group(0).upper())).first()
+        if row is None or row.id is None or row.state not in OPEN_STATES:
+            continue
+        if row.unit_id == unit_id or contact_id in reporter_ids(session, row.id):
+            return row
+    since = now - settings.tickets.duplicate_window
+    rows = session.exec(
+        select(Ticket)
+        .join(TicketReporter, col(TicketReporter.ticket_id) == col(Ticket.id))
+        .where(
+            TicketReporter.contact_id == contact_id,
+            Ticket.unit_id == unit_id,
+            col(Ticket.created_at) >= since,
+            col(Ticket.state).in_(list(OPEN_STATES)),
+        )
+        .order_by(col(Ticket.created_at).desc())
+    ).all()
+    goes_on = _FOLLOW_UP_WORDS.search(text) is not None
+    for row in rows:
+        same_thing = category is not None and (
+            category == row.category or category in (row.secondary_categories or [])
+        )
+        if goes_on or (
+            # The same report again says nothing new: the duplicate path answers it.
+            same_thing and similarity(text, row.text) < settings.tickets.duplicate_similarity
+        ):
+            return row
+    return None
+
+
+def add_follow_up(
+    session: Session,
+    settings: Settings,
+    ticket: Ticket,
+    text: str,
+    *,
+    reporter: Reporter,
+    now: datetime,
+) -> Filed | None:
+    """Add a resident's follow-up to an open ticket: the text is appended (the full story
+    stays on one ticket), an event recorded, the holder told. None if it closed meanwhile."""
+    row = lock_ticket(session, ticket.code)
+    assert row.id is not None
+    if row.state not in OPEN_STATES:
+        return None
+    view = ticket_view(row, reporter_ids(session, row.id))
+    row.follow_up_count = (row.follow_up_count or 0) + 1
+    row.text = storable(f"{row.text}\n【补充 {format_local_time(now)}】{text.strip()}")
+    row.updated_at = now
+    session.add(row)
+    record_event(
+        session,
+        row,
+        TicketEventCreate(
+            kind="follow_up",
+            actor_id=reporter.contact_id,
+            actor_role=ActorRole.RESIDENT,
+            at=now,
+            from_state=row.state,
+            to_state=row.state,
+            from_level=row.level,
+            to_level=row.level,
+        ),
+        actor=Actor(reporter.contact_id, ActorRole.RESIDENT, reporter.name),
+        person_id=reporter.person_id,
+        note=f"补充：{_cut(text, 200)}",
+    )
+    receipt = (
+        f"已将您的补充内容记入工单{row.code}，目前由{holder_label(view)}负责。"
+        f"查询进度请发送「查询 {row.code}」。"
+    )
+    notice = Notification(
+        holder_recipient(view), f"工单{row.code}有补充内容（{reporter.name}）：{_cut(text)}"
+    )
+    replies = notification_replies(session, settings, [notice], skip=[reporter.contact_id])
+    return Filed(IntakeKind.DUPLICATE, row.code, row.id, receipt, tuple(replies))

@@ -5,7 +5,7 @@ The classifier and everything it reads, in one package:
 - :mod:`~tickets.intake.parser`: :class:`Parser`, the rules and the model decide together;
 - :mod:`~tickets.intake.lexicon` and :mod:`~tickets.intake.patterns`: the cues it weighs;
 - :mod:`~tickets.intake.hanzi` and :mod:`~tickets.intake.location`: normalisation, places;
-- :mod:`~tickets.intake.model`: the trained scores, loaded from ``data/model.json``;
+- :mod:`~tickets.intake.model`: the trained scores, loaded from ``data/model.npz``;
 - :mod:`~tickets.intake.evaluate`: the figures on a labelled set;
 - ``data/``: the labelled messages (see its README) and the model built from them.
 
@@ -19,6 +19,8 @@ from tickets.intake.evaluate import (
     LabelledMessage,
     LabelledSetError,
     evaluate,
+    evaluate_by_register,
+    format_by_register,
     format_report,
     load_labelled,
 )
@@ -51,6 +53,8 @@ __all__ = [
     "Urgency",
     "default_parser",
     "evaluate",
+    "evaluate_by_register",
+    "format_by_register",
     "format_report",
     "load_labelled",
     "parse_message",

@@ -1,7 +1,10 @@
 """Measuring intake against a labelled set (评测).
 
 A labelled set is JSON lines ``{"text", "is_ticket", "category", "urgency", "location"}``
-with ``category``/``urgency``/``location`` null when the message is not a ticket.
+with ``category``/``urgency``/``location`` null when the message is not a ticket, and an
+optional ``register`` (``chat``, ``longform``, ``voice``: how the message was written).
+:func:`evaluate_by_register` gives one report per register, because a parser that does
+well on chat lines can still fail long letters or voice transcripts.
 
 Definitions used by :class:`EvalReport`:
 
@@ -43,6 +46,8 @@ __all__ = [
     "MessageParser",
     "Miss",
     "evaluate",
+    "evaluate_by_register",
+    "format_by_register",
     "format_report",
     "load_labelled",
     "read_labelled",
@@ -82,6 +87,8 @@ class LabelledMessage:
     category: str | None = None
     urgency: Urgency | None = None
     location: str | None = None
+    register: str | None = None
+    """How it was written: ``chat``, ``longform`` (letters, posts), ``voice`` (transcripts)."""
 
 
 def _labelled_from_json(line: str, line_number: int) -> LabelledMessage:
@@ -110,7 +117,10 @@ def _labelled_from_json(line: str, line_number: int) -> LabelledMessage:
         raise LabelledSetError(f"{where}: 工单必须有 category 和 urgency")
     if not is_ticket and (category is not None or urgency is not None or location is not None):
         raise LabelledSetError(f"{where}: 非工单的 category、urgency、location 应为 null")
-    return LabelledMessage(text, is_ticket, category, urgency, location)
+    register = data.get("register")
+    if register is not None and not isinstance(register, str):
+        raise LabelledSetError(f"{where}: register 应为字符串或 null")
+    return LabelledMessage(text, is_ticket, category, urgency, location, register)
 
 
 def read_labelled(lines: Iterable[str]) -> list[LabelledMessage]:
@@ -333,3 +343,61 @@ def format_report(report: EvalReport, *, show_misses: int = 0) -> str:
             text = text if len(text) <= 60 else text[:59] + "…"
             lines.append(f"  {miss.problem:<14} expected {miss.expected}  got {miss.got}  {text}")
     return "\n".join(lines)
+
+
+ALL_REGISTERS: Final = "all"
+"""The key of the whole set in :func:`evaluate_by_register`."""
+NO_REGISTER: Final = "-"
+"""The register of a labelled message that names none."""
+
+
+def evaluate_by_register(
+    rows: Iterable[LabelledMessage], parser: MessageParser | None = None
+) -> dict[str, EvalReport]:
+    """One report per register (sorted by name), then the whole set under ``"all"``.
+
+    The messages are parsed once; each register's report counts its own messages.
+    """
+    rows = list(rows)
+    parser = parser if parser is not None else default_parser()
+    if isinstance(parser, BatchParser):
+        answers = parser.parse_many([row.text for row in rows])
+    else:
+        answers = [parser.parse(row.text) for row in rows]
+    replay = _Replay(dict(zip((row.text for row in rows), answers, strict=True)))
+    groups: dict[str, list[LabelledMessage]] = {}
+    for row in rows:
+        groups.setdefault(row.register or NO_REGISTER, []).append(row)
+    reports = {name: evaluate(groups[name], replay) for name in sorted(groups)}
+    reports[ALL_REGISTERS] = evaluate(rows, replay)
+    return reports
+
+
+class _Replay:
+    """A parser that gives back the answers already computed (the parser is a function
+    of the text: the same text, the same answer)."""
+
+    def __init__(self, answers: Mapping[str, ParsedMessage]) -> None:
+        self._answers = answers
+
+    def parse(self, text: str) -> ParsedMessage:
+        return self._answers[text]
+
+
+def format_by_register(reports: Mapping[str, EvalReport], *, show_misses: int = 0) -> str:
+    """:func:`format_report` for each register, then a one-line-per-register summary."""
+    parts: list[str] = []
+    for name, report in reports.items():
+        parts += [f"== register {name} ==", format_report(report, show_misses=show_misses), ""]
+    header = (
+        f"{'register':<10}{'n':>6}{'F1':>7}{'recall':>8}{'categ':>7}"
+        f"{'urg.rec':>8}{'urg.prec':>9}{'loc':>7}"
+    )
+    parts += ["== summary ==", header]
+    for name, r in reports.items():
+        parts.append(
+            f"{name:<10}{r.messages:>6}{_pct(r.f1):>7}{_pct(r.recall):>8}"
+            f"{_pct(r.category_accuracy):>7}{_pct(r.urgent_recall):>8}"
+            f"{_pct(r.urgent_precision):>9}{_pct(r.location_exact):>7}"
+        )
+    return "\n".join(parts)

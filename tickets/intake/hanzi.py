@@ -1,74 +1,45 @@
 """Character normalisation for intake: traditional to simplified (繁简转换) and friends.
 
 Residents from Taiwan, Hong Kong or with a phone set to traditional characters write
-樓下垃圾沒人收 for 楼下垃圾没人收. Mapping single characters is cheap, keeps string
-offsets unchanged (the location is cut from the original text) and covers everyday
-complaint vocabulary; context-dependent conversions (乾/干, 著/着, 藉/借) are left out
-on purpose because both forms are valid simplified text.
+樓下垃圾沒人收 for 楼下垃圾没人收. The conversion is OpenCC's (the ``opencc`` package and
+its ``t2s`` dictionaries), applied one character at a time: that keeps string offsets
+unchanged (the location is cut from the original text) and needs one look-up per distinct
+character, cached. OpenCC's phrase tables (乾隆 vs 干净) are not used: both forms of such
+characters are valid simplified text, and a complaint reads the same either way.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import unicodedata
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["TRADITIONAL_TO_SIMPLIFIED", "fold", "fold_text"]
+__all__ = ["fold", "fold_text", "to_simplified"]
 
-# Pairs of (traditional, simplified), separated by spaces.
-_PAIRS: Final = (
-    "門门 們们 問问 間间 閃闪 開开 關关 閉闭 閒闲 聞闻 闊阔 鬧闹 電电 燈灯 爐炉 樓楼 層层 單单 號号 區区 縣县 鎮镇 鄉乡 莊庄 "
-    "棟栋 屬属 廠厂 場场 壞坏 塊块 壓压 牆墙 墻墙 壩坝 氣气 飛飞 機机 車车 輛辆 軌轨 軟软 輪轮 轉转 輸输 邊边 遠远 這这 進进 "
-    "過过 還还 運运 達达 違违 連连 遲迟 適适 選选 遺遗 農农 濃浓 聲声 響响 擾扰 鄰邻 裡里 裏里 劃划 廣广 環环 衛卫 衞卫 髒脏 "
-    "臟脏 糞粪 廁厕 汙污 滿满 溝沟 漲涨 淺浅 澆浇 濁浊 濕湿 災灾 燒烧 煙烟 熱热 爛烂 爭争 糾纠 紛纷 紅红 線线 練练 組组 給给 "
-    "經经 結结 絕绝 統统 縮缩 總总 網网 緊紧 續续 費费 貼贴 資资 賠赔 償偿 買买 賣卖 貨货 價价 錢钱 銀银 鐵铁 鍋锅 鑰钥 鎖锁 "
-    "針针 鐘钟 鍾钟 錯错 錄录 險险 陰阴 陽阳 隊队 際际 隨随 難难 雜杂 雞鸡 鴨鸭 鳥鸟 魚鱼 馬马 驗验 騙骗 驚惊 體体 髮发 發发 "
-    "麼么 點点 黨党 齊齐 齒齿 龍龙 龜龟 東东 傷伤 偵侦 側侧 備备 傳传 億亿 僅仅 兒儿 兩两 冊册 凍冻 劑剂 動动 勞劳 務务 勢势 "
-    "協协 華华 廳厅 廢废 廟庙 張张 強强 彈弹 從从 復复 複复 徵征 態态 懷怀 應应 戶户 擋挡 據据 擠挤 擔担 擴扩 攔拦 損损 搶抢 "
-    "掃扫 換换 揚扬 撿捡 擇择 擊击 數数 斷断 於于 時时 晝昼 曬晒 書书 會会 來来 條条 極极 構构 樹树 橋桥 檢检 欄栏 權权 歡欢 "
-    "歲岁 歷历 殘残 毀毁 決决 況况 沒没 測测 滅灭 潔洁 澀涩 灣湾 為为 無无 烏乌 煉炼 營营 爺爷 狀状 獨独 獎奖 猶犹 現现 產产 "
-    "畝亩 畫画 異异 當当 療疗 瘋疯 癱瘫 盜盗 盡尽 監监 盤盘 眾众 睏困 礙碍 礦矿 確确 禮礼 禍祸 稅税 種种 稱称 穩稳 窮穷 窩窝 "
-    "竊窃 競竞 筆笔 節节 範范 築筑 簡简 糧粮 緒绪 維维 綠绿 緣缘 繳缴 繼继 罰罚 罷罢 習习 聯联 聽听 職职 腦脑 腳脚 膽胆 臉脸 "
-    "興兴 舊旧 艱艰 葉叶 薦荐 藥药 虧亏 蟲虫 補补 裝装 製制 襲袭 見见 規规 視视 親亲 覺觉 觀观 話话 該该 認认 語语 誤误 說说 "
-    "請请 調调 談谈 論论 證证 護护 讀读 變变 讓让 議议 貓猫 負负 財财 貧贫 責责 貴贵 賞赏 質质 購购 趕赶 跡迹 蹤踪 躍跃 軍军 "
-    "較较 載载 辦办 辭辞 醫医 釋释 釣钓 鉤钩 銷销 鋪铺 鏈链 長长 閱阅 闆板 陣阵 陳陈 隱隐 雙双 雖虽 離离 霧雾 靈灵 靜静 頁页 "
-    "頂顶 項项 順顺 須须 預预 頭头 題题 顏颜 願愿 顧顾 風风 飯饭 飲饮 館馆 餓饿 養养 餘余 驅驱 鬥斗 魯鲁 鮮鲜 鹽盐 麥麦 黃黄 "
-    "龐庞 噸吨 團团 圍围 園园 圖图 圓圆 塵尘 墊垫 壇坛 壽寿 夢梦 夠够 奪夺 奮奋 婦妇 媽妈 孫孙 學学 寧宁 實实 寫写 寶宝 對对 "
-    "尋寻 導导 屆届 屍尸 島岛 嶺岭 幫帮 幣币 幹干 廚厨 彎弯 徑径 恆恒 惡恶 惱恼 愛爱 慣惯 慘惨 慶庆 憂忧 憑凭 戰战 搖摇 撐撑 "
-    "擁拥 攝摄 攤摊 敗败 敵敌 暈晕 暫暂 暢畅 殺杀 殼壳 湯汤 溫温 滾滚 漁渔 潰溃 瀉泻 煩烦 牽牵 狹狭 獵猎 獻献 畢毕 疊叠 癢痒 "
-    "皺皱 碼码 磚砖 簽签 籃篮 籠笼 紙纸 紋纹 純纯 細细 終终 絲丝 綁绑 綜综 緩缓 編编 縫缝 繩绳 罵骂 羅罗 聖圣 膠胶 艙舱 蘆芦 "
-    "蘇苏 蘋苹 虛虚 蝦虾 蠟蜡 襪袜 訊讯 訂订 計计 記记 許许 設设 訪访 診诊 詢询 試试 詳详 誠诚 誰谁 課课 賬账 趨趋 輕轻 輩辈 "
-    "辯辩 遞递 郵邮 鄭郑 釀酿 鈴铃 鉛铅 銅铜 鋼钢 錶表 鍵键 鏡镜 閘闸 閥阀 闖闯 陸陆 階阶 韓韩 頓顿 頻频 顆颗 顯显 颱台 颳刮 "
-    "飄飘 餅饼 餵喂 饑饥 騎骑 驟骤 骯肮 鬆松 鬍胡 鴿鸽 鵝鹅 麗丽 齡龄 嚇吓 嚴严 囑嘱 堅坚 壺壶 夾夹 奧奥 寬宽 屜屉 峽峡 廈厦 "
-    "彌弥 憐怜 懶懒 戲戏 撥拨 撲扑 擺摆 擬拟 擱搁 攪搅 敘叙 樂乐 樣样 標标 橫横 檔档 歸归 殯殡 潑泼 灑洒 燙烫 燭烛 獄狱 盧卢 "
-    "睜睁 矯矫 碩硕 穀谷 窯窑 紮扎 縱纵 繪绘 脅胁 腎肾 膚肤 藍蓝 蘭兰 蠶蚕 衝冲 誇夸 謀谋 謊谎 謝谢 講讲 謹谨 譜谱 豐丰 貫贯 "
-    "貸贷 賀贺 賴赖 贈赠 趙赵 輔辅 轄辖 邏逻 釘钉 鋁铝 鍊炼 鑽钻 閣阁 閩闽 頸颈 額额 顛颠 飽饱 駕驾 駐驻 騰腾 鬱郁 鷹鹰 黴霉 "
-    "訴诉 訟讼 處处 報报 捨舍 濫滥 聳耸 捲卷 漢汉 澤泽 濱滨 滯滞 灘滩 蕩荡 邁迈 遷迁 鑒鉴 鑑鉴 專专 將将 幾几 嗎吗 啞哑 喚唤 "
-    "喪丧 嘗尝 嘆叹 噴喷 嚨咙 囂嚣 儲储 優优 僱雇 傭佣 傘伞 倉仓 個个 偽伪 傑杰 債债 僑侨 儉俭 兇凶 剛刚 劍剑 劉刘 勁劲 勵励 "
-    "勸劝 匯汇 卻却 厭厌 參参 叢丛 吳吴 員员 喬乔 執执 塗涂 壯壮 娛娱 嬰婴 寢寝 屢屡 帥帅 帳帐 帶带 庫库 彙汇 後后 徹彻 恥耻 "
-    "悅悦 悶闷 慚惭 慮虑 憤愤 懇恳 懸悬 懼惧 戀恋 拋抛 掛挂 採采 揀拣 揮挥 搗捣 撈捞 撫抚 擲掷 攏拢 攬揽 斃毙 昇升 曉晓 棄弃 "
-    "棗枣 楊杨 楓枫 榮荣 槍枪 樁桩 樑梁 櫃柜 櫻樱 歐欧 歎叹 毆殴 沖冲 淚泪 淵渊 滄沧 滲渗 漸渐 潛潜 澇涝 濺溅 瀝沥 燉炖 燦灿 "
-    "爍烁 牘牍 獅狮 瑣琐 瑤瑶 疇畴 癥症 盃杯 瞞瞒 磯矶 禱祷 禿秃 稈秆 窺窥 竅窍 籤签 紀纪 約约 紐纽 級级 紡纺 紹绍 絆绊 絨绒 "
-    "絞绞 絡络 綫线 緝缉 緞缎 緯纬 縛缚 繃绷 繞绕 繭茧 纏缠 纖纤 纜缆 罌罂 羈羁 翹翘 聰聪 肅肃 脈脉 脫脱 脹胀 腫肿 膿脓 臘腊 "
-    "舉举 莖茎 萬万 蒼苍 蓋盖 蓮莲 蔣蒋 蔥葱 蕪芜 薩萨 蘊蕴 蘿萝 蜆蚬 蝕蚀 螞蚂 螢萤 蟬蝉 蠅蝇 蠔蚝 衆众 衹只 褲裤 襖袄 觸触 "
-    "討讨 託托 訛讹 訣诀 詐诈 評评 詞词 誕诞 誘诱 誡诫 誣诬 諒谅 諧谐 諾诺 謂谓 謎谜 謙谦 謠谣 謬谬 譏讥 譯译 譴谴 讚赞 豎竖 "
-    "豬猪 貝贝 販贩 貪贪 貶贬 貿贸 賄贿 賊贼 賓宾 賢贤 賤贱 賭赌 賺赚 賽赛 贏赢 贓赃 贖赎 踐践 軀躯 軒轩 輝辉 輯辑 轎轿 轟轰 "
-    "遜逊 遙遥 鄧邓 醜丑 醬酱 鈍钝 鈣钙 鉗钳 銜衔 銳锐 鋒锋 鋤锄 鋸锯 錐锥 錘锤 錦锦 鍍镀 鍬锹 鎔熔 鏟铲 鏽锈 鑄铸 鑲镶 閑闲 "
-    "閨闺 闌阑 闡阐 陝陕 隕陨 霽霁 鞏巩 韻韵 頃顷 頌颂 頑顽 頗颇 領领 頹颓 顫颤 飆飙 飼饲 飾饰 餃饺 饅馒 馮冯 馳驰 馴驯 駁驳 "
-    "駛驶 駝驼 駭骇 騷骚 驢驴 髏髅 鬚须 鮑鲍 鯉鲤 鯨鲸 鱗鳞 鳳凤 鳴鸣 鴉鸦 鴻鸿 鶴鹤 鷗鸥 鸚鹦 鹵卤 鹼碱 鼕冬 涼凉 湧涌 滌涤 "
-    "漿浆 潤润 濤涛 濾滤 瀕濒 爾尔 籌筹 綻绽 繫系 係系 纔才 臥卧 藝艺 襯衬 覽览 詩诗 誌志 貳贰 贊赞 迴回 週周 遊游 鑿凿 韋韦 "
-    "啟启 啓启 墜坠 積积 噁恶 棲栖 痺痹 臺台 檯台 麵面 麪面 腸肠 膩腻 糰团 嚮向 彥彦 甦苏 癡痴 慾欲 闢辟 濟济 鹹咸 蠻蛮 灤滦 "
-    "瀰弥 瘓痪 孃娘 嬸婶 諮咨 詬诟 訓训 瀟潇 槓杠 頒颁 誦诵 錫锡 鈔钞 銹锈 鋅锌 鉀钾 賦赋 賜赐 貞贞 諸诸 謁谒 嶄崭 巔巅 廬庐 "
-    "嶼屿 攢攒 攙搀 擰拧 擄掳 撓挠 摯挚 摟搂 鍛锻 隸隶 餚肴 饞馋 驕骄 鬢鬓 艦舰 矓眬 朧胧 鈕钮 紓纾 紉纫 綏绥 縲缧 繽缤 緬缅 "
-    "縊缢 羥羟 耬耧 聶聂 臍脐 艤舣 芻刍 莢荚 萊莱 蔦茑 蕁荨 蕎荞 薈荟 薊蓟 藹蔼 蛺蛱 蟄蛰 裊袅 褸褛 訃讣 訌讧 訕讪 訝讶 訥讷 "
-    "詔诏 詛诅 詠咏 詼诙 誅诛 誚诮 謗谤 譚谭 讒谗 贅赘 贍赡 趲趱 蹌跄 躉趸 躋跻 躑踯 躚跹 軻轲 輒辄 輓挽 輿舆 辮辫 邇迩 郟郏 "
-    "醞酝 釁衅 釐厘 鈾铀 鉅钜 錠锭 鎢钨 鐐镣 鐳镭 閏闰 閻阎 陘陉 雋隽 靂雳 靄霭 靦腼 韁缰 韃鞑 顎颚 颼飕 馱驮 驥骥 鬩阋 魘魇 "
-    "鰍鳅 鵑鹃 鵡鹉 麩麸 黽黾 齣出 齦龈 龕龛 涇泾 滷卤 滸浒 漚沤 漬渍 澗涧 瀆渎 瀾澜 灄滠 灕漓 烴烃 煒炜 熾炽 燁烨 燜焖 犖荦 "
-    "狽狈 猻狲 獷犷 獼猕 璉琏 璣玑 瓏珑 甌瓯 瘧疟 瘻瘘 癆痨 癘疠 癟瘪 磧碛 稟禀 稜棱 穌稣 穡穑 粧妆 紂纣 缽钵 臚胪 轢轹 隻只 "
-    "喫吃 祕秘 "
-)
+_converter: Any = None
+_converter_lock: Final = threading.Lock()
 
-TRADITIONAL_TO_SIMPLIFIED: Final[dict[str, str]] = {pair[0]: pair[1] for pair in _PAIRS.split()}
+
+def _opencc() -> Any:
+    global _converter
+    if _converter is None:
+        with _converter_lock:
+            if _converter is None:
+                import opencc
+
+                _converter = opencc.OpenCC("t2s")
+    return _converter
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def to_simplified(ch: str) -> str:
+    """One character in simplified form, by OpenCC's ``t2s`` character table (itself if
+    it has none, or if OpenCC would turn it into more or fewer characters)."""
+    if ch.isascii() or not ("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"):
+        return ch
+    converted = str(_opencc().convert(ch))
+    return converted if len(converted) == 1 else ch
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -83,7 +54,7 @@ def fold(ch: str) -> str:
     folded = unicodedata.normalize("NFKC", ch)
     if folded.isascii():
         folded = folded.lower()
-    return "".join(TRADITIONAL_TO_SIMPLIFIED.get(c, c) for c in folded)
+    return "".join(to_simplified(c) for c in folded)
 
 
 def fold_text(text: str) -> str:

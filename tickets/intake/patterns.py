@@ -78,6 +78,31 @@ DEFAULT_PATTERNS: Final[tuple[Pattern, ...]] = (
         re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)"),
         (Effect("negative", "advert", 3.0),),
     ),
+    # A resident leaving a number to be called back (我电话139..., 联系电话: ...) is not
+    # selling anything: complaints often end so.
+    Pattern(
+        "own_phone_number",
+        re.compile(
+            r"(?:我|本人|我的|联系|回电|打)[^,.!?;。]{0,4}(?:电话|手机|号码|手机号)[^\d]{0,4}"
+            r"(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)"
+        ),
+        (Effect("cancel", "advert"), Effect("request", "request", 1.0)),
+    ),
+    # A letter to the government (尊敬的领导：您好, 望回复为盼, 第二次反映) asks for
+    # something even when it is a suggestion or a question (建议, 请问政府有没有规划).
+    Pattern(
+        "letter_to_government",
+        re.compile(
+            r"尊敬的[^,.!?;:。]{0,16}(?:领导|书记|市长|镇长|局长|主任|同志)"
+            r"|(?:领导|书记|市长|镇长)(?:您|你)好"
+            r"|望(?:回复|答复|解决|采纳)|盼(?:复|回复)|恳请|恳求|请求(?:政府|有关|相关|领导)"
+            r"|(?:第[二三四五六七八九十两]次|再次|多次|一再|反复)(?:反映|投诉|举报|提出)"
+            r"|已经?(?:反映|投诉|举报)(?:过|了)"
+            r"|(?:建议|请问|希望)[^。!?]{0,12}(?:政府|镇里|村里|区里|市里|部门|有关|相关|领导|能否|能不能|可否)"
+            r"|(?:有没有|有无|是否有|什么时候|何时)[^。!?]{0,10}(?:规划|计划|解决|处理|答复|回复|落实|整改)"
+        ),
+        (Effect("request", "request", 2.0), Effect("cancel", "notice")),
+    ),
     Pattern(
         "price",
         re.compile(
