@@ -261,4 +261,3 @@ class Strict(BaseModel):
     """A request or response model that refuses unknown fields."""
 
     model_config = ConfigDict(extra="forbid")
-
