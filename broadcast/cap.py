@@ -241,11 +241,10 @@ def match_scopes(
             if value in geocodes:
                 found.add(tuple(p for p in geocodes[value].split("/") if p))
         text = re.sub(r"\s+", "", area.description)
-        if town and town in text:
+        named = [p for p in known if any(name in text for name in _names(p))]
+        found.update(named)
+        if not named and town and town in text:  # 国欢镇国欢村 names the village, not the town
             found.add(())
-        for path in known:
-            if any(name in text for name in _names(path)):
-                found.add(path)
     kept = sorted(found, key=len)
     out: list[tuple[str, ...]] = []
     for path in kept:

@@ -137,6 +137,14 @@ class BotAccountSettings(_Section):
     """Sustained send rate this account must never exceed (messages per second)."""
     burst: int = Field(default=5, ge=1, le=100)
     """Messages the account may send at once after a quiet spell (token bucket size)."""
+    tls: bool = False
+    """Connect to the puppet service over TLS (when it offers it). Plaintext gRPC carries
+    the token and every message in the clear: keep it on a private network."""
+    tls_ca_file: Path | None = None
+    """CA certificate (PEM) that signed the puppet service's certificate; default: the
+    system's trusted CAs."""
+    tls_server_name: str | None = None
+    """The name in the service's certificate, when it is not the endpoint's host."""
 
 
 class BotsSettings(_Section):
@@ -559,6 +567,44 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{key}{shown}: {msg}"
 
 
+WECHATY_TOKEN = "WECHATY_PUPPET_SERVICE_TOKEN"
+WECHATY_ENDPOINT = "WECHATY_PUPPET_SERVICE_ENDPOINT"
+WECHATY_CA = "WECHATY_PUPPET_SERVICE_TLS_CA_CERT"
+WECHATY_SERVER_NAME = "WECHATY_PUPPET_SERVICE_TLS_SERVER_NAME"
+
+
+def _wechaty_env(raw: dict[str, Any], env: Mapping[str, str], missing: list[str]) -> dict[str, Any]:
+    """The wechaty convention for a single-account deployment: with
+    ``WECHATY_PUPPET_SERVICE_TOKEN`` (and ``_ENDPOINT``) set and no ``bots.accounts`` in
+    the file, one account ``wechaty`` on that puppet service, and no sandbox. TLS when
+    ``WECHATY_PUPPET_SERVICE_TLS_CA_CERT`` (a PEM file) or ``_TLS_SERVER_NAME`` is set."""
+    token = env.get(WECHATY_TOKEN)
+    bots = raw.get("bots") if isinstance(raw.get("bots"), dict) else {}
+    if not token or (isinstance(bots, dict) and bots.get("accounts")):
+        return raw
+    endpoint = env.get(WECHATY_ENDPOINT)
+    if not endpoint:
+        missing.append(
+            f"{WECHATY_TOKEN} is set but {WECHATY_ENDPOINT} is not: give the puppet "
+            "service's host:port (gridcast does not look endpoints up on the internet)"
+        )
+        return raw
+    account: dict[str, Any] = {"id": "wechaty", "name": "wechaty", "endpoint": endpoint}
+    if env.get(WECHATY_CA) or env.get(WECHATY_SERVER_NAME):
+        account["tls"] = True
+        if env.get(WECHATY_CA):
+            account["tls_ca_file"] = env[WECHATY_CA]
+        if env.get(WECHATY_SERVER_NAME):
+            account["tls_server_name"] = env[WECHATY_SERVER_NAME]
+    account["token"] = "${" + WECHATY_TOKEN + "}"  # expanded below, kept a secret
+    sandbox = raw.get("sandbox") if isinstance(raw.get("sandbox"), dict) else {}
+    return {
+        **raw,
+        "bots": {**(bots or {}), "accounts": [account]},
+        "sandbox": {"enabled": False, **(sandbox or {})},
+    }
+
+
 def parse_settings(
     raw: Any, *, source: str = "config.yaml", env: Mapping[str, str] | None = None
 ) -> Settings:
@@ -570,7 +616,9 @@ def parse_settings(
             f"{source}: the top level must be a mapping of keys, not {type(raw).__name__}"
         )
     missing: list[str] = []
-    expanded = _expand_env(raw, os.environ if env is None else env, "", missing)
+    environment = os.environ if env is None else env
+    raw = _wechaty_env(raw, environment, missing)
+    expanded = _expand_env(raw, environment, "", missing)
     if missing:
         raise ConfigError(f"{source}: " + "; ".join(missing))
     try:

@@ -26,7 +26,7 @@ from bot.transport import ChatTransport
 from broadcast.engine import SEND_JITTER_S, Broadcaster
 from broadcast.receipts import escalate
 from core.clock import utcnow
-from core.config import Settings
+from core.config import BotAccountSettings, Settings
 from core.policy import Permission
 from models.db import (
     UPGRADE_HINT,
@@ -60,6 +60,24 @@ def _wechaty_transport(account_id: str, endpoint: str, token: str) -> ChatTransp
     from bot.wechaty_transport import WechatyTransport  # the one module that imports wechaty
 
     return WechatyTransport(account_id, endpoint=endpoint, token=token)
+
+
+def _wechaty_tls_transport(account: BotAccountSettings, endpoint: str, token: str) -> ChatTransport:
+    import ssl
+
+    from bot.wechaty_transport import WechatyTransport
+
+    context = ssl.create_default_context(
+        cafile=str(account.tls_ca_file) if account.tls_ca_file else None
+    )
+    context.set_alpn_protocols(["h2"])
+    return WechatyTransport(
+        account.id,
+        endpoint=endpoint,
+        token=token,
+        ssl_context=context,
+        tls_server_name=account.tls_server_name,
+    )
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -106,7 +124,10 @@ def bots_ctx(
                 raise web.HTTPInternalServerError(
                     text=f"account {account.id}: no endpoint and no sandbox"
                 )
-            transports.append(transport_factory(account.id, endpoint, token))
+            if account.tls and transport_factory is _wechaty_transport:
+                transports.append(_wechaty_tls_transport(account, endpoint, token))
+            else:
+                transports.append(transport_factory(account.id, endpoint, token))
         paths = await run_in_session(engine, _org_paths)
         hub = BotHub(
             engine=engine,
