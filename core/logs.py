@@ -21,7 +21,7 @@ from typing import Any, Literal
 import structlog
 from structlog.contextvars import bind_contextvars, clear_contextvars, merge_contextvars
 
-__all__ = ["LogFormat", "bind", "clear", "configure_logging", "demote_routine"]
+__all__ = ["DemoteRoutine", "LogFormat", "bind", "clear", "configure_logging"]
 
 LogFormat = Literal["console", "json"]
 
@@ -50,7 +50,7 @@ def _codes(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
-class demote_routine(logging.Filter):
+class DemoteRoutine(logging.Filter):
     """APScheduler's per-run INFO lines become DEBUG (dropped unless debugging)."""
 
     def __init__(self, threshold: int) -> None:
@@ -95,7 +95,7 @@ def configure_logging(
     )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
-    handler.addFilter(demote_routine(level))
+    handler.addFilter(DemoteRoutine(level))
     handler.set_name("gridcast")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "gridcast"]:

@@ -223,6 +223,8 @@ async def test_watched_directory_reads_and_moves_files(client: TestClient, tmp_p
 
 async def test_json_logs_carry_request_id_and_codes(settings: Settings, engine: Engine) -> None:
     stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
     configure_logging(fmt="json", stream=stream)
     try:
         app = create_app(settings, run_bots=False)
@@ -237,7 +239,7 @@ async def test_json_logs_carry_request_id_and_codes(settings: Settings, engine: 
             'Running job "x" (scheduled at ...)'
         )
     finally:
-        configure_logging(fmt="console")
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
     about = next(line for line in lines if line["logger"] == "gridcast.test")
     assert about["ticket"] == "T20261130-0012" and about["notice"] == "N0042"
