@@ -38,7 +38,7 @@ def test_tls_from_the_environment(tmp_path: object) -> None:
     assert account.tls and account.tls_server_name == "wechaty-puppet-service"
 
 
-def test_the_transport_builds_its_channel_with_the_tls_context() -> None:
+async def test_the_transport_builds_its_channel_with_the_tls_context() -> None:
     from bot.wechaty_transport import WechatyTransport
 
     context = ssl.create_default_context()
@@ -62,3 +62,4 @@ def test_the_transport_builds_its_channel_with_the_tls_context() -> None:
     assert channel._ssl is context and channel._authority == "tok"
     assert channel._config.ssl_target_name_override == "svc"
     assert puppet._puppet_stub.channel is channel
+    channel.close()
