@@ -42,6 +42,7 @@ from core.messaging import (
     TransportError,
     usable_burst,
 )
+from core.metrics import ACCOUNT_SENDS, REPLY_LATENCY
 from models.db import run_in_session
 from models.enums import AccountStatus
 from orgtree.binding import Binding, TopicIndex
@@ -265,6 +266,7 @@ class BotHub:
         )
 
     async def on_message(self, message: IncomingMessage) -> None:
+        arrived = time.monotonic()
         runtime = self.accounts.get(message.account_id)
         if runtime is not None and message.room_id and message.room_id not in runtime.rooms:
             await self._bind(message.account_id, [(message.room_id, message.room_topic or "")])
@@ -279,6 +281,9 @@ class BotHub:
                 await self.send(reply, prefer=message.account_id)
             except (NoAccountAvailable, TransportError) as exc:
                 log.error("reply to %s not sent: %s", message.message_id, exc)
+            else:
+                if reply.room_id is not None and reply.room_id == message.room_id:
+                    REPLY_LATENCY.observe(time.monotonic() - arrived)
 
     async def on_friendship(self, event: FriendshipEvent) -> None:
         """Accept friend requests from people in the roster; ignore (and log) the others.
@@ -386,10 +391,23 @@ class BotHub:
         limiter = self.limiters.get(account_id)
         if limiter is not None:
             await limiter.acquire()
-        if reply.room_id is not None:
-            return await transport.say(reply.room_id, reply.text, reply.mention_ids)
-        assert reply.contact_id is not None
-        return await transport.say_private(reply.contact_id, reply.text)
+        try:
+            if reply.room_id is not None:
+                message_id = await transport.say(reply.room_id, reply.text, reply.mention_ids)
+            else:
+                assert reply.contact_id is not None
+                message_id = await transport.say_private(reply.contact_id, reply.text)
+        except SendThrottled:
+            ACCOUNT_SENDS.labels(account_id, "throttled").inc()
+            raise
+        except AccountUnavailable:
+            ACCOUNT_SENDS.labels(account_id, "unavailable").inc()
+            raise
+        except Exception:
+            ACCOUNT_SENDS.labels(account_id, "failed").inc()
+            raise
+        ACCOUNT_SENDS.labels(account_id, "sent").inc()
+        return message_id
 
     def mark_throttled(self, account_id: str, retry_after_s: float | None) -> float:
         """Keep the account out of use for its cool-down; returns seconds until usable."""

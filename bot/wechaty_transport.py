@@ -2,7 +2,7 @@
 
 :class:`WechatyTransport` implements :class:`bot.transport.ChatTransport` with a
 ``wechaty.Wechaty`` instance whose ``wechaty-puppet-service`` puppet connects over
-plain-text gRPC (grpclib, no TLS in that client) to ``endpoint`` with ``token`` as the
+gRPC (grpclib; plaintext in that client, TLS when given an ``ssl_context``) to ``endpoint`` with ``token`` as the
 HTTP/2 ``:authority``. Endpoint and token go into a fresh ``PuppetOptions`` per
 instance, never into the process environment, so several accounts share one process.
 
@@ -37,6 +37,7 @@ import importlib
 import logging
 import random
 import re
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -187,6 +188,8 @@ class WechatyTransport:
         call_timeout_s: float = 30.0,
         heartbeat_timeout_s: float | None = 120.0,
         rng: random.Random | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
         """``heartbeat_timeout_s``: reconnect when no event (heartbeats included) came for
         that long; ``None`` trusts the connection. ``call_timeout_s`` bounds every RPC."""
@@ -201,6 +204,8 @@ class WechatyTransport:
         self._call_timeout_s = call_timeout_s
         self._heartbeat_timeout_s = heartbeat_timeout_s
         self._rng = rng or random.Random()
+        self._ssl = ssl_context
+        self._tls_server_name = tls_server_name
         self._state = AccountStatus.STOPPED
         self._on_message: MessageHandler | None = None
         self._on_state: StateHandler | None = None
@@ -216,6 +221,27 @@ class WechatyTransport:
         self._last_event_at = 0.0
         self._logged_in_since_connect = False
         self._stopping = False
+
+    def _use_tls(self, puppet: Any) -> None:
+        """wechaty-puppet-service builds a plaintext grpclib ``Channel`` on every start;
+        this puppet builds the same channel with the TLS context instead."""
+        from grpclib.client import Channel
+        from grpclib.config import Configuration
+
+        plain_init = puppet._init_puppet
+        host, port = self._split
+        context, server_name, token = self._ssl, self._tls_server_name, self._token
+
+        def init_with_tls() -> None:
+            plain_init()  # checks the endpoint, then opens nothing until the first call
+            puppet.channel.close()
+            config = Configuration(ssl_target_name_override=server_name) if server_name else None
+            channel = Channel(host=host, port=port, ssl=context, config=config)
+            channel._authority = token  # the puppet service protocol's token
+            puppet.channel = channel
+            puppet._puppet_stub = type(puppet._puppet_stub)(channel)
+
+        puppet._init_puppet = init_with_tls
 
     # --- ChatTransport ---------------------------------------------------------------
 
@@ -260,6 +286,8 @@ class WechatyTransport:
         for user_class in ("Contact", "ContactSelf", "Room", "Tag"):
             getattr(self._bot, user_class)._pool = {}
         self._puppet = self._bot.puppet
+        if self._ssl is not None:
+            self._use_tls(self._puppet)
         self._set_state(AccountStatus.STARTING, "正在连接 puppet service")
         self._deliverer = asyncio.create_task(
             self._deliver(), name=f"wechaty-deliver-{self._account_id}"

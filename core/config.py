@@ -137,6 +137,14 @@ class BotAccountSettings(_Section):
     """Sustained send rate this account must never exceed (messages per second)."""
     burst: int = Field(default=5, ge=1, le=100)
     """Messages the account may send at once after a quiet spell (token bucket size)."""
+    tls: bool = False
+    """Connect to the puppet service over TLS (when it offers it). Plaintext gRPC carries
+    the token and every message in the clear: keep it on a private network."""
+    tls_ca_file: Path | None = None
+    """CA certificate (PEM) that signed the puppet service's certificate; default: the
+    system's trusted CAs."""
+    tls_server_name: str | None = None
+    """The name in the service's certificate, when it is not the endpoint's host."""
 
 
 class BotsSettings(_Section):
@@ -332,6 +340,79 @@ class BroadcastSettings(_Section):
     )
 
 
+class MetricsSettings(_Section):
+    """``/metrics`` for Prometheus."""
+
+    enabled: bool = True
+    listen: str | None = Field(default=None, pattern=r"^[^\s:]+:\d{1,5}$")
+    """A second address (``host:port``) where ``/metrics`` answers without a token: bind
+    it to an interface only Prometheus reaches. Elsewhere ``/metrics`` needs a token of
+    role ``monitor`` (or a town official's or admin's)."""
+
+
+class BackupSettings(_Section):
+    """The scheduled backup (``gridcast backup FILE`` makes one by hand)."""
+
+    enabled: bool = True
+    schedule: Cron = "30 2 * * *"
+    """When (crontab, local time); daily at 02:30 by default."""
+    dir: Path | None = None
+    """Where the scheduled backups go. Default: ``backups`` in the data directory."""
+    keep: int = Field(default=14, ge=1, le=3650)
+    """How many scheduled backups to keep; older ones are deleted."""
+
+
+class PrivacySettings(_Section):
+    """Personal data (《个人信息保护法》)."""
+
+    message_retention: Duration = timedelta(days=180)
+    """Residents' message texts of tickets closed longer than this are redacted (the
+    ticket, its category, times and rating stay for the statistics)."""
+
+
+CapSeverity = Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
+
+
+class CapRule(_Section):
+    """Which CAP warnings are sent at once and which wait for an official's confirmation."""
+
+    severities: list[CapSeverity] = Field(min_length=1)
+    events: list[str] = Field(default_factory=list)
+    """CAP ``<event>`` names (台风, 暴雨 ...); empty matches every event."""
+    action: Literal["send", "confirm"]
+
+
+class CapSettings(_Section):
+    """CAP 1.2 warnings from the meteorological and emergency authorities."""
+
+    enabled: bool = True
+    watch_dir: Path | None = None
+    """A directory where CAP files are dropped; each is read once and moved to
+    ``done/`` or ``rejected/`` beside it."""
+    watch_interval: Duration = timedelta(seconds=10)
+    issuer: str = Field(default="镇应急管理办公室", min_length=1, max_length=50)
+    """The signature of notices made from warnings."""
+    rules: list[CapRule] = Field(
+        default_factory=lambda: [CapRule(severities=["Extreme"], action="send")]
+    )
+    """The first rule that matches decides; no match waits for confirmation."""
+    geocodes: dict[str, str] = Field(default_factory=dict)
+    """Geocode value (行政区划代码) -> org path below the town (empty: the whole town)."""
+    templates: dict[str, str] = Field(default_factory=dict)
+    """Notice text per ``event/severity``, ``event`` or ``*``; placeholders
+    ``{event} {severity} {severity_zh} {headline} {description} {instruction} {area}
+    {sender} {expires}``. Built-in templates cover the rest."""
+    allowed_senders: list[str] = Field(default_factory=list)
+    """CAP ``<sender>`` values accepted; empty accepts any."""
+
+
+class Open311Settings(_Section):
+    """Open311 GeoReport v2 (``/open311/v2``)."""
+
+    jurisdiction_id: str | None = None
+    """When set, requests must name this jurisdiction."""
+
+
 class Settings(_Section):
     """One gridcast deployment."""
 
@@ -346,6 +427,11 @@ class Settings(_Section):
     tickets: TicketSettings = TicketSettings()
     cadences: CadenceSettings = CadenceSettings()
     broadcast: BroadcastSettings = BroadcastSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    backup: BackupSettings = BackupSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    cap: CapSettings = CapSettings()
+    open311: Open311Settings = Open311Settings()
     admins: list[str] = Field(default_factory=list)
     """Phones (11 digits) of the roster people who are system admins: bot accounts,
     roster import, API tokens, the whole audit trail."""
@@ -481,6 +567,44 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{key}{shown}: {msg}"
 
 
+WECHATY_TOKEN = "WECHATY_PUPPET_SERVICE_TOKEN"
+WECHATY_ENDPOINT = "WECHATY_PUPPET_SERVICE_ENDPOINT"
+WECHATY_CA = "WECHATY_PUPPET_SERVICE_TLS_CA_CERT"
+WECHATY_SERVER_NAME = "WECHATY_PUPPET_SERVICE_TLS_SERVER_NAME"
+
+
+def _wechaty_env(raw: dict[str, Any], env: Mapping[str, str], missing: list[str]) -> dict[str, Any]:
+    """The wechaty convention for a single-account deployment: with
+    ``WECHATY_PUPPET_SERVICE_TOKEN`` (and ``_ENDPOINT``) set and no ``bots.accounts`` in
+    the file, one account ``wechaty`` on that puppet service, and no sandbox. TLS when
+    ``WECHATY_PUPPET_SERVICE_TLS_CA_CERT`` (a PEM file) or ``_TLS_SERVER_NAME`` is set."""
+    token = env.get(WECHATY_TOKEN)
+    bots = raw.get("bots") if isinstance(raw.get("bots"), dict) else {}
+    if not token or (isinstance(bots, dict) and bots.get("accounts")):
+        return raw
+    endpoint = env.get(WECHATY_ENDPOINT)
+    if not endpoint:
+        missing.append(
+            f"{WECHATY_TOKEN} is set but {WECHATY_ENDPOINT} is not: give the puppet "
+            "service's host:port (gridcast does not look endpoints up on the internet)"
+        )
+        return raw
+    account: dict[str, Any] = {"id": "wechaty", "name": "wechaty", "endpoint": endpoint}
+    if env.get(WECHATY_CA) or env.get(WECHATY_SERVER_NAME):
+        account["tls"] = True
+        if env.get(WECHATY_CA):
+            account["tls_ca_file"] = env[WECHATY_CA]
+        if env.get(WECHATY_SERVER_NAME):
+            account["tls_server_name"] = env[WECHATY_SERVER_NAME]
+    account["token"] = "${" + WECHATY_TOKEN + "}"  # expanded below, kept a secret
+    sandbox = raw.get("sandbox") if isinstance(raw.get("sandbox"), dict) else {}
+    return {
+        **raw,
+        "bots": {**(bots or {}), "accounts": [account]},
+        "sandbox": {"enabled": False, **(sandbox or {})},
+    }
+
+
 def parse_settings(
     raw: Any, *, source: str = "config.yaml", env: Mapping[str, str] | None = None
 ) -> Settings:
@@ -492,7 +616,9 @@ def parse_settings(
             f"{source}: the top level must be a mapping of keys, not {type(raw).__name__}"
         )
     missing: list[str] = []
-    expanded = _expand_env(raw, os.environ if env is None else env, "", missing)
+    environment = os.environ if env is None else env
+    raw = _wechaty_env(raw, environment, missing)
+    expanded = _expand_env(raw, environment, "", missing)
     if missing:
         raise ConfigError(f"{source}: " + "; ".join(missing))
     try:

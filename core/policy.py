@@ -26,6 +26,7 @@ from models.org import OrgPath
 __all__ = [
     "ADMIN_ROLE",
     "ISSUER_ROLES",
+    "MONITOR_ROLE",
     "Decision",
     "Permission",
     "Post",
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 ADMIN_ROLE = "admin"
 """The system admin's post (accounts, roster import, tokens, the audit trail); not a
 roster :class:`models.enums.Role`, it comes from config.yaml ``admins`` or a token."""
+
+MONITOR_ROLE = "monitor"
+"""A monitoring system's token (Prometheus): it may read ``/metrics`` and nothing else."""
 
 ISSUER_ROLES = frozenset({Role.TOWN_OFFICIAL, Role.STATION_CHIEF, Role.GRID_LEADER})
 """Posts that may issue notices, each within its own scope."""
@@ -85,6 +89,8 @@ class Permission(enum.StrEnum):
     """Accounts, roster import, API tokens (system admins only)."""
     VIEW_AUDIT = "view_audit"
     """The audit trail within the caller's scope."""
+    VIEW_METRICS = "view_metrics"
+    """The Prometheus metrics (admins, town officials and ``monitor`` tokens)."""
 
     @property
     def label(self) -> str:
@@ -103,6 +109,7 @@ _PERMISSION_LABELS = {
     Permission.VIEW_BOTS: "查看机器人账号",
     Permission.ADMIN: "系统管理",
     Permission.VIEW_AUDIT: "查看操作记录",
+    Permission.VIEW_METRICS: "查看运行指标",
 }
 
 
@@ -127,6 +134,8 @@ class Post:
     def label(self) -> str:
         if self.role == ADMIN_ROLE:
             return "系统管理员"
+        if self.role == MONITOR_ROLE:
+            return "监控系统"
         name = Role(self.role).label if self.role in Role.__members__.values() else self.role
         where = self.department or "/".join(self.scope)
         return f"{where}{name}" if where else name
@@ -229,6 +238,10 @@ def decide(
     match permission:
         case Permission.ADMIN:
             return Decision(False, "需要系统管理员权限")
+        case Permission.VIEW_METRICS:
+            if principal.holds(Role.TOWN_OFFICIAL, MONITOR_ROLE):
+                return ALLOW
+            return Decision(False, "只有监控令牌、镇干部和系统管理员可以查看运行指标")
         case Permission.VIEW_BOTS:
             if principal.holds(Role.TOWN_OFFICIAL):
                 return ALLOW

@@ -17,6 +17,8 @@ from models.db import UPGRADE_HINT, make_async_engine, require_current_schema, r
 from sandbox.sandbox import Sandbox
 from sandbox.world import WorldSpec
 from web.app import create_app
+from web.metrics import METRICS_LISTENER
+from web.observability import ACCESS_LOG, AccessLogger
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,18 @@ async def build_sandbox(
     )
 
 
+async def start_metrics_listener(runner: web.AppRunner, listen: str) -> int:
+    """A second listener for Prometheus (``metrics.listen``); returns its port."""
+    host, _, port = listen.rpartition(":")
+    site = web.TCPSite(runner, host, int(port), shutdown_timeout=1.0)
+    await site.start()
+    server = site._server  # aiohttp keeps the bound sockets there
+    sockets = getattr(server, "sockets", None) or []
+    bound = int(sockets[0].getsockname()[1]) if sockets else int(port)
+    log.info("metrics listener on %s:%d (no token needed there)", host, bound)
+    return bound
+
+
 def _urls(runner: web.AppRunner) -> list[str]:
     urls = []
     for address in runner.addresses:
@@ -93,8 +107,9 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     sandbox = await build_sandbox(settings) if needs_sandbox(settings) else None
+    app = create_app(settings, sandbox=sandbox)
     runner = web.AppRunner(
-        create_app(settings, sandbox=sandbox), handle_signals=False, access_log=None
+        app, handle_signals=False, access_log=ACCESS_LOG, access_log_class=AccessLogger
     )
     await runner.setup()
     try:
@@ -102,6 +117,10 @@ async def serve(
         await site.start()
         if announce is not None:
             announce(_urls(runner), sandbox is not None)
+        if settings.metrics.enabled and settings.metrics.listen:
+            app[METRICS_LISTENER].port = await start_metrics_listener(
+                runner, settings.metrics.listen
+            )
         await stop.wait()
         log.info("stopping")
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models.auth import ApiToken, AuditEntry, ChatBinding, Credential, SignInCode
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
+from models.cap import CapMessage
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
 from models.enums import AccountStatus, Level, Role, UnitKind
 from models.org import Department, OrgUnit, Person, RoleAssignment
@@ -21,6 +22,7 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "BotAccount",
+    "CapMessage",
     "ChatBinding",
     "ChatGroup",
     "Credential",

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from core.audit import entries
 from core.clock import utcnow
 from core.departments import department_code
-from core.policy import ADMIN_ROLE, Permission, Post
+from core.policy import ADMIN_ROLE, MONITOR_ROLE, Permission, Post
 from models.auth import ApiToken, AuditChannel, AuditOutcome
 from models.db import run_in_session
 from models.enums import Role
@@ -23,7 +23,7 @@ from web.security import audit, authorize, principal_of
 
 api = Api()
 
-TOKEN_ROLES = (ADMIN_ROLE, *(r.value for r in Role))
+TOKEN_ROLES = (ADMIN_ROLE, MONITOR_ROLE, *(r.value for r in Role))
 
 
 class TokenIn(Strict):

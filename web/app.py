@@ -26,7 +26,7 @@ from bot.transport import ChatTransport
 from broadcast.engine import SEND_JITTER_S, Broadcaster
 from broadcast.receipts import escalate
 from core.clock import utcnow
-from core.config import Settings
+from core.config import BotAccountSettings, Settings
 from core.policy import Permission
 from models.db import (
     UPGRADE_HINT,
@@ -40,9 +40,12 @@ from orgtree.binding import TopicIndex
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
-from web import admin, api, health, openapi, signin
+from web import admin, api, cap, health, metrics, open311, openapi, privacy, signin
 from web.endpoints import guarded
 from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
+from web.metrics import METRICS_LISTENER, MetricsListener
+from web.observability import request_id_middleware
+from web.ops_jobs import add_ops_jobs, count_database_errors
 from web.security import SESSION_COOKIE, security_middleware, session_secret
 
 log = logging.getLogger(__name__)
@@ -59,12 +62,31 @@ def _wechaty_transport(account_id: str, endpoint: str, token: str) -> ChatTransp
     return WechatyTransport(account_id, endpoint=endpoint, token=token)
 
 
+def _wechaty_tls_transport(account: BotAccountSettings, endpoint: str, token: str) -> ChatTransport:
+    import ssl
+
+    from bot.wechaty_transport import WechatyTransport
+
+    context = ssl.create_default_context(
+        cafile=str(account.tls_ca_file) if account.tls_ca_file else None
+    )
+    context.set_alpn_protocols(["h2"])
+    return WechatyTransport(
+        account.id,
+        endpoint=endpoint,
+        token=token,
+        ssl_context=context,
+        tls_server_name=account.tls_server_name,
+    )
+
+
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = make_async_engine(settings.database_url, echo=settings.database.echo)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(require_current_schema, upgrade_hint=UPGRADE_HINT)
+        count_database_errors(engine)
         app[ENGINE] = engine
         yield
     finally:
@@ -102,7 +124,10 @@ def bots_ctx(
                 raise web.HTTPInternalServerError(
                     text=f"account {account.id}: no endpoint and no sandbox"
                 )
-            transports.append(transport_factory(account.id, endpoint, token))
+            if account.tls and transport_factory is _wechaty_transport:
+                transports.append(_wechaty_tls_transport(account, endpoint, token))
+            else:
+                transports.append(transport_factory(account.id, endpoint, token))
         paths = await run_in_session(engine, _org_paths)
         hub = BotHub(
             engine=engine,
@@ -192,6 +217,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         misfire_grace_time=None,
     )
     add_ticket_jobs(scheduler, engine=engine, settings=settings, send=hub.send, clock=utcnow)
+    add_ops_jobs(scheduler, app)
     scheduler.start()
     try:
         yield
@@ -211,7 +237,7 @@ def create_app(
     ``run_bots=False`` serves the database-backed API only (tests, read-only consoles).
     """
     app = web.Application(
-        middlewares=[_session_middleware(settings), security_middleware],
+        middlewares=[request_id_middleware, _session_middleware(settings), security_middleware],
         client_max_size=settings.web.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -225,7 +251,10 @@ def create_app(
         app.cleanup_ctx.append(bots_ctx(sandbox, transport_factory))
         app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(health.routes)
-    apis = [api.api, signin.api, admin.api]
+    app[METRICS_LISTENER] = MetricsListener()
+    app.add_routes(metrics.routes)
+    app.add_routes(open311.routes)
+    apis = [api.api, signin.api, admin.api, cap.api, privacy.api]
     for part in apis:
         part.max_json_depth = settings.web.max_json_depth
         app.add_routes(part.routes)

@@ -163,6 +163,8 @@ class Endpoint:
     status: int = 200
     errors: tuple[int, ...] = ()
     tag: str = "api"
+    raw_body: str | None = None
+    """A body the handler reads itself (``application/xml`` for CAP), for the description."""
 
 
 @dataclass
@@ -187,6 +189,7 @@ class Api:
         status: int = 200,
         errors: tuple[int, ...] = (),
         tag: str = "api",
+        raw_body: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(request, *, params=, query=, body=)`` returning the response
         value (a model, or data the response model validates)."""
@@ -240,6 +243,7 @@ class Api:
                     status=status,
                     errors=errors,
                     tag=tag,
+                    raw_body=raw_body,
                 )
             )
             return fn

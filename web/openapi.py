@@ -94,6 +94,11 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": _REF.format(model=endpoint.body.__name__)}}
             },
         }
+    elif endpoint.raw_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {endpoint.raw_body: {"schema": {"type": "string"}}},
+        }
     responses: dict[str, Any] = {
         str(endpoint.status): {
             "description": "OK",

@@ -55,6 +55,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "audit",
         "The audit trail (操作记录): who did what, when, through which channel.",
     ),
+    "backup": (
+        "gridcast.cli.ops",
+        "backup",
+        "Back up the database to FILE, also while the system runs.",
+    ),
+    "restore": (
+        "gridcast.cli.ops",
+        "restore",
+        "Restore the database from a backup FILE (into an empty database).",
+    ),
+    "person": (
+        "gridcast.cli.ops",
+        "person",
+        "A resident's personal data (个人信息): export or erase it.",
+    ),
+    "cap": (
+        "gridcast.cli.ops",
+        "cap",
+        "CAP 1.2 warnings (预警): send a CAP file to the running system's POST /api/cap.",
+    ),
     "bench": ("gridcast.cli.bench", "bench", "Benchmarks (see the README's figures)."),
 }
 """Every sub-command; a test checks each short help against the command itself."""
@@ -83,10 +103,19 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 @click.version_option(gridcast.__version__, prog_name="gridcast")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug output.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    default="console",
+    envvar="GRIDCAST_LOG_FORMAT",
+    show_default=True,
+    help="Logs for people (console) or one JSON object per line (json).",
+)
+def main(verbose: bool, log_format: str) -> None:
     """gridcast: 网格化治理微信群机器人 (WeChat group bot for grid governance)."""
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
+    from core.logs import configure_logging
+
+    configure_logging(
+        fmt="json" if log_format == "json" else "console",
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

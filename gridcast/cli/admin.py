@@ -11,7 +11,7 @@ from core.audit import entries, record
 from core.clock import utcnow
 from core.config import Settings
 from core.departments import department_code
-from core.policy import ADMIN_ROLE, Post
+from core.policy import ADMIN_ROLE, MONITOR_ROLE, Post
 from gridcast.cli.tools import cli_principal, echo_json, open_database, with_settings
 from models.auth import ApiToken, AuditChannel
 from models.db import session_scope
@@ -19,7 +19,7 @@ from models.enums import Role
 from models.org import PATH_SEP, OrgUnit
 from orgtree.principals import create_token
 
-ROLES = (ADMIN_ROLE, *(r.value for r in Role))
+ROLES = (ADMIN_ROLE, MONITOR_ROLE, *(r.value for r in Role))
 
 
 @click.group()
