@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -227,6 +227,48 @@ def recover_interrupted(session: Session, *, resend: bool) -> list[int]:
         for n in session.exec(select(Notice).where(Notice.status == NoticeStatus.SENDING))
         if n.id is not None
     ]
+
+
+def reopen_unreachable(
+    session: Session, *, account_id: str, since: datetime, exclude: Collection[int] = ()
+) -> list[int]:
+    """An account is back: the rows left ``unreachable`` in the groups it is in, of finished
+    notices started since ``since``, are planned again and their notices sending again.
+
+    Returns the ids of those notices (to be resumed). Notices in ``exclude`` (running in
+    this process) are left alone: their run re-plans them in memory.
+    """
+    in_groups = (
+        sa_select(col(GroupMembership.chat_group_id))
+        .join(BotAccount, col(BotAccount.id) == col(GroupMembership.bot_account_id))
+        .where(col(BotAccount.account_id) == account_id)
+    )
+    rows = session.execute(
+        sa_select(col(Delivery.id), col(Delivery.notice_id))
+        .join(Notice, col(Notice.id) == col(Delivery.notice_id))
+        .where(
+            col(Delivery.state) == DeliveryState.UNREACHABLE,
+            col(Delivery.chat_group_id).in_(in_groups),
+            col(Notice.status) == NoticeStatus.DONE,
+            col(Notice.started_at) >= since,
+            col(Notice.id).not_in(list(exclude)),
+        )
+    ).all()
+    if not rows:
+        return []
+    ids = [delivery_id for delivery_id, _ in rows]
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(ids), col(Delivery.state) == DeliveryState.UNREACHABLE)
+        .values(state=DeliveryState.PLANNED, error=f"{account_id} 恢复在线，补发")
+    )
+    notice_ids = sorted({notice_id for _, notice_id in rows})
+    session.execute(
+        update(Notice)
+        .where(col(Notice.id).in_(notice_ids))
+        .values(status=NoticeStatus.SENDING, finished_at=None)
+    )
+    return notice_ids
 
 
 def open_deliveries(session: Session, notice_id: int, *, resend_uncertain: bool) -> list[Delivery]:

@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # In a separate process: import-linter configures logging, which would disable the
 # loggers that later tests capture.
-_LINT = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))"
+_LINT = (
+    "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))"
+)
 
 
 def test_import_contracts_are_kept() -> None:

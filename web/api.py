@@ -125,19 +125,10 @@ async def create_notice(request: web.Request) -> web.Response:
         raise _error(400, str(exc)) from None
     except OrgPathNotFound as exc:
         raise _error(404, str(exc), suggestions=exc.suggestions) from None
+    # The prediction with the loss budget's worst accounts lost sits next to the one
+    # without loss (predicted_reach_under_loss_s, lost_accounts, ...).
     return _json(
-        {
-            "code": prepared.code,
-            "groups": prepared.groups,
-            "unreachable": prepared.unreachable,
-            "lower_bound_s": round(prepared.lower_bound_s, 2),
-            "predicted_reach_s": round(prepared.predicted_reach_s, 2),
-            "deadline_s": prepared.deadline_s,
-            "meets_deadline": prepared.meets_deadline,
-            "plan_ms": round(prepared.plan_ms, 1),
-            "summary": prepared.summary_zh(),
-            "status": "sending" if body.confirm else "pending",
-        },
+        {**prepared.as_json(), "status": "sending" if body.confirm else "pending"},
         status=201,
     )
 
