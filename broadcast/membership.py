@@ -135,13 +135,15 @@ def adversarial_loss(
     Each step takes the live account whose groups would be left with the fewest live
     alternatives: most groups left with no live account, then most left with one, and so
     on; then the account in the most groups; then the smallest id (deterministic). This is
-    the loss a benchmark and a prediction should survive: not a random one.
+    the loss a benchmark and a prediction should survive: not a random one. Members
+    not among ``account_ids`` are not alternatives.
     """
     lost = set(already_lost)
-    live = sorted(a for a in dict.fromkeys(account_ids) if a not in lost)
+    known = set(account_ids)
+    live = sorted(known - lost)
     groups_of: dict[str, list[frozenset[str]]] = {a: [] for a in live}
     for group_members in members.values():
-        frozen = frozenset(group_members)
+        frozen = frozenset(group_members) & known  # an unknown member is no alternative
         for a in frozen:
             if a in groups_of:
                 groups_of[a].append(frozen)
@@ -322,3 +324,43 @@ def _accounts_needed(
         if n > 100_000:
             return n
         n += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Inviter:
+    """Someone in a group who can invite a bot account into it (a leader of the group)."""
+
+    name: str
+    phone: str
+    role: str
+    """The post, in Chinese (单元长, 网格长, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    """One action: ``inviter`` invites bot ``account_id`` into group ``group``."""
+
+    group: str
+    account_id: str
+    inviter: Inviter | None
+    """``None``: nobody in the roster leads this group (the town's administrator must)."""
+
+
+def invitations(
+    added: Iterable[tuple[Hashable, str]], inviters: Mapping[str, Inviter | None]
+) -> list[tuple[Inviter | None, list[Invitation]]]:
+    """The design's new memberships as actions, grouped by the person who can do them.
+
+    The person with the most invitations first; a group's invitations stay together.
+    """
+    by_person: dict[Inviter | None, list[Invitation]] = {}
+    for group, account_id in added:
+        key = str(group)
+        who = inviters.get(key)
+        by_person.setdefault(who, []).append(Invitation(key, account_id, who))
+    out = [
+        (who, sorted(todo, key=lambda i: (i.group, i.account_id)))
+        for who, todo in by_person.items()
+    ]
+    out.sort(key=lambda pair: (-len(pair[1]), pair[0] is None, pair[0].name if pair[0] else ""))
+    return out

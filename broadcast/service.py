@@ -13,7 +13,7 @@ from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
-from broadcast import planner
+from broadcast import membership, planner
 from core.ids import InvalidCode, format_notice_code, parse_notice_code
 from models.broadcast import (
     FINAL_DELIVERY_STATES,
@@ -27,8 +27,8 @@ from models.broadcast import (
     Receipt,
 )
 from models.chat import BotAccount, ChatGroup, GroupMembership
-from models.enums import Level
-from models.org import PATH_SEP, OrgUnit, town_relative
+from models.enums import Level, Role
+from models.org import PATH_SEP, OrgUnit, Person, RoleAssignment, town_relative
 from orgtree.service import resolve_path
 
 
@@ -478,3 +478,68 @@ def notice_text(session: Session, notice: Notice) -> str:
     return compose.render_retraction(
         code=notice.code, original_code=parent.code, title=parent.title, issuer=notice.issuer_name
     )
+
+
+# --- the deployment's memberships, for the membership design ---------------------------
+
+
+_INVITER_ROLES: dict[Level, tuple[Role, ...]] = {
+    Level.UNIT: (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER),
+    Level.GRID: (Role.GRID_LEADER,),
+    Level.VILLAGE: (Role.STATION_CHIEF,),
+    Level.TOWN: (Role.TOWN_OFFICIAL,),
+}
+"""Who invites a bot into a group of each level (the group's own leader); when there is
+none, the leader one level up, who sits in the groups below."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentGroups:
+    """Every org unit's group, the bot accounts in it today, and who can invite more."""
+
+    levels: dict[str, int]
+    """Group (town-relative org path, ``/``-joined; ``""`` is the town) -> level depth."""
+    topics: dict[str, str]
+    existing: dict[str, frozenset[str]]
+    """Bot accounts the running system has seen in each group."""
+    inviters: dict[str, membership.Inviter | None]
+
+
+def deployment_groups(session: Session, *, town: str) -> DeploymentGroups:
+    """Read the org tree, the discovered memberships and the leaders from the database."""
+    from orgtree.binding import topic_for
+
+    units = list(session.exec(select(OrgUnit).order_by(col(OrgUnit.id))))
+    key_of = {u.id: "/".join(u.town_path) for u in units}
+    levels = {key_of[u.id]: u.level.depth for u in units}
+    topics = {key_of[u.id]: topic_for(town, u.town_path) for u in units}
+    members = group_members(session)
+    existing: dict[str, frozenset[str]] = {}
+    for group in session.exec(select(ChatGroup)):
+        key = key_of.get(group.org_unit_id)
+        if key is not None and group.id is not None:
+            existing[key] = existing.get(key, frozenset()) | members.get(group.id, frozenset())
+            topics[key] = group.topic
+    holders: dict[int, dict[Role, Person]] = defaultdict(dict)
+    for assignment, person in session.exec(
+        select(RoleAssignment, Person)
+        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+        .order_by(col(RoleAssignment.id))
+    ):
+        holders[assignment.org_unit_id].setdefault(Role(assignment.role), person)
+    by_id = {u.id: u for u in units}
+    inviters: dict[str, membership.Inviter | None] = {}
+    for unit in units:
+        found: membership.Inviter | None = None
+        for candidate in (unit, by_id.get(unit.parent_id)):
+            if candidate is None:
+                continue
+            for role in _INVITER_ROLES[candidate.level]:
+                leader = holders[candidate.id or -1].get(role)
+                if leader is not None:
+                    found = membership.Inviter(leader.name, leader.phone, role.label)
+                    break
+            if found is not None:
+                break
+        inviters[key_of[unit.id]] = found
+    return DeploymentGroups(levels=levels, topics=topics, existing=existing, inviters=inviters)

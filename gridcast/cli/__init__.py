@@ -49,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sandbox",
         "The simulated WeChat (模拟微信) of a running `gridcast run`.",
     ),
+    "plan": (
+        "gridcast.cli.plan",
+        "plan",
+        "Plans for the deployment (bot accounts and their groups).",
+    ),
     "bench": ("gridcast.cli.bench", "bench", "Benchmarks (see the README's figures)."),
 }
 """Every sub-command; a test checks each short help against the command itself."""
