@@ -728,6 +728,11 @@ class Broadcaster:
                 wait += self._rng.uniform(0, self._jitter_s)
             if wait > 0:
                 await asyncio.sleep(wait)
+            if account_id in run.dropped:  # lost meanwhile (the messenger said so)
+                self._back_to_plan(run, item, f"{account_id} 不可用，改由其他账号发送")
+                run.returned.append(item)
+                self._schedule_replan(run)
+                continue
             try:
                 message_id = await self._messenger.send_as(
                     account_id, Reply(text=run.text, room_id=item.room_id)
@@ -853,7 +858,11 @@ class Broadcaster:
                 if run.closing or account_id in run.dropped:
                     continue
                 run.dropped.add(account_id)
-                if run.queues.get(account_id):
+                queue = run.queues.get(account_id)
+                if queue:  # it stops now; the others get its groups with the re-plan
+                    run.returned.extend(queue)
+                    queue.clear()
+                    run.changed[account_id].set()
                     self._schedule_replan(run)
         elif status is AccountStatus.ONLINE and previous not in planner.USABLE:
             for run in self._runs.values():
