@@ -5,7 +5,8 @@ Everything real except WeChat: the process as ``gridcast run`` builds it
 serving the Wechaty Puppet Service protocol with each account's rate limit enforced,
 one python-wechaty client per account over gRPC, the hub, the planner and the
 outbox. The reference deployment is config.yaml's default: 32 accounts at 1
-message/s with a burst of 5, every group in two accounts, villages of uneven size.
+message/s with a burst of 5, every group in four accounts laid out by the membership
+design (:mod:`broadcast.membership`), villages of uneven size.
 
 ``--rate-scale K`` multiplies every rate (accounts and sandbox alike) so a run takes
 about 150/K seconds; ``--fail`` logs out ``--fail-accounts`` accounts (3, 10% of 32) at

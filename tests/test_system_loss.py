@@ -81,7 +81,12 @@ async def test_an_adversarial_loss_mid_notice_still_reaches_every_group_once(
     assert all(len(r.bot_account_ids) == PER_ROOM for r in rooms)
     response = await client.post(
         "/api/notices",
-        json={"title": "台风预警", "body": "今晚停止户外作业。", "scope": ROSTER.town, "issuer": "镇应急办"},
+        json={
+            "title": "台风预警",
+            "body": "今晚停止户外作业。",
+            "scope": ROSTER.town,
+            "issuer": "镇应急办",
+        },
     )
     prepared: dict[str, Any] = await response.json()
     assert response.status == 201, prepared

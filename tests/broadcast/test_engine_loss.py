@@ -146,9 +146,11 @@ async def test_groups_unreachable_at_a_resume_are_sent_when_their_account_comes_
             r.state for r in session.exec(select(Delivery).where(Delivery.notice_id == notice.id))
         }
 
-    async with asyncio.timeout(10):  # read through the process's own engine (SQLite locks)
-        while await run_in_session(broadcaster.engine, states) != {DeliveryState.SENT}:
-            await asyncio.sleep(0.05)
+    deadline = time.monotonic() + 10
+    # read through the process's own engine (a second SQLite connection would lock)
+    while (found := await run_in_session(broadcaster.engine, states)) != {DeliveryState.SENT}:
+        assert time.monotonic() < deadline, found
+        await asyncio.sleep(0.05)
     await until(lambda: not broadcaster._active)
     assert {room for account, room in all_sent(hub) if account == "bot1"} >= waiting
     assert once_each(hub)
