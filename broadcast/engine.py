@@ -274,6 +274,8 @@ class _Run:
     events: list[float] = field(default_factory=list)
     """Monotonic times of the state changes waiting for the next re-plan."""
     returned: list[_Item] = field(default_factory=list)
+    avoid: dict[int, str] = field(default_factory=dict)
+    """Item -> the account whose send of it failed transiently: another member retries."""
     """Items taken back from a failed send, waiting for the next re-plan."""
     sent: int = 0
     failed: int = 0
@@ -646,12 +648,7 @@ class Broadcaster:
             if a.id not in run.dropped
         ]
         groups = [
-            planner.Group(
-                str(item.delivery_id),
-                item.level,
-                run.members.get(item.chat_group_id, frozenset())
-                - run.excluded.get(item.delivery_id, set()),
-            )
+            planner.Group(str(item.delivery_id), item.level, self._members_for(run, item))
             for item in items
         ]
         history = {k: v for k, v in run.history.items()}
@@ -782,9 +779,13 @@ class Broadcaster:
                             }
                         )
                 elif item.attempts < MAX_TRANSIENT_ATTEMPTS:
-                    self._retry_later(
-                        run, account_id, item, f"第{item.attempts}次发送失败：{exc.reason}"
-                    )
+                    # Re-planned rather than queued again on this account: another member
+                    # of the group with room to spare takes it, and this account's later
+                    # posts keep their times (an extra post would push them all back).
+                    self._back_to_plan(run, item, f"第{item.attempts}次发送失败：{exc.reason}")
+                    run.avoid[item.delivery_id] = account_id
+                    run.returned.append(item)
+                    self._schedule_replan(run)
                 else:
                     run.failed += 1
                     run.writer.put(
@@ -806,6 +807,17 @@ class Broadcaster:
                     "error": None,
                 }
             )
+
+    def _members_for(self, run: _Run, item: _Item) -> frozenset[str]:
+        """The accounts that may post ``item``: the group's, less those that failed it for
+        good, and less the one that just failed it for a while when there is another."""
+        members = run.members.get(item.chat_group_id, frozenset()) - run.excluded.get(
+            item.delivery_id, set()
+        )
+        avoid = run.avoid.get(item.delivery_id)
+        if avoid is not None and members - {avoid}:
+            return members - {avoid}
+        return members
 
     def _retry_later(self, run: _Run, account_id: str, item: _Item, reason: str) -> None:
         """Back into the account's current queue (a re-plan may have replaced it), in time

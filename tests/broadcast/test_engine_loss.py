@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from bot.hub import BotHub
 from broadcast import service
 from broadcast.engine import Broadcaster, NoticeRequest
+from core.messaging import SendFailed
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeStatus
 from models.db import make_async_engine, run_in_session, session_scope
 from models.enums import AccountStatus
@@ -177,3 +178,19 @@ async def test_prepared_shows_the_reach_under_the_loss_budget(
     shown = prepared.as_json()
     assert shown["predicted_reach_under_loss_s"] == round(prepared.predicted_reach_under_loss_s, 2)
     assert "若发送中途有 1 个机器人账号被封或掉线" in prepared.summary_zh()
+
+
+async def test_a_transient_failure_is_retried_by_another_account_of_the_group(
+    system: tuple[BotHub, Broadcaster], engine: Engine
+) -> None:
+    """Queued again on the same account, a retry pushed all its later posts back."""
+    hub, broadcaster = system
+    fake(hub, "bot1").fail_next(SendFailed("bot1", "网络超时", permanent=False))
+    prepared = await broadcaster.send(request())
+    async with asyncio.timeout(20):
+        await broadcaster.wait(prepared.code)
+    assert once_each(hub)
+    rows = deliveries(engine, prepared.code)
+    assert {r.state for r in rows} == {DeliveryState.SENT}
+    [retried] = [r for r in rows if r.attempts == 2]
+    assert retried.account_id != "bot1"
