@@ -67,6 +67,9 @@ when the time comes."""
 REPLAN_COALESCE_S = 0.05
 """State changes that arrive this close together share one re-plan (three accounts
 logged out at once re-plan once, not three times)."""
+LATE_BATCH_S = 1.0
+"""Accounts that come back within this long share one look for the groups finished
+notices left unreachable (at a start, all accounts log in within a second)."""
 GONE = frozenset({AccountStatus.LOGGED_OUT, AccountStatus.DISCONNECTED, AccountStatus.STOPPED})
 """States in which an account sends nothing until it comes back."""
 
@@ -321,6 +324,8 @@ class Broadcaster:
         self._loss_budget = loss_budget
         self._late_window = late_window
         self._status: dict[str, AccountStatus] = {}
+        self._back: set[str] = set()
+        """Accounts back since the last look for unreachable groups of finished notices."""
         self._stopping = False
         self.replan_delays_s: list[float] = []
         """For each account state change that re-planned a run: seconds until the new plan."""
@@ -881,9 +886,11 @@ class Broadcaster:
                 if not run.closing:
                     run.dropped.discard(account_id)
                     self._schedule_replan(run)
-            task = asyncio.create_task(self._reach_late(account_id), name=f"late-{account_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if not self._back:
+                task = asyncio.create_task(self._reach_late(), name="late-groups")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self._back.add(account_id)
 
     def _schedule_replan(self, run: _Run) -> None:
         run.events.append(time.monotonic())
@@ -902,9 +909,11 @@ class Broadcaster:
         done = time.monotonic()
         self.replan_delays_s.extend(done - t for t in events)
 
-    async def _reach_late(self, account_id: str) -> None:
+    async def _reach_late(self) -> None:
         """Groups left ``unreachable`` by finished notices (e.g. at a resume, while their
-        accounts were still logged out) that ``account_id`` is in: send them now."""
+        accounts were still logged out) that an account back is in: send them now."""
+        await asyncio.sleep(LATE_BATCH_S)
+        accounts, self._back = sorted(self._back), set()
         for run in list(self._runs.values()):
             if run.closing:  # finishing: its unreachable rows are about to be final
                 await run.done.wait()
@@ -914,14 +923,14 @@ class Broadcaster:
             notice_ids = await run_in_session(
                 self._engine,
                 lambda s: service.reopen_unreachable(
-                    s, account_id=account_id, since=since, exclude=active
+                    s, account_ids=accounts, since=since, exclude=active
                 ),
             )
         except Exception:
-            log.exception("account %s back: looking for unreachable groups failed", account_id)
+            log.exception("accounts %s back: looking for unreachable groups failed", accounts)
             return
         for notice_id in notice_ids:
-            log.info("notice %s: %s is back, sending its unreachable groups", notice_id, account_id)
+            log.info("notice %s: %s back, sending its unreachable groups", notice_id, accounts)
             self._spawn(notice_id, resumed=True)
 
 

@@ -230,10 +230,15 @@ def recover_interrupted(session: Session, *, resend: bool) -> list[int]:
 
 
 def reopen_unreachable(
-    session: Session, *, account_id: str, since: datetime, exclude: Collection[int] = ()
+    session: Session,
+    *,
+    account_ids: Collection[str],
+    since: datetime,
+    exclude: Collection[int] = (),
 ) -> list[int]:
-    """An account is back: the rows left ``unreachable`` in the groups it is in, of finished
-    notices started since ``since``, are planned again and their notices sending again.
+    """Accounts are back: the rows left ``unreachable`` in the groups they are in, of
+    finished notices started since ``since``, are planned again and their notices sending
+    again.
 
     Returns the ids of those notices (to be resumed). Notices in ``exclude`` (running in
     this process) are left alone: their run re-plans them in memory.
@@ -241,7 +246,7 @@ def reopen_unreachable(
     in_groups = (
         sa_select(col(GroupMembership.chat_group_id))
         .join(BotAccount, col(BotAccount.id) == col(GroupMembership.bot_account_id))
-        .where(col(BotAccount.account_id) == account_id)
+        .where(col(BotAccount.account_id).in_(list(account_ids)))
     )
     rows = session.execute(
         sa_select(col(Delivery.id), col(Delivery.notice_id))
@@ -260,7 +265,7 @@ def reopen_unreachable(
     session.execute(
         update(Delivery)
         .where(col(Delivery.id).in_(ids), col(Delivery.state) == DeliveryState.UNREACHABLE)
-        .values(state=DeliveryState.PLANNED, error=f"{account_id} 恢复在线，补发")
+        .values(state=DeliveryState.PLANNED, error="机器人账号恢复在线，补发")
     )
     notice_ids = sorted({notice_id for _, notice_id in rows})
     session.execute(
