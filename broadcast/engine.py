@@ -520,7 +520,7 @@ class Broadcaster:
             self._engine, lambda s: service.recover_interrupted(s, resend=self._resend_uncertain)
         )
         for notice_id in notice_ids:
-            self._spawn(notice_id, resumed=True, late=True)
+            self._spawn(notice_id, resumed=True)
         return notice_ids
 
     def _spawn(self, notice_id: int, *, resumed: bool, late: bool = False) -> None:
@@ -931,7 +931,7 @@ class Broadcaster:
             return
         for notice_id in notice_ids:
             log.info("notice %s: %s back, sending its unreachable groups", notice_id, accounts)
-            self._spawn(notice_id, resumed=True)
+            self._spawn(notice_id, resumed=True, late=True)
 
 
 def advice_zh(plan: planner.DeliveryPlan, deadline_s: float) -> str:

@@ -194,3 +194,48 @@ async def test_a_transient_failure_is_retried_by_another_account_of_the_group(
     assert {r.state for r in rows} == {DeliveryState.SENT}
     [retried] = [r for r in rows if r.attempts == 2]
     assert retried.account_id != "bot1"
+
+
+async def test_a_resume_still_resends_uncertain_rows_and_a_late_run_does_not(
+    slow_system: tuple[BotHub, Broadcaster], engine: Engine
+) -> None:
+    """The late run (an account back) sends only the rows it reopened; a resume after a
+    crash re-sends the rows caught mid-send, as before."""
+    hub, broadcaster = slow_system
+    prepared = await broadcaster.prepare(request())
+    with session_scope(engine) as session:
+        notice = service.notice_by_code(session, prepared.code)
+        notice.status, notice.started_at = NoticeStatus.SENDING, datetime.now(UTC)
+        rows = list(session.exec(select(Delivery).where(Delivery.notice_id == notice.id)))
+        by_room = {r.room_id: r for r in rows}
+        town_row = by_room[room_id(())]
+        town_row.state = DeliveryState.SENDING  # caught mid-send by a crash
+        session.add_all([notice, town_row])
+    await broadcaster.resume()
+    async with asyncio.timeout(20):
+        await broadcaster.wait(prepared.code)
+    assert once_each(hub)  # the town group too: resent on resume (resend_uncertain)
+
+    # A finished notice with an uncertain row and an unreachable one: an account back
+    # sends the unreachable one only.
+    second = await broadcaster.prepare(request())
+    with session_scope(engine) as session:
+        notice = service.notice_by_code(session, second.code)
+        notice.status, notice.started_at = NoticeStatus.DONE, datetime.now(UTC)
+        rows = {
+            r.room_id: r
+            for r in session.exec(select(Delivery).where(Delivery.notice_id == notice.id))
+        }
+        for room, row in rows.items():
+            row.state = DeliveryState.SENT
+            if room == room_id(()):
+                row.state = DeliveryState.UNCERTAIN
+            if room == room_id(PATHS[1]):
+                row.state = DeliveryState.UNREACHABLE
+        session.add_all([notice, *rows.values()])
+    before = Counter(all_sent(hub))
+    await fake(hub, "bot1").set_state(AccountStatus.DISCONNECTED, "事件流中断")
+    await fake(hub, "bot1").set_state(AccountStatus.ONLINE, "已重新连接")
+    await until(lambda: len(all_sent(hub)) > before.total())
+    await until(lambda: not broadcaster._active)
+    assert Counter(all_sent(hub)) - before == Counter({("bot1", room_id(PATHS[1])): 1})
