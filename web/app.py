@@ -137,14 +137,11 @@ def bots_ctx(
         )
         app[HUB] = hub
         app[BROADCASTER] = broadcaster
-        # Recover what the last stop interrupted before the accounts log in: their room
-        # discovery then keeps the database (SQLite's one connection) busy for a while.
-        # The resumed notices wait for the rooms before they plan.
+        await hub.start({a.id: a.name or a.id for a in accounts})
         resumed = await broadcaster.resume()
+        if resumed:
+            log.info("resumed %d notice(s) interrupted by the last stop", len(resumed))
         try:
-            await hub.start({a.id: a.name or a.id for a in accounts})
-            if resumed:
-                log.info("resumed %d notice(s) interrupted by the last stop", len(resumed))
             yield
         finally:
             await broadcaster.stop()
