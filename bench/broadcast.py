@@ -5,11 +5,14 @@ Everything real except WeChat: the process as ``gridcast run`` builds it
 serving the Wechaty Puppet Service protocol with each account's rate limit enforced,
 one python-wechaty client per account over gRPC, the hub, the planner and the
 outbox. The reference deployment is config.yaml's default: 32 accounts at 1
-message/s with a burst of 5, every group in two accounts, villages of uneven size.
+message/s with a burst of 5, every group in four accounts laid out by the membership
+design (:mod:`broadcast.membership`), villages of uneven size.
 
 ``--rate-scale K`` multiplies every rate (accounts and sandbox alike) so a run takes
-about 150/K seconds; ``--fail`` logs out some accounts and makes 1% of sends fail
-transiently, part-way through.
+about 150/K seconds; ``--fail`` logs out ``--fail-accounts`` accounts (3, 10% of 32) at
+``--fail-at`` (0.3) of the predicted reach and makes 1% of sends fail transiently from
+then on. The loss is adversarial: the accounts whose groups have the fewest alternatives
+go first (:func:`broadcast.membership.adversarial_loss`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import resource
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ from aiohttp import web
 from sqlmodel import Session
 
 from bot.transport import ChatTransport
-from broadcast import planner, service
+from broadcast import membership, planner, service
 from broadcast.engine import Broadcaster, NoticeRequest
 from core.config import Settings, parse_settings
 from gridcast.runtime import build_sandbox, prepare_database
@@ -62,8 +66,17 @@ def _settings(data_dir: Path, rate_scale: float, base: Settings | None) -> Setti
     )
 
 
+FAIL_ACCOUNTS = 3
+FAIL_AT = 0.3
+
+
 async def run_broadcast_bench(
-    *, rate_scale: float = 1.0, fail: bool = False, settings: Settings | None = None
+    *,
+    rate_scale: float = 1.0,
+    fail: bool = False,
+    fail_accounts: int = FAIL_ACCOUNTS,
+    fail_at: float = FAIL_AT,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """The whole process as ``gridcast run`` builds it (``create_app``), on a fresh database
     and a sandbox of the full town; one notice to every group."""
@@ -84,7 +97,9 @@ async def run_broadcast_bench(
             connect_s = time.perf_counter() - connect_started
             await hub.wait_rooms(600)
             discover_s = time.perf_counter() - connect_started - connect_s
-            result = await _measure(cfg, sandbox, broadcaster, engine, fail)
+            result = await _measure(
+                cfg, sandbox, broadcaster, engine, fail_accounts if fail else 0, fail_at, fail
+            )
             result["connect_s"] = round(connect_s, 1)
             result["room_discovery_s"] = round(discover_s, 1)
             result["rate_scale"] = rate_scale
@@ -106,18 +121,22 @@ async def _measure(
     sandbox: Sandbox,
     broadcaster: Broadcaster,
     engine: Any,
+    fail_accounts: int,
+    fail_at: float,
     fail: bool,
 ) -> dict[str, Any]:
     deadline = cfg.broadcast.deadline.total_seconds()
 
-    def naive(session: Session) -> planner.DeliveryPlan:
+    def naive(session: Session) -> tuple[planner.DeliveryPlan, dict[str, frozenset[str]]]:
         scope = service.scope_unit(session, cfg.town.name, town=cfg.town.name)
         targets = service.target_groups(session, scope, ("town", "village", "grid", "unit"))
-        return planner.plan_delivery(
-            service.planner_groups(targets), broadcaster.planner_accounts()
-        )
+        groups = service.planner_groups(targets)
+        plan = planner.plan_delivery(groups, broadcaster.planner_accounts())
+        return plan, {g.id: g.members for g in groups}
 
-    reference = await run_in_session(engine, naive)
+    reference, members = await run_in_session(engine, naive)
+    account_ids = [a.id for a in cfg.account_settings()]
+    lost = membership.adversarial_loss(members, account_ids, fail_accounts) if fail else ()
     request = NoticeRequest(
         title="台风“海葵”防御紧急通知",
         body="台风预计今晚登陆，请立即转移低洼地带和危房人员，停止一切户外作业。",
@@ -130,10 +149,7 @@ async def _measure(
     await broadcaster.confirm(prepared.code)
     if fail:
         asyncio.get_running_loop().call_later(
-            prepared.predicted_reach_s * 0.3,
-            _inject_failures,
-            sandbox,
-            [a.id for a in cfg.account_settings()],
+            prepared.predicted_reach_s * fail_at, _inject_failures, sandbox, lost
         )
     await broadcaster.wait(prepared.code)
     wall_s = time.monotonic() - started
@@ -151,6 +167,10 @@ async def _measure(
     duplicates = sum(1 for room, n in per_room.items() if n > 1 and room not in uncertain_rooms)
     sent_rooms = states["sent_rooms"]
     missing = sum(1 for room in sent_rooms if per_room.get(room, 0) == 0)
+    counts = states["counts"]
+    unreachable = counts.get(DeliveryState.UNREACHABLE.value, 0)
+    reached_all_reachable = report["sent"] + unreachable == prepared.groups
+    delays = broadcaster.replan_delays_s
     return {
         "groups": prepared.groups,
         "delivered": report["sent"],
@@ -181,11 +201,21 @@ async def _measure(
         "duplicates_outside_uncertain": duplicates,
         "sent_but_not_in_sandbox": missing,
         "fail_injected": fail,
+        "lost_accounts": list(lost),
+        "fail_at": fail_at if fail else None,
+        "meets_deadline_under_loss": reached_all_reachable
+        and reach_s is not None
+        and reach_s <= deadline
+        and duplicates == 0,
+        "predicted_reach_under_loss_s": round(prepared.predicted_reach_under_loss_s, 2)
+        if prepared.predicted_reach_under_loss_s is not None
+        else None,
+        "replan_after_loss_s": round(max(delays), 3) if delays else None,
     }
 
 
-def _inject_failures(sandbox: Sandbox, account_ids: list[str]) -> None:
-    for account_id in account_ids[:: max(1, len(account_ids) // 3)][:3]:
+def _inject_failures(sandbox: Sandbox, account_ids: Sequence[str]) -> None:
+    for account_id in account_ids:
         sandbox.logout(account_id, "压测：模拟账号被迫下线")
     sandbox.set_risk(failure_probability=0.01)
 

@@ -39,6 +39,7 @@ from core.messaging import (
     SenderState,
     SendFailed,
     SendThrottled,
+    StateListener,
     TransportError,
     usable_burst,
 )
@@ -131,6 +132,7 @@ class BotHub:
         self._stopping = False
         self._final_states: dict[str, tuple[AccountStatus, str]] = {}
         self.rooms_ready = asyncio.Event()
+        self._state_listeners: list[StateListener] = []
         self.dispatcher = Dispatcher(self.resolve, clock=clock)
         self.handled = 0
 
@@ -243,8 +245,19 @@ class BotHub:
 
     # --- events -------------------------------------------------------------------------
 
+    def add_state_listener(self, listener: StateListener) -> None:
+        """Call ``listener(account_id, status)`` on every account state change (the
+        broadcast engine re-plans on it)."""
+        self._state_listeners.append(listener)
+
     async def on_state(self, account_id: str, state: AccountStatus, detail: str) -> None:
         log.info("account %s: %s %s", account_id, state.value, detail)
+        # Listeners first: a broadcast re-plans within the event, not after a database write.
+        for listener in self._state_listeners:
+            try:
+                listener(account_id, state)
+            except Exception:
+                log.exception("account %s: state listener failed", account_id)
         if self._stopping:  # stored together by stop(), not one transaction per account
             self._final_states[account_id] = (state, detail)
             return

@@ -12,7 +12,12 @@ never what limits the broadcast, on SQLite or PostgreSQL.
 
 When an account is throttled, logs out or fails, its remaining groups are
 re-planned at once over the other accounts in the same groups, with the
-planner's knowledge of every account's bucket (from the sends so far).
+planner's knowledge of every account's bucket (from the sends so far). The
+messenger tells the engine of every account state change, so a logout is
+re-planned within :data:`REPLAN_COALESCE_S` of the event, before the account's
+next send would have found out; an account that comes back is planned in again,
+with the groups that had no usable account (also those of finished notices, within
+``late_window``: the ones left unreachable at a resume).
 """
 
 from __future__ import annotations
@@ -25,14 +30,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, col
 
-from broadcast import compose, planner, service
+from broadcast import compose, membership, planner, service
 from core.messaging import (
     AccountUnavailable,
     Messenger,
@@ -59,6 +64,14 @@ FLUSH_INTERVAL_S = 0.02
 SENDING_LEAD_S = 0.05
 """A row is marked ``sending`` this long before its planned time, so the commit is done
 when the time comes."""
+REPLAN_COALESCE_S = 0.05
+"""State changes that arrive this close together share one re-plan (three accounts
+logged out at once re-plan once, not three times)."""
+LATE_BATCH_S = 1.0
+"""Accounts that come back within this long share one look for the groups finished
+notices left unreachable (at a start, all accounts log in within a second)."""
+GONE = frozenset({AccountStatus.LOGGED_OUT, AccountStatus.DISCONNECTED, AccountStatus.STOPPED})
+"""States in which an account sends nothing until it comes back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +104,60 @@ class Prepared:
     meets_deadline: bool
     advice: str
     plan_ms: float
+    loss_budget: float = 0.0
+    """Share of the accounts the prediction under loss takes away."""
+    lost_accounts: tuple[str, ...] = ()
+    """The accounts taken away: those whose groups have the fewest alternatives."""
+    predicted_reach_under_loss_s: float | None = None
+    """Predicted reach of the groups still reachable if ``lost_accounts`` are lost at the
+    start (the worst moment for capacity); ``None`` with no loss budget."""
+    unreachable_under_loss: int = 0
+    """Groups that would have no account left after that loss."""
+
+    @property
+    def meets_deadline_under_loss(self) -> bool:
+        if self.predicted_reach_under_loss_s is None:
+            return self.meets_deadline
+        return (
+            self.unreachable == 0
+            and self.unreachable_under_loss == 0
+            and self.predicted_reach_under_loss_s <= self.deadline_s
+        )
 
     def summary_zh(self) -> str:
         head = (
             f"通知 {self.code} 将发往 {self.groups} 个群，预计 {self.predicted_reach_s:.0f} 秒全部送达"
             f"（理论下限 {self.lower_bound_s:.0f} 秒，时限 {self.deadline_s:.0f} 秒）。"
         )
+        if self.predicted_reach_under_loss_s is not None and self.lost_accounts:
+            head += (
+                f"\n若发送中途有 {len(self.lost_accounts)} 个机器人账号被封或掉线"
+                f"（{self.loss_budget:.0%}），预计 {self.predicted_reach_under_loss_s:.0f} 秒送达"
+            )
+            if self.unreachable_under_loss:
+                head += f"，其中 {self.unreachable_under_loss} 个群将暂时无法送达（账号恢复后补发）"
+            head += "。"
         return head + (f"\n{self.advice}" if self.advice else "")
+
+    def as_json(self) -> dict[str, object]:
+        """What the API and the CLI show before an official confirms."""
+        under = self.predicted_reach_under_loss_s
+        return {
+            "code": self.code,
+            "groups": self.groups,
+            "unreachable": self.unreachable,
+            "lower_bound_s": round(self.lower_bound_s, 2),
+            "predicted_reach_s": round(self.predicted_reach_s, 2),
+            "deadline_s": self.deadline_s,
+            "meets_deadline": self.meets_deadline,
+            "loss_budget": self.loss_budget,
+            "lost_accounts": list(self.lost_accounts),
+            "predicted_reach_under_loss_s": round(under, 2) if under is not None else None,
+            "unreachable_under_loss": self.unreachable_under_loss,
+            "meets_deadline_under_loss": self.meets_deadline_under_loss,
+            "plan_ms": round(self.plan_ms, 1),
+            "summary": self.summary_zh(),
+        }
 
 
 class OutboxWriter:
@@ -208,6 +268,18 @@ class _Run:
     history: dict[str, list[float]] = field(default_factory=dict)
     dropped: set[str] = field(default_factory=set)
     excluded: dict[int, set[str]] = field(default_factory=dict)
+    waiting: dict[int, _Item] = field(default_factory=dict)
+    """Items no usable account could take (written ``unreachable``): planned again when an
+    account comes back."""
+    closing: bool = False
+    """Every sender has finished: a change now goes to the database path."""
+    replan_at: asyncio.TimerHandle | None = None
+    events: list[float] = field(default_factory=list)
+    """Monotonic times of the state changes waiting for the next re-plan."""
+    returned: list[_Item] = field(default_factory=list)
+    avoid: dict[int, str] = field(default_factory=dict)
+    """Item -> the account whose send of it failed transiently: another member retries."""
+    """Items taken back from a failed send, waiting for the next re-plan."""
     sent: int = 0
     failed: int = 0
     unreachable: int = 0
@@ -230,9 +302,14 @@ class Broadcaster:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter_s: float = 0.0,
         seed: int = 0,
+        loss_budget: float = 0.1,
+        late_window: timedelta = timedelta(hours=24),
     ) -> None:
         """``jitter_s``: each post waits a further random 0..jitter_s seconds after its
-        planned time (never earlier), so an account does not post on a perfect beat."""
+        planned time (never earlier), so an account does not post on a perfect beat.
+        ``loss_budget``: share of the accounts the prediction under loss takes away.
+        ``late_window``: an account that comes back still gets the groups it was the
+        only way into, of notices started this long ago at most."""
         self._engine = engine
         self._messenger = messenger
         self._town = town
@@ -241,7 +318,18 @@ class Broadcaster:
         self._jitter_s = jitter_s
         self._rng = random.Random(seed)
         self._runs: dict[int, _Run] = {}
+        self._active: set[int] = set()
+        """Notices with a sending task (running or about to)."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loss_budget = loss_budget
+        self._late_window = late_window
+        self._status: dict[str, AccountStatus] = {}
+        self._back: set[str] = set()
+        """Accounts back since the last look for unreachable groups of finished notices."""
+        self._stopping = False
+        self.replan_delays_s: list[float] = []
+        """For each account state change that re-planned a run: seconds until the new plan."""
+        messenger.add_state_listener(self._on_account_state)
         self.last_writer: OutboxWriter | None = None
         self.last_plan_reach_s: float | None = None
         """When the latest (re-)plan said the last group would be reached (from the start)."""
@@ -318,6 +406,7 @@ class Broadcaster:
             bound = planner.plan_delivery(
                 groups, self.planner_accounts(reserve=False)
             ).lower_bound_s
+            lost, under = self._plan_under_loss(groups, accounts)
             plan_ms = (time.perf_counter() - started) * 1000
             notice = service.create_notice(
                 session,
@@ -349,9 +438,29 @@ class Broadcaster:
                 meets_deadline=plan.meets_deadline(request.deadline_s),
                 advice=advice_zh(plan, request.deadline_s),
                 plan_ms=plan_ms,
+                loss_budget=self._loss_budget,
+                lost_accounts=lost,
+                predicted_reach_under_loss_s=under.predicted_reach_s if under else None,
+                unreachable_under_loss=len(under.unreachable) - len(plan.unreachable)
+                if under
+                else 0,
             )
 
         return await run_in_session(self._engine, build)
+
+    def _plan_under_loss(
+        self, groups: Sequence[planner.Group], accounts: Sequence[planner.Account]
+    ) -> tuple[tuple[str, ...], planner.DeliveryPlan | None]:
+        """The plan if the loss budget's worth of accounts were lost at the start, those
+        whose groups have the fewest alternatives (the worst moment for capacity)."""
+        usable = [a.id for a in accounts if a.usable]
+        count = membership.accounts_lost(self._loss_budget, len(usable))
+        if not count or not groups:
+            return (), None
+        members = {g.id: g.members & set(usable) for g in groups}
+        lost = membership.adversarial_loss(members, usable, count)
+        left = [a for a in accounts if a.id not in lost]
+        return lost, planner.plan_delivery(groups, left, margin_s=self._margin())
 
     # --- sending --------------------------------------------------------------------
 
@@ -414,12 +523,16 @@ class Broadcaster:
             self._spawn(notice_id, resumed=True)
         return notice_ids
 
-    def _spawn(self, notice_id: int, *, resumed: bool) -> None:
+    def _spawn(self, notice_id: int, *, resumed: bool, late: bool = False) -> None:
+        if notice_id in self._active:  # one run per notice, whoever asks
+            return
+        self._active.add(notice_id)
         task = asyncio.create_task(
-            self._send_notice(notice_id, resumed=resumed), name=f"notice-{notice_id}"
+            self._send_notice(notice_id, resumed=resumed, late=late), name=f"notice-{notice_id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._active.discard(notice_id))
 
     async def wait(self, code: str) -> None:
         """Until the notice's run has ended (all rows final); wrap in ``asyncio.timeout``."""
@@ -448,20 +561,23 @@ class Broadcaster:
         }
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _send_notice(self, notice_id: int, *, resumed: bool) -> None:
+    async def _send_notice(self, notice_id: int, *, resumed: bool, late: bool = False) -> None:
+        """Send the open rows of a notice; ``late``: only the rows reopened for an account
+        that came back (an uncertain row stays as it is)."""
         writer = OutboxWriter(self._engine)
         self.last_writer = writer
         writer.start()
         try:
             if not await self._messenger.wait_rooms():  # on a restart: let the accounts settle
                 log.warning("notice %s: sending before every account's rooms are known", notice_id)
-            loaded = await run_in_session(self._engine, lambda s: self._load(s, notice_id))
+            loaded = await run_in_session(self._engine, lambda s: self._load(s, notice_id, late))
             if loaded is None:
                 return
             notice_code, text, items, members = loaded
@@ -470,9 +586,18 @@ class Broadcaster:
             self._plan(run, list(items.values()), empty_buckets=resumed)
             failures: list[BaseException] = []
             # Loop: a failover may start workers while others are finishing.
-            while pending := [t for t in run.workers.values() if not t.done()]:
-                results = await asyncio.gather(*pending, return_exceptions=True)
-                failures += [r for r in results if isinstance(r, BaseException)]
+            while True:
+                pending = [t for t in run.workers.values() if not t.done()]
+                if pending:
+                    results = await asyncio.gather(*pending, return_exceptions=True)
+                    failures += [r for r in results if isinstance(r, BaseException)]
+                elif run.replan_at is not None:  # a re-plan is due: it may start senders
+                    await asyncio.sleep(REPLAN_COALESCE_S)
+                else:
+                    break
+            run.closing = True
+            if run.replan_at is not None:
+                run.replan_at.cancel()
             await writer.close()
             if failures:
                 # Left "sending": the next start resumes it from the outbox.
@@ -496,12 +621,14 @@ class Broadcaster:
                 run_.done.set()
 
     def _load(
-        self, session: Session, notice_id: int
+        self, session: Session, notice_id: int, late: bool = False
     ) -> tuple[str, str, dict[int, _Item], dict[int, frozenset[str]]] | None:
         notice = session.get(Notice, notice_id)
         if notice is None:
             return None
-        rows = service.open_deliveries(session, notice_id, resend_uncertain=self._resend_uncertain)
+        rows = service.open_deliveries(
+            session, notice_id, resend_uncertain=self._resend_uncertain and not late
+        )
         members = service.group_members(session, {r.chat_group_id for r in rows})
         items = {
             r.id: _Item(
@@ -526,12 +653,7 @@ class Broadcaster:
             if a.id not in run.dropped
         ]
         groups = [
-            planner.Group(
-                str(item.delivery_id),
-                item.level,
-                run.members.get(item.chat_group_id, frozenset())
-                - run.excluded.get(item.delivery_id, set()),
-            )
+            planner.Group(str(item.delivery_id), item.level, self._members_for(run, item))
             for item in items
         ]
         history = {k: v for k, v in run.history.items()}
@@ -550,6 +672,9 @@ class Broadcaster:
         )
         for lost in plan.unreachable:
             item = run.items[int(lost.group_id)]
+            if item.delivery_id in run.waiting:
+                continue
+            run.waiting[item.delivery_id] = item
             run.unreachable += 1
             run.writer.put(
                 {
@@ -561,6 +686,9 @@ class Broadcaster:
         queues: dict[str, deque[_Item]] = {}
         for delivery in plan.deliveries:
             item = run.items[int(delivery.group_id)]
+            if run.waiting.pop(item.delivery_id, None) is not None:
+                run.unreachable -= 1
+                self._back_to_plan(run, item, f"{delivery.account_id} 恢复可用，补发")
             item.send_at = delivery.send_at
             queues.setdefault(delivery.account_id, deque()).append(item)
         for account_id in set(run.queues) | set(queues):
@@ -602,6 +730,11 @@ class Broadcaster:
                 wait += self._rng.uniform(0, self._jitter_s)
             if wait > 0:
                 await asyncio.sleep(wait)
+            if account_id in run.dropped:  # lost meanwhile (the messenger said so)
+                self._back_to_plan(run, item, f"{account_id} 不可用，改由其他账号发送")
+                run.returned.append(item)
+                self._schedule_replan(run)
+                continue
             try:
                 message_id = await self._messenger.send_as(
                     account_id, Reply(text=run.text, room_id=item.room_id)
@@ -639,7 +772,8 @@ class Broadcaster:
                     )
                     if others:
                         self._back_to_plan(run, item, f"{account_id}：{exc.reason}")
-                        self._replan_all(run, [item])
+                        run.returned.append(item)
+                        self._schedule_replan(run)
                     else:
                         run.failed += 1
                         run.writer.put(
@@ -650,9 +784,13 @@ class Broadcaster:
                             }
                         )
                 elif item.attempts < MAX_TRANSIENT_ATTEMPTS:
-                    self._retry_later(
-                        run, account_id, item, f"第{item.attempts}次发送失败：{exc.reason}"
-                    )
+                    # Re-planned rather than queued again on this account: another member
+                    # of the group with room to spare takes it, and this account's later
+                    # posts keep their times (an extra post would push them all back).
+                    self._back_to_plan(run, item, f"第{item.attempts}次发送失败：{exc.reason}")
+                    run.avoid[item.delivery_id] = account_id
+                    run.returned.append(item)
+                    self._schedule_replan(run)
                 else:
                     run.failed += 1
                     run.writer.put(
@@ -675,6 +813,17 @@ class Broadcaster:
                 }
             )
 
+    def _members_for(self, run: _Run, item: _Item) -> frozenset[str]:
+        """The accounts that may post ``item``: the group's, less those that failed it for
+        good, and less the one that just failed it for a while when there is another."""
+        members = run.members.get(item.chat_group_id, frozenset()) - run.excluded.get(
+            item.delivery_id, set()
+        )
+        avoid = run.avoid.get(item.delivery_id)
+        if avoid is not None and members - {avoid}:
+            return members - {avoid}
+        return members
+
     def _retry_later(self, run: _Run, account_id: str, item: _Item, reason: str) -> None:
         """Back into the account's current queue (a re-plan may have replaced it), in time
         order, after a backoff."""
@@ -689,17 +838,100 @@ class Broadcaster:
         run.writer.put({"id": item.delivery_id, "state": DeliveryState.PLANNED, "error": reason})
 
     def _failover(self, run: _Run, account_id: str, item: _Item) -> None:
-        """Move everything not yet claimed (this account's first) onto the usable accounts."""
+        """Move everything not yet claimed (this account's first) onto the usable accounts.
+
+        The account stops at once (its queue is emptied); the re-plan follows within
+        :data:`REPLAN_COALESCE_S`, shared with the other accounts lost at the same moment."""
         log.warning("notice %s: %s out, re-planning", run.code, account_id)
-        self._replan_all(run, [item])
+        queue = run.queues.get(account_id)
+        run.returned.append(item)
+        if queue:
+            run.returned.extend(queue)
+            queue.clear()
+        self._schedule_replan(run)
 
     def _replan_all(self, run: _Run, first: list[_Item]) -> None:
-        """Re-plan every unclaimed delivery of the run, plus ``first``."""
+        """Re-plan every unclaimed delivery of the run, plus ``first`` and the groups that
+        had no usable account (one may be back)."""
         remaining = list(first)
         for queue in run.queues.values():
             remaining.extend(queue)
             queue.clear()
+        seen = {item.delivery_id for item in remaining}
+        remaining += [item for item in run.waiting.values() if item.delivery_id not in seen]
         self._plan(run, remaining)
+
+    # --- account state changes ------------------------------------------------------
+
+    def _on_account_state(self, account_id: str, status: AccountStatus) -> None:
+        """The messenger's listener: a lost account's groups move at once; an account that
+        comes back is planned in again, with the groups that were waiting for it."""
+        previous = self._status.get(account_id)
+        self._status[account_id] = status
+        if self._stopping:
+            return
+        if status in GONE:
+            for run in self._runs.values():
+                if run.closing or account_id in run.dropped:
+                    continue
+                run.dropped.add(account_id)
+                queue = run.queues.get(account_id)
+                if queue:  # it stops now; the others get its groups with the re-plan
+                    run.returned.extend(queue)
+                    queue.clear()
+                    run.changed[account_id].set()
+                    self._schedule_replan(run)
+        elif status is AccountStatus.ONLINE and previous not in planner.USABLE:
+            for run in self._runs.values():
+                if not run.closing:
+                    run.dropped.discard(account_id)
+                    self._schedule_replan(run)
+            if not self._back:
+                task = asyncio.create_task(self._reach_late(), name="late-groups")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self._back.add(account_id)
+
+    def _schedule_replan(self, run: _Run) -> None:
+        run.events.append(time.monotonic())
+        if run.replan_at is None:
+            run.replan_at = asyncio.get_running_loop().call_later(
+                REPLAN_COALESCE_S, self._replan_now, run
+            )
+
+    def _replan_now(self, run: _Run) -> None:
+        run.replan_at = None
+        events, run.events = run.events, []
+        if run.closing or self._runs.get(run.notice_id) is not run:
+            return  # finished meanwhile: _reach_late looks in the database
+        returned, run.returned = run.returned, []
+        self._replan_all(run, returned)
+        done = time.monotonic()
+        self.replan_delays_s.extend(done - t for t in events)
+
+    async def _reach_late(self) -> None:
+        """Groups left ``unreachable`` by finished notices (e.g. at a resume, while their
+        accounts were still logged out) that an account back is in: send them now."""
+        await asyncio.sleep(LATE_BATCH_S)
+        accounts, self._back = sorted(self._back), set()
+        for run in list(self._runs.values()):
+            if run.closing:  # finishing: its unreachable rows are about to be final
+                await run.done.wait()
+        since = self._clock() - self._late_window
+        active = set(self._active)
+        try:
+            notice_ids = await run_in_session(
+                self._engine,
+                lambda s: service.reopen_unreachable(
+                    s, account_ids=accounts, since=since, exclude=active
+                ),
+            )
+        except Exception:
+            log.exception("accounts %s back: looking for unreachable groups failed", accounts)
+            return
+        for notice_id in notice_ids:
+            log.info("notice %s: %s back, sending its unreachable groups", notice_id, accounts)
+            self._spawn(notice_id, resumed=True, late=True)
 
 
 def advice_zh(plan: planner.DeliveryPlan, deadline_s: float) -> str:

@@ -454,7 +454,11 @@ def _schedule(
         account_id, start, tokens, rate = account.id, slot.start, slot.tokens, slot.rate
         for lv, by_time in enumerate(at_time):
             first_of_level = k
-            for c, count in flow.on_account[a][lv].items():
+            # Fewest live alternatives first: if this account is lost midway, what it has
+            # not sent yet is what other accounts can most easily take over.
+            by_class = flow.on_account[a][lv]
+            for c in sorted(by_class, key=lambda c: (len(problem.members[c]), c)):
+                count = by_class[c]
                 first = next_id[c]
                 next_id[c] = first + count
                 for group_id in problem.group_ids[c][first : first + count]:

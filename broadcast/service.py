@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +13,7 @@ from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
-from broadcast import planner
+from broadcast import membership, planner
 from core.ids import InvalidCode, format_notice_code, parse_notice_code
 from models.broadcast import (
     FINAL_DELIVERY_STATES,
@@ -27,8 +27,8 @@ from models.broadcast import (
     Receipt,
 )
 from models.chat import BotAccount, ChatGroup, GroupMembership
-from models.enums import Level
-from models.org import PATH_SEP, OrgUnit, town_relative
+from models.enums import Level, Role
+from models.org import PATH_SEP, OrgUnit, Person, RoleAssignment, town_relative
 from orgtree.service import resolve_path
 
 
@@ -227,6 +227,53 @@ def recover_interrupted(session: Session, *, resend: bool) -> list[int]:
         for n in session.exec(select(Notice).where(Notice.status == NoticeStatus.SENDING))
         if n.id is not None
     ]
+
+
+def reopen_unreachable(
+    session: Session,
+    *,
+    account_ids: Collection[str],
+    since: datetime,
+    exclude: Collection[int] = (),
+) -> list[int]:
+    """Accounts are back: the rows left ``unreachable`` in the groups they are in, of
+    finished notices started since ``since``, are planned again and their notices sending
+    again.
+
+    Returns the ids of those notices (to be resumed). Notices in ``exclude`` (running in
+    this process) are left alone: their run re-plans them in memory.
+    """
+    in_groups = (
+        sa_select(col(GroupMembership.chat_group_id))
+        .join(BotAccount, col(BotAccount.id) == col(GroupMembership.bot_account_id))
+        .where(col(BotAccount.account_id).in_(list(account_ids)))
+    )
+    rows = session.execute(
+        sa_select(col(Delivery.id), col(Delivery.notice_id))
+        .join(Notice, col(Notice.id) == col(Delivery.notice_id))
+        .where(
+            col(Delivery.state) == DeliveryState.UNREACHABLE,
+            col(Delivery.chat_group_id).in_(in_groups),
+            col(Notice.status) == NoticeStatus.DONE,
+            col(Notice.started_at) >= since,
+            col(Notice.id).not_in(list(exclude)),
+        )
+    ).all()
+    if not rows:
+        return []
+    ids = [delivery_id for delivery_id, _ in rows]
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(ids), col(Delivery.state) == DeliveryState.UNREACHABLE)
+        .values(state=DeliveryState.PLANNED, error="机器人账号恢复在线，补发")
+    )
+    notice_ids = sorted({notice_id for _, notice_id in rows})
+    session.execute(
+        update(Notice)
+        .where(col(Notice.id).in_(notice_ids))
+        .values(status=NoticeStatus.SENDING, finished_at=None)
+    )
+    return notice_ids
 
 
 def open_deliveries(session: Session, notice_id: int, *, resend_uncertain: bool) -> list[Delivery]:
@@ -436,3 +483,68 @@ def notice_text(session: Session, notice: Notice) -> str:
     return compose.render_retraction(
         code=notice.code, original_code=parent.code, title=parent.title, issuer=notice.issuer_name
     )
+
+
+# --- the deployment's memberships, for the membership design ---------------------------
+
+
+_INVITER_ROLES: dict[Level, tuple[Role, ...]] = {
+    Level.UNIT: (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER),
+    Level.GRID: (Role.GRID_LEADER,),
+    Level.VILLAGE: (Role.STATION_CHIEF,),
+    Level.TOWN: (Role.TOWN_OFFICIAL,),
+}
+"""Who invites a bot into a group of each level (the group's own leader); when there is
+none, the leader one level up, who sits in the groups below."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentGroups:
+    """Every org unit's group, the bot accounts in it today, and who can invite more."""
+
+    levels: dict[str, int]
+    """Group (town-relative org path, ``/``-joined; ``""`` is the town) -> level depth."""
+    topics: dict[str, str]
+    existing: dict[str, frozenset[str]]
+    """Bot accounts the running system has seen in each group."""
+    inviters: dict[str, membership.Inviter | None]
+
+
+def deployment_groups(session: Session, *, town: str) -> DeploymentGroups:
+    """Read the org tree, the discovered memberships and the leaders from the database."""
+    from orgtree.binding import topic_for
+
+    units = list(session.exec(select(OrgUnit).order_by(col(OrgUnit.id))))
+    key_of = {u.id: "/".join(u.town_path) for u in units}
+    levels = {key_of[u.id]: u.level.depth for u in units}
+    topics = {key_of[u.id]: topic_for(town, u.town_path) for u in units}
+    members = group_members(session)
+    existing: dict[str, frozenset[str]] = {}
+    for group in session.exec(select(ChatGroup)):
+        key = key_of.get(group.org_unit_id)
+        if key is not None and group.id is not None:
+            existing[key] = existing.get(key, frozenset()) | members.get(group.id, frozenset())
+            topics[key] = group.topic
+    holders: dict[int, dict[Role, Person]] = defaultdict(dict)
+    for assignment, person in session.exec(
+        select(RoleAssignment, Person)
+        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+        .order_by(col(RoleAssignment.id))
+    ):
+        holders[assignment.org_unit_id].setdefault(Role(assignment.role), person)
+    by_id = {u.id: u for u in units}
+    inviters: dict[str, membership.Inviter | None] = {}
+    for unit in units:
+        found: membership.Inviter | None = None
+        for candidate in (unit, by_id.get(unit.parent_id)):
+            if candidate is None:
+                continue
+            for role in _INVITER_ROLES[candidate.level]:
+                leader = holders[candidate.id or -1].get(role)
+                if leader is not None:
+                    found = membership.Inviter(leader.name, leader.phone, role.label)
+                    break
+            if found is not None:
+                break
+        inviters[key_of[unit.id]] = found
+    return DeploymentGroups(levels=levels, topics=topics, existing=existing, inviters=inviters)

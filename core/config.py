@@ -156,8 +156,10 @@ class BotsSettings(_Section):
     """Send rate of each generated account."""
     burst: int = Field(default=5, ge=1, le=100)
     """Burst of each generated account."""
-    accounts_per_room: int = Field(default=2, ge=1, le=10)
-    """In the generated deployment, every room has at least this many bot accounts."""
+    accounts_per_room: int = Field(default=4, ge=1, le=10)
+    """In the generated deployment, every room has this many bot accounts, spread by the
+    membership design (``gridcast plan accounts`` advises it: with a loss budget of 10% of
+    32 accounts, 4 keep every room reachable whichever 3 accounts are lost)."""
     room_mapping: dict[str, str] = Field(default_factory=dict)
     """Rooms whose topic does not follow the naming convention: room id or topic ->
     org path below the town (``黄霞村/第16网格``)."""
@@ -328,6 +330,10 @@ class BroadcastSettings(_Section):
     """Replies that count as an acknowledgement of the latest notice in the group."""
     ack_window: Duration = timedelta(hours=24)
     """A reply counts for the latest notice that reached the group within this window."""
+    loss_budget: float = Field(default=0.1, ge=0, lt=1)
+    """Share of the bot accounts WeChat may take away during a notice (logouts, bans). A
+    notice's reach is predicted under this loss as well as without it, and
+    ``gridcast plan accounts`` sizes the deployment for it."""
     reminders_normal: ReminderIntervals = ReminderIntervals(
         remind_group=timedelta(minutes=30),
         tell_grid_leader=timedelta(hours=2),

@@ -7,6 +7,7 @@ send errors defined here. Nothing here knows about wechaty.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +23,7 @@ __all__ = [
     "SendThrottled",
     "SendUncertain",
     "SenderState",
+    "StateListener",
     "TransportError",
     "usable_burst",
 ]
@@ -110,6 +112,11 @@ class SenderState:
     """The account's configured bucket size (before :data:`SAFETY_RESERVE`)."""
 
 
+StateListener = Callable[[str, AccountStatus], None]
+"""Told ``(account id, new status)`` as soon as an account's state changes. Called
+synchronously on the event loop: it must not block (schedule work instead)."""
+
+
 class Messenger(Protocol):
     """The accounts that send notices, as the broadcast engine needs them."""
 
@@ -127,3 +134,7 @@ class Messenger(Protocol):
 
     def mark_throttled(self, account_id: str, retry_after_s: float | None) -> float:
         """Keep the account out of use for its cool-down; returns seconds until usable."""
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        """Call ``listener`` on every change of an account's state (logout, login,
+        disconnect, reconnect), before anything else handles it."""

@@ -2,14 +2,14 @@
 simulated WeChat world built from the org tree.
 
 With real WeChat the memberships are whatever the accounts were invited to, and
-the bot discovers them. For the sandbox, gridcast decides them here, the way a
-town would: each village's groups are served by a small pool of accounts (more
-accounts for bigger villages), every group has at least ``accounts_per_room``.
+the bot discovers them (``gridcast plan accounts`` says which invitations turn them
+into the design). For the sandbox, gridcast decides them here with the membership
+design: every group has ``accounts_per_room`` accounts and any two accounts share
+about the same number of groups.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from broadcast.membership import design_memberships
 from core.config import BotAccountSettings, Settings
 from models.enums import Level, Role
 from models.org import OrgUnit, Person, RoleAssignment
@@ -39,41 +40,13 @@ class GroupSlot:
 
 
 def assign_accounts(
-    groups: Sequence[GroupSlot], account_ids: Sequence[str], per_room: int
+    groups: Sequence[GroupSlot], account_ids: Sequence[str], per_room: int, *, seed: int = 0
 ) -> dict[tuple[str, ...], tuple[str, ...]]:
-    """Every group gets ``min(per_room, len(accounts))`` accounts.
-
-    The accounts stand on a circle; each village gets an arc of it as long as its share
-    of the town's groups, and its groups are dealt over the accounts its arc touches.
-    Neighbouring villages share the accounts at their boundary, so a planner can move
-    load across the whole town and no account carries more than its share.
-    """
-    n = len(account_ids)
-    if n == 0:
-        return {g.path: () for g in groups}
-    per_room = min(per_room, n)
-    by_village: dict[str, list[GroupSlot]] = defaultdict(list)
-    for group in groups:
-        if group.path:
-            by_village[group.path[0]].append(group)
-    total = sum(len(v) for v in by_village.values()) or 1
-    out: dict[tuple[str, ...], tuple[str, ...]] = {}
-    start = 0.0
-    for members in by_village.values():
-        length = n * len(members) / total
-        first = math.floor(start)
-        last = max(math.ceil(start + length) - 1, first + per_room - 1)
-        pool = [account_ids[i % n] for i in range(first, last + 1)]
-        pool = list(dict.fromkeys(pool))  # a village larger than the whole circle
-        start += length
-        for index, group in enumerate(members):
-            out[group.path] = tuple(
-                pool[(index + k) % len(pool)] for k in range(min(per_room, len(pool)))
-            )
-    for group in groups:
-        if not group.path:
-            out[group.path] = tuple(account_ids[:per_room])
-    return out
+    """Every group gets ``min(per_room, len(accounts))`` accounts, by the membership design
+    (:func:`broadcast.membership.design_memberships`): any two accounts share about the same
+    number of groups, so a lost account's groups can move to every other account."""
+    design = design_memberships([g.path for g in groups], account_ids, per_room, seed=seed)
+    return {g.path: design.members[g.path] for g in groups}
 
 
 def _resident_name(rng: random.Random) -> str:
@@ -105,7 +78,9 @@ def build_world_spec(session: Session, settings: Settings) -> WorldSpec:
 
     accounts = settings.account_settings()
     slots = [GroupSlot(u.town_path, u.level) for u in units]
-    memberships = assign_accounts(slots, [a.id for a in accounts], settings.bots.accounts_per_room)
+    memberships = assign_accounts(
+        slots, [a.id for a in accounts], settings.bots.accounts_per_room, seed=settings.sandbox.seed
+    )
     rng = random.Random(settings.sandbox.seed)
     rooms: list[RoomSpec] = []
     for unit, slot in zip(units, slots, strict=True):

@@ -81,6 +81,9 @@ class NoticeIn(Strict):
 
 
 class NoticePlanOut(Strict):
+    """The plan an official reads before confirming: the prediction without loss and,
+    next to it, the prediction when the loss budget's worst accounts are lost."""
+
     code: str
     groups: int
     unreachable: int
@@ -88,6 +91,11 @@ class NoticePlanOut(Strict):
     predicted_reach_s: float
     deadline_s: float
     meets_deadline: bool
+    loss_budget: float
+    lost_accounts: list[str]
+    predicted_reach_under_loss_s: float | None
+    unreachable_under_loss: int
+    meets_deadline_under_loss: bool
     plan_ms: float
     summary: str
     status: str
@@ -318,17 +326,10 @@ async def create_notice(request: web.Request, *, body: NoticeIn) -> NoticePlanOu
             scope=scope,
             message=f"确认发送 {prepared.code}",
         )
-    return NoticePlanOut(
-        code=prepared.code,
-        groups=prepared.groups,
-        unreachable=prepared.unreachable,
-        lower_bound_s=round(prepared.lower_bound_s, 2),
-        predicted_reach_s=round(prepared.predicted_reach_s, 2),
-        deadline_s=prepared.deadline_s,
-        meets_deadline=prepared.meets_deadline,
-        plan_ms=round(prepared.plan_ms, 1),
-        summary=prepared.summary_zh(),
-        status="sending" if body.confirm else "pending",
+    # The prediction with the loss budget's worst accounts lost sits next to the one
+    # without loss (predicted_reach_under_loss_s, lost_accounts, ...).
+    return NoticePlanOut.model_validate(
+        {**prepared.as_json(), "status": "sending" if body.confirm else "pending"}
     )
 
 

@@ -148,6 +148,8 @@ def bots_ctx(
             clock=utcnow,
             jitter_s=SEND_JITTER_S,
             seed=settings.sandbox.seed,
+            loss_budget=settings.broadcast.loss_budget,
+            late_window=settings.broadcast.ack_window,
         )
 
         async def lookup(org_unit_id: int):  # type: ignore[no-untyped-def]

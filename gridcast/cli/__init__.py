@@ -75,6 +75,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "cap",
         "CAP 1.2 warnings (预警): send a CAP file to the running system's POST /api/cap.",
     ),
+    "plan": (
+        "gridcast.cli.plan",
+        "plan",
+        "Plans for the deployment (bot accounts and their groups).",
+    ),
     "bench": ("gridcast.cli.bench", "bench", "Benchmarks (see the README's figures)."),
 }
 """Every sub-command; a test checks each short help against the command itself."""

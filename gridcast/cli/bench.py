@@ -37,16 +37,54 @@ def _emit(result: dict[str, object], as_json: bool) -> None:
     show_default=True,
     help="Multiply every rate by K (a run takes ~150/K s).",
 )
-@click.option("--fail", is_flag=True, help="Log out some accounts and fail 1% of sends midway.")
+@click.option(
+    "--fail",
+    is_flag=True,
+    help="Log out accounts midway (those whose groups have the fewest alternatives first) "
+    "and fail 1% of sends from then on.",
+)
+@click.option(
+    "--fail-accounts",
+    type=int,
+    default=3,
+    show_default=True,
+    help="With --fail: how many accounts are logged out.",
+)
+@click.option(
+    "--fail-at",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="With --fail: when, as a share of the predicted reach.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def bench_broadcast(settings: Settings, rate_scale: float, fail: bool, as_json: bool) -> None:
+def bench_broadcast(
+    settings: Settings,
+    rate_scale: float,
+    fail: bool,
+    fail_accounts: int,
+    fail_at: float,
+    as_json: bool,
+) -> None:
     """A whole-town notice on the full Guohuan tree through the sandbox."""
     from bench.broadcast import run_broadcast_bench
 
     if not 0 < rate_scale <= 100:
         raise click.BadParameter("must be in (0, 100]", param_hint="--rate-scale")
+    if fail_accounts < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--fail-accounts")
+    if not 0 <= fail_at <= 1:
+        raise click.BadParameter("must be in [0, 1]", param_hint="--fail-at")
     _emit(
-        asyncio.run(run_broadcast_bench(rate_scale=rate_scale, fail=fail, settings=settings)),
+        asyncio.run(
+            run_broadcast_bench(
+                rate_scale=rate_scale,
+                fail=fail,
+                fail_accounts=fail_accounts,
+                fail_at=fail_at,
+                settings=settings,
+            )
+        ),
         as_json,
     )
 
