@@ -29,12 +29,16 @@ _LEADING_MENTIONS = re.compile(r"^(?:\s*@[^\s\u2005]{1,32}[\s\u2005]+)+")
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    """A person holding a role at an org unit, as handlers show them (phone masked)."""
+    """A person holding a role at an org unit. ``phone`` is the work phone in full:
+    handlers show it through :func:`core.privacy.show_phone`."""
 
     role: str
     name: str
-    phone_masked: str
+    phone: str
     contact_id: str | None
+    post_area: tuple[str, ...] = ()
+    """The org path (below the town) of the unit where the post is held."""
+    role_code: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,9 @@ class SenderInfo:
     person_id: int | None = None
     roles: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """(role code, org path) pairs."""
+    home_groups: tuple[GroupInfo, ...] = ()
+    """For a private message: the units and grids the writer belongs to (their posts in
+    the roster, the bound groups they are a member of), by path."""
 
     def has_role(self, *roles: str) -> bool:
         return any(role in roles for role, _ in self.roles)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -127,6 +128,9 @@ class BotHub:
             for account_id, (rate, burst) in self.limits.items()
         }
         self._names: dict[str, str] = {}
+        self._member_rooms: dict[str, set[str]] = {}
+        """contact id -> the rooms they were seen in (room payloads at discovery, their
+        messages since): where a private message's writer lives."""
         self._bind_lock = asyncio.Lock()
         self._discovery: asyncio.Task[None] | None = None
         self._stopping = False
@@ -219,6 +223,9 @@ class BotHub:
         except TransportError as exc:
             log.warning("account %s: cannot list rooms: %s", account_id, exc)
             return
+        for room in rooms:
+            for member in room.member_ids:
+                self._member_rooms.setdefault(member, set()).add(room.room_id)
         await self._bind(account_id, [(r.room_id, r.topic) for r in rooms])
 
     async def _bind(self, account_id: str, rooms: Sequence[tuple[str, str]]) -> None:
@@ -283,6 +290,8 @@ class BotHub:
         runtime = self.accounts.get(message.account_id)
         if runtime is not None and message.room_id and message.room_id not in runtime.rooms:
             await self._bind(message.account_id, [(message.room_id, message.room_topic or "")])
+        if message.room_id:
+            self._member_rooms.setdefault(message.sender_id, set()).add(message.room_id)
         try:
             replies = await self.dispatcher.feed_message(message)
         except Exception:
@@ -369,12 +378,12 @@ class BotHub:
             sender = store.sender_info(
                 session, message.sender_id, message.sender_name, town=self._town
             )
-            group = (
-                store.group_info(session, message.room_id, town=self._town)
-                if message.room_id
-                else None
+            if message.room_id:
+                return sender, store.group_info(session, message.room_id, town=self._town)
+            homes = store.home_groups(
+                session, message.sender_id, room_ids=self._member_rooms.get(message.sender_id, ())
             )
-            return sender, group
+            return dataclasses.replace(sender, home_groups=homes), None
 
         return await self.run_db(read)
 

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from bot.dispatcher import GroupInfo, Holder, SenderInfo
-from core.privacy import mask_phone
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
-from models.enums import AccountStatus, Role
+from models.enums import AccountStatus, Level, Role
 from models.org import PATH_SEP, OrgUnit, Person, RoleAssignment
+from models.tickets import IntakeMessage
 from orgtree import directory
 from orgtree.directory import contact_id_of
 
@@ -182,11 +182,75 @@ def sender_info(session: Session, contact_id: str, name: str, *, town: str) -> S
 
 
 def leader_chain(session: Session, org_unit_id: int) -> list[tuple[str, Holder]]:
-    """Role holders of the unit and of every unit above it, nearest first (phones masked)."""
+    """Role holders of the unit and of every unit above it, nearest first (phones in
+    full: the directory router shows them through :func:`core.privacy.show_phone`)."""
     return [
-        (unit.level.value, Holder(h.role.label, h.name, mask_phone(h.phone), h.contact_id))
+        (
+            unit.level.value,
+            Holder(
+                h.role.label,
+                h.name,
+                h.phone,
+                h.contact_id,
+                post_area=unit.town_path,
+                role_code=h.role.value,
+            ),
+        )
         for unit, h in directory.leader_chain(session, org_unit_id=org_unit_id)
     ]
+
+
+_HOME_LEVELS = (Level.UNIT, Level.GRID)
+
+
+def _group_of_unit(unit: OrgUnit) -> GroupInfo:
+    assert unit.id is not None
+    return GroupInfo(
+        org_unit_id=unit.id, path=unit.town_path, level=unit.level.value, name=unit.name
+    )
+
+
+def home_groups(
+    session: Session, contact_id: str, *, room_ids: Iterable[str] = ()
+) -> tuple[GroupInfo, ...]:
+    """Where someone who writes privately belongs: the units and grids of their posts
+    in the roster, of the bound groups they are a member of (``room_ids``), and of the
+    groups they wrote in before; units first, then by path."""
+    units: dict[int, OrgUnit] = {}
+    person = directory.person_by_contact(session, contact_id)
+    if person is not None and person.id is not None:
+        for unit in session.exec(
+            select(OrgUnit)
+            .join(RoleAssignment, col(RoleAssignment.org_unit_id) == col(OrgUnit.id))
+            .where(
+                RoleAssignment.person_id == person.id,
+                col(OrgUnit.level).in_(list(_HOME_LEVELS)),
+                col(RoleAssignment.role).in_(list(_RESIDENT_POSTS)),
+            )
+        ):
+            units[unit.id or 0] = unit
+    rooms = set(room_ids)
+    written = session.exec(
+        select(IntakeMessage.room_id)
+        .where(
+            IntakeMessage.sender_contact_id == contact_id,
+            col(IntakeMessage.room_id).is_not(None),
+        )
+        .distinct()
+        .limit(20)
+    ).all()
+    rooms.update(r for r in written if r)
+    if rooms:
+        for unit in session.exec(
+            select(OrgUnit)
+            .join(ChatGroup, col(ChatGroup.org_unit_id) == col(OrgUnit.id))
+            .where(
+                col(ChatGroup.room_id).in_(list(rooms)), col(OrgUnit.level).in_(list(_HOME_LEVELS))
+            )
+        ):
+            units[unit.id or 0] = unit
+    ordered = sorted(units.values(), key=lambda u: (u.level is not Level.UNIT, u.path))
+    return tuple(_group_of_unit(u) for u in ordered)
 
 
 # --- friendship: who the bot may write to privately ---------------------------------
@@ -195,6 +259,8 @@ HELD_TEXTS = 20
 """Undelivered private texts kept per contact, sent once they are a friend (newest kept)."""
 
 _LEADER_ROLES = (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER, Role.GRID_LEADER, Role.STATION_CHIEF)
+_RESIDENT_POSTS = (Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER)
+"""Posts that say where someone lives or keeps a shop (a grid leader's grid is their work)."""
 
 
 @dataclass(frozen=True, slots=True)

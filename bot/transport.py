@@ -52,6 +52,8 @@ class RoomInfo:
     room_id: str
     topic: str
     member_count: int
+    member_ids: tuple[str, ...] = ()
+    """Who is in the room, when the puppet's room payload says so (it usually does)."""
 
 
 class FriendshipKind(enum.StrEnum):

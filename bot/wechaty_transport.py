@@ -382,7 +382,10 @@ class WechatyTransport:
                     return None  # left or dissolved since the list was made
             payload = handle.payload
             return RoomInfo(
-                room_id=room_id, topic=str(payload.topic), member_count=len(payload.member_ids)
+                room_id=room_id,
+                topic=str(payload.topic),
+                member_count=len(payload.member_ids),
+                member_ids=tuple(str(m) for m in payload.member_ids),
             )
 
         found = await asyncio.gather(*(room(room_id) for room_id in room_ids))

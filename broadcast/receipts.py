@@ -3,13 +3,17 @@
 A reply in a group that got a notice needing acknowledgement counts as a receipt
 for the latest such notice in that group within the window. The group counts as
 acknowledged once one of its leaders has answered (for a unit group: its unit
-leader or second unit leader). Silent unit groups are chased in three steps:
+leader; for a shop, its owner, or its second unit leader's 已督促: see
+:func:`acknowledges_group`). Who made the group count is recorded on the delivery.
+Silent unit groups are chased in three steps:
 a reminder in the group @-mentioning the unit leader, then the grid leader is
 told privately which units are silent, then the village station chief.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,9 +25,17 @@ from broadcast import compose
 from core.acknowledgement import acknowledgement_detector
 from core.config import ReminderIntervals
 from core.messaging import Reply
-from models.broadcast import Delivery, DeliveryState, Notice, NoticePriority, NoticeStatus, Receipt
+from models.broadcast import (
+    AckVia,
+    Delivery,
+    DeliveryState,
+    Notice,
+    NoticePriority,
+    NoticeStatus,
+    Receipt,
+)
 from models.chat import ChatGroup
-from models.enums import Level, Role
+from models.enums import Level, Role, UnitKind
 from models.org import OrgUnit, RoleAssignment
 from orgtree import directory
 
@@ -42,11 +54,62 @@ def is_acknowledgement(text: str, ack_words: Iterable[str]) -> bool:
     return acknowledgement_detector(tuple(ack_words), accept_trailing=True).matches(text)
 
 
+_URGED = re.compile(
+    r"^(?:已经?|都已)督促(?:过|了|好了)?|^督促(?:过了|了|好了)|^已(?:经)?(?:提醒|通知|告知)(?:过)?(?:了)?店主"
+)
+MAX_URGED_CHARS = 20
+
+
+def is_urged_confirmation(text: str) -> bool:
+    """已督促 (已督促店主, 已经督促过了, 已提醒店主): a shop's second unit leader says they
+    reached the owner. Pure."""
+    content = re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text))
+    return 0 < len(content) <= MAX_URGED_CHARS and _URGED.search(content) is not None
+
+
+def acknowledges_group(
+    level: Level, unit_kind: UnitKind | None, role: Role | None, *, urged: bool = False
+) -> AckVia | None:
+    """Whether a receipt makes its group count as acknowledged, and how. Pure.
+
+    A group counts once one of its leaders answered. A shop (沿街商铺) has two unit
+    leaders (双单元长): the owner, who must read the notice, and a second unit leader
+    who supervises. The second leader's own 收到 no longer counts for the owner; their
+    已督促 does, saying they reached the owner.
+    """
+    if role is None or role not in GROUP_LEADER_ROLES[level]:
+        return None
+    if level is Level.UNIT and unit_kind is UnitKind.SHOP:
+        if role is Role.UNIT_LEADER:
+            return AckVia.OWNER
+        return AckVia.SECOND_LEADER_URGED if urged else None
+    return AckVia.LEADER
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiptOutcome:
     notice_code: str
     new: bool
     marks_group: bool
+    role: Role | None = None
+    """The post the receipt was given in (``None`` for a member)."""
+    shop_second_leader: bool = False
+    """A shop's second unit leader said 收到: recorded, the owner still has to answer."""
+
+
+def _role_in_group(session: Session, person_id: int | None, unit: OrgUnit | None) -> Role | None:
+    """The post the person holds in this group (a leader role of its unit), if any."""
+    if person_id is None or unit is None:
+        return None
+    held = session.exec(
+        select(RoleAssignment.role).where(
+            RoleAssignment.person_id == person_id,
+            col(RoleAssignment.role).in_(GROUP_LEADER_ROLES[unit.level]),
+            RoleAssignment.org_unit_id == unit.id,
+        )
+    ).all()
+    roles = [Role(r) for r in held]
+    return next((r for r in GROUP_LEADER_ROLES[unit.level] if r in roles), None)
 
 
 def record_receipt(
@@ -58,8 +121,12 @@ def record_receipt(
     text: str,
     now: datetime,
     window: timedelta,
+    urged: bool = False,
 ) -> ReceiptOutcome | None:
-    """Store a receipt for the latest notice needing acknowledgement in the room, if any."""
+    """Store a receipt for the latest notice needing acknowledgement in the room, if any.
+
+    ``urged``: the message is 已督促 (:func:`is_urged_confirmation`), which counts only
+    from a shop's second unit leader (:func:`acknowledges_group`)."""
     row = session.exec(
         select(Delivery, Notice, ChatGroup)
         .join(Notice, col(Notice.id) == col(Delivery.notice_id))
@@ -79,20 +146,9 @@ def record_receipt(
     assert notice.id is not None and group.id is not None
     unit = session.get(OrgUnit, group.org_unit_id)
     person = directory.person_by_contact(session, contact_id)
-    is_leader = False
-    if person is not None and unit is not None:
-        leader_roles = GROUP_LEADER_ROLES[unit.level]
-        is_leader = (
-            session.exec(
-                select(RoleAssignment).where(
-                    RoleAssignment.person_id == person.id,
-                    col(RoleAssignment.role).in_(leader_roles),
-                    (RoleAssignment.org_unit_id == unit.id)
-                    | (RoleAssignment.role == Role.TOWN_OFFICIAL),
-                )
-            ).first()
-            is not None
-        )
+    role = _role_in_group(session, person.id if person else None, unit)
+    via = acknowledges_group(unit.level, unit.kind, role, urged=urged) if unit is not None else None
+    is_leader = via is not None
     existing = session.exec(
         select(Receipt).where(
             Receipt.notice_id == notice.id,
@@ -109,14 +165,24 @@ def record_receipt(
                 person_id=person.id if person else None,
                 name=name,
                 is_unit_leader=is_leader,
+                role=role.value if role is not None else None,
                 text=text[:200],
                 received_at=now,
             )
         )
+    elif is_leader and not existing.is_unit_leader:
+        # 收到 first, 已督促 later: the receipt now counts (and says so).
+        existing.is_unit_leader, existing.text = True, text[:200]
     marks = is_leader and delivery.acked_at is None
     if marks:
-        delivery.acked_at = now
-    return ReceiptOutcome(notice.code, existing is None, marks)
+        delivery.acked_at, delivery.acked_by, delivery.acked_via = now, name, via
+    shop_second = (
+        unit is not None
+        and unit.kind is UnitKind.SHOP
+        and role is Role.SECOND_UNIT_LEADER
+        and not is_leader
+    )
+    return ReceiptOutcome(notice.code, existing is None, marks, role, shop_second)
 
 
 def _intervals(

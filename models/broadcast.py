@@ -80,6 +80,17 @@ class Notice(SQLModel, table=True):
     plan_ms: float | None = None
 
 
+class AckVia(enum.StrEnum):
+    """How a group came to count as acknowledged."""
+
+    LEADER = "leader"
+    """The group's leader answered (a residential unit's unit leader, a grid leader …)."""
+    OWNER = "owner"
+    """A shop's owner (its unit leader) answered."""
+    SECOND_LEADER_URGED = "second_leader_urged"
+    """A shop's second unit leader confirmed with 已督促 that they reached the owner."""
+
+
 class Delivery(SQLModel, table=True):
     """One (notice, group) pair of the outbox. A row recorded ``sent`` is never sent again."""
 
@@ -103,7 +114,12 @@ class Delivery(SQLModel, table=True):
     message_id: str | None = None
     error: str | None = None
     acked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    """First acknowledgement in the group; for unit groups, the unit leader's counts."""
+    """When the group counted as acknowledged: for a unit group, its unit leader's
+    receipt (a shop's owner, or its second unit leader's 已督促)."""
+    acked_by: str | None = None
+    """The name of who made the group count as acknowledged."""
+    acked_via: str | None = Field(default=None, max_length=32)
+    """How: an :class:`AckVia` value."""
     escalation_step: int = 0
     """0 none yet, 1 reminder in the group, 2 grid leader told, 3 village told."""
 
@@ -121,6 +137,10 @@ class Receipt(SQLModel, table=True):
     person_id: int | None = Field(default=None, foreign_key="person.id")
     name: str
     is_unit_leader: bool = False
+    """The receipt made the group count as acknowledged (a leader of the group)."""
+    role: str | None = Field(default=None, max_length=32)
+    """The post they answered in (a :class:`~models.enums.Role` value: ``unit_leader``
+    is a shop's owner, ``second_unit_leader`` its supervisor); ``None`` for a member."""
     text: str
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

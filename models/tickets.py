@@ -45,7 +45,7 @@ class TicketChannel(enum.StrEnum):
 
 
 class IntakeKind(enum.StrEnum):
-    """What became of one message read in a bound group."""
+    """What became of one message read in a bound group (or written to the bot privately)."""
 
     TICKET = "ticket"  # opened a new ticket
     DUPLICATE = "duplicate"  # joined an open ticket as another reporter
@@ -55,6 +55,7 @@ class IntakeKind(enum.StrEnum):
     COMMAND = "command"  # 接单, 查询, 我的工单 ...
     RATING = "rating"  # 满意 / 基本满意 / 不满意
     ERROR = "error"  # handling failed; the message is kept
+    AWAITING_UNIT = "awaiting_unit"  # a private report waiting for the writer to name their unit
 
 
 class TicketBase(SQLModel):

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func
 from sqlmodel import Session, col, select
 
 from core.config import Settings
-from core.privacy import mask_phone
+from core.privacy import ANONYMOUS, PhoneOwner, Viewer, show_phone
 from models.base import utcnow
 from models.enums import Level, Role, UnitKind
 from models.org import (
@@ -369,7 +369,8 @@ def resolve_path(session: Session, path: str, *, town: str) -> OrgUnit:
 class LeaderView:
     role: str
     name: str
-    phone_masked: str
+    phone: str
+    """As the viewer may see it (:func:`core.privacy.show_phone`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,16 +391,26 @@ class NodeView:
             "kind": self.kind,
             "units": self.unit_count,
             "leaders": [
-                {"role": lv.role, "name": lv.name, "phone": lv.phone_masked} for lv in self.leaders
+                {"role": lv.role, "name": lv.name, "phone": lv.phone} for lv in self.leaders
             ],
             "children": [c.to_json() for c in self.children],
         }
 
 
-def _leaders(session: Session, unit_ids: Iterable[int]) -> dict[int, list[LeaderView]]:
+def _leaders(
+    session: Session, units: Iterable[OrgUnit], viewer: Viewer
+) -> dict[int, list[LeaderView]]:
+    areas = {u.id: u.town_path for u in units if u.id is not None}
     return {
-        unit_id: [LeaderView(h.role.label, h.name, mask_phone(h.phone)) for h in holders]
-        for unit_id, holders in directory.holders_by_unit(session, unit_ids=unit_ids).items()
+        unit_id: [
+            LeaderView(
+                h.role.label,
+                h.name,
+                show_phone(viewer, PhoneOwner.leader(h.phone, areas.get(unit_id, ()))),
+            )
+            for h in holders
+        ]
+        for unit_id, holders in directory.holders_by_unit(session, unit_ids=list(areas)).items()
     }
 
 
@@ -418,13 +429,14 @@ def _unit_counts(session: Session, nodes: list[OrgUnit]) -> dict[int, int]:
     return out
 
 
-def subtree(session: Session, path: str, *, town: str) -> NodeView:
-    """One org unit with its leaders and its direct children with theirs (phones masked)."""
+def subtree(session: Session, path: str, *, town: str, viewer: Viewer = ANONYMOUS) -> NodeView:
+    """One org unit with its leaders and its direct children with theirs; phones as
+    ``viewer`` may see them (:mod:`core.privacy`: masked for nobody in particular)."""
     node = resolve_path(session, path, town=town)
     children = list(
         session.exec(select(OrgUnit).where(OrgUnit.parent_id == node.id).order_by(col(OrgUnit.id)))
     )
-    leaders = _leaders(session, [n.id for n in [node, *children] if n.id is not None])
+    leaders = _leaders(session, [node, *children], viewer)
     counts = _unit_counts(session, [node, *children])
 
     def view(n: OrgUnit, kids: tuple[NodeView, ...] = ()) -> NodeView:

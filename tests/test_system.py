@@ -111,7 +111,7 @@ async def test_find_leader_is_answered_within_two_seconds_once(system: System) -
     assert len(replies) == 1
     [reply] = replies
     assert ROW.grid_leader.name in reply.text and ROW.unit_leader.name in reply.text
-    assert ROW.grid_leader.phone not in reply.text and "****" in reply.text
+    assert ROW.grid_leader.phone in reply.text  # a work phone, public to the area's residents
     assert reply.mention_ids == (sender,)
 
 

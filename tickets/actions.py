@@ -21,17 +21,21 @@ from models.tickets import Ticket, TicketReporter
 from orgtree import directory
 from orgtree.directory import PostHolder
 from tickets.actors import WORKER_ROLES, actors_of, lifecycle_role, notification_replies
+from tickets.briefs import department_brief
 from tickets.commands import RateCommand, ReassignCommand, TicketCommand
 from tickets.configured import lifecycle_rules, sla_policy
 from tickets.errors import AmbiguousPerson, PersonNotFound
 from tickets.lifecycle import (
     Action,
     Actor,
+    Notification,
     Reassign,
+    RecipientKind,
     Rules,
     TicketView,
     Transition,
     TransitionRefused,
+    Whistle,
     apply,
 )
 from tickets.rows import id_text, lock_ticket, record_event, reporter_ids, store_view, ticket_view
@@ -108,7 +112,19 @@ def _apply_and_store(
     person = directory.person_by_contact(session, actor.person_id)
     store_view(session, row, step.ticket, policy=sla_policy(settings.tickets), now=now)
     record_event(session, row, step.event, actor=actor, person_id=person.id if person else None)
-    replies = notification_replies(session, settings, step.notifications, skip=[actor.person_id])
+    notifications = list(step.notifications)
+    if step.event.kind == Whistle.kind:
+        # The department gets the whole case, not only the code (吹哨 with what to act on).
+        session.flush()
+        notifications = [
+            Notification(
+                n.recipient, department_brief(session, settings, row, step.ticket, heading=n.text)
+            )
+            if n.recipient.kind is RecipientKind.DEPARTMENT
+            else n
+            for n in notifications
+        ]
+    replies = notification_replies(session, settings, notifications, skip=[actor.person_id])
     return ActOutcome(row.code, step.reply, tuple(replies), step.ticket.state)
 
 

@@ -98,7 +98,8 @@ def intake(
     parsed: ParsedMessage | None = None,
     raw_text: str | None = None,
 ) -> IntakeOutcome:
-    """A message in a bound group: store it, and open a ticket, join an open one, or
+    """A message in a bound group (or, with ``room_id=None``, a private message filed
+    under ``org_unit_id``): store it, and open a ticket, join an open one, or
     answer the flood notice. Acknowledgements and chat come back as ``NOT_TICKET`` /
     ``ACKNOWLEDGEMENT`` with no replies, for the next router.
 
@@ -141,7 +142,7 @@ def intake(
         flood = _flood_notice(session, settings, reporter, org_unit_id, now)
         if flood is not None:
             log.kind = IntakeKind.FLOODED
-            replies = (Reply(flood, room_id=room_id, mention_ids=(sender_contact_id,)),)
+            replies = (_answer(flood, room_id, sender_contact_id),)
             return IntakeOutcome(IntakeKind.FLOODED, replies if flood else (), receipt=flood)
     report = ProblemReport(
         reporter=reporter,
@@ -156,7 +157,7 @@ def intake(
     outcome = file_report(session=session, settings=settings, report=report, now=now)
     log.kind = outcome.kind
     log.ticket_id = outcome.ticket_id
-    group_reply = Reply(outcome.receipt, room_id=room_id, mention_ids=(sender_contact_id,))
+    group_reply = _answer(outcome.receipt, room_id, sender_contact_id)
     return IntakeOutcome(
         outcome.kind, (group_reply, *outcome.replies), outcome.code, outcome.receipt
     )
@@ -190,6 +191,13 @@ def _follow_up_by_code(
 
 
 _CODE_IN_TEXT = re.compile(r"T\d{8}-\d{4}", re.IGNORECASE)
+
+
+def _answer(text: str, room_id: str | None, sender_contact_id: str) -> Reply:
+    """In the group @-mentioning the reporter, or privately for a private message."""
+    if room_id is None:
+        return Reply(text, contact_id=sender_contact_id)
+    return Reply(text, room_id=room_id, mention_ids=(sender_contact_id,))
 
 
 def _flood_notice(

@@ -17,13 +17,14 @@ from sqlmodel import Session, col, select
 from core.clock import format_local_time
 from core.config import Settings
 from core.messaging import Reply
-from core.privacy import mask_phone
+from core.privacy import PhoneOwner, Viewer, show_phone
 from models.enums import ActorRole, TicketLevel, TicketState, Urgency
 from models.org import OrgUnit
 from models.tickets import IntakeKind, Ticket, TicketChannel, TicketEventCreate, TicketReporter
 from orgtree import directory
 from orgtree.directory import PostHolder
 from tickets.actors import lifecycle_role, notification_replies
+from tickets.briefs import leader_phone_for_residents, unit_leader_copies
 from tickets.configured import category_department_name, category_name, sla_policy
 from tickets.duplicates import find_duplicate, similarity
 from tickets.errors import UnitNotFound
@@ -312,7 +313,11 @@ def _open(
     store_view(session, row, view, policy=policy, now=now)
     accept_by = deadlines_for(view, policy).accept_by
     urgent = "【紧急】" if report.urgency is Urgency.URGENT else ""
-    who = f"{holder.label}（{mask_phone(holder.phone)}）" if holder is not None else "镇综治中心"
+    who = (
+        f"{holder.label}（{leader_phone_for_residents(session, holder, unit)}）"
+        if holder is not None
+        else "镇综治中心"
+    )
     also = _secondary_names(settings, report.secondary_categories)
     receipt = (
         f"{urgent}您反映的问题已受理，工单编号：{code}（{category_name(settings, report.category)}"
@@ -325,6 +330,14 @@ def _open(
         Reply(brief, contact_id=contact_id)
         for contact_id in dict.fromkeys(recipients)
         if contact_id != reporter.contact_id
+    ) + tuple(
+        unit_leader_copies(
+            session,
+            settings,
+            row=row,
+            holder_label=holder.label if holder is not None else "镇综治中心",
+            skip=[reporter.contact_id, *recipients],
+        )
     )
     return Filed(IntakeKind.TICKET, code, row.id, receipt, replies)
 
@@ -356,7 +369,8 @@ def _new_ticket_brief(
     urgent = "【紧急】" if row.urgency is Urgency.URGENT else ""
     contact = reporter.name
     if reporter.phone:
-        contact += f"，电话{reporter.phone}"  # private, to the one who must call back
+        # Private, to the one who must call back (core.privacy: the ticket's handler).
+        contact += f"，电话{show_phone(Viewer.handler(), PhoneOwner.resident(reporter.phone))}"
     also = _secondary_names(settings, tuple(row.secondary_categories))
     lines = [
         f"{urgent}【新工单】{code}（{category_name(settings, row.category)}{also}）",

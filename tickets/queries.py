@@ -18,6 +18,7 @@ from core.privacy import mask_phone, mask_phones_in_text
 from models.enums import ActorRole, TicketLevel, TicketState
 from models.tickets import Ticket, TicketEvent, TicketPublic, TicketReporter
 from tickets.actors import actors_of
+from tickets.briefs import department_brief
 from tickets.configured import category_name, sla_policy
 from tickets.lifecycle import (
     AWAITING_ACCEPTANCE,
@@ -27,14 +28,23 @@ from tickets.lifecycle import (
     STATE_ZH,
     TicketView,
     TransitionRefused,
+    Whistle,
     describe,
     ensure_can_view,
     holder_label,
 )
 from tickets.rows import load_ticket, origin_path, reporter_ids, ticket_view
 from tickets.sla import SlaPolicy, deadlines_for
+from tickets.status_questions import topic_overlap
 
-__all__ = ["TicketDetail", "list_tickets", "my_tickets", "query", "ticket_detail"]
+__all__ = [
+    "TicketDetail",
+    "list_tickets",
+    "my_tickets",
+    "query",
+    "report_status",
+    "ticket_detail",
+]
 
 
 def _deadline(view: TicketView, policy: SlaPolicy) -> datetime | None:
@@ -67,7 +77,11 @@ def query(
     else:
         raise refusals[0]
     text = describe(view, deadline=_deadline(view, sla_policy(settings.tickets)))
-    return f"{text}（{category_name(settings, row.category)}）"
+    text = f"{text}（{category_name(settings, row.category)}）"
+    if actor.role is ActorRole.DEPARTMENT_LIAISON:
+        # The whistled department: everything it needs to act, as in the whistle brief.
+        return department_brief(session, settings, row, view, heading=text)
+    return text
 
 
 def my_tickets(
@@ -91,7 +105,8 @@ def my_tickets(
     ).all()
     staff = len(actors_of(session, settings, contact_id=contact_id, name=name)) > 1
     handling = _held_by(session, settings, contact_id, name, limit) if staff else []
-    if not reported and not handling:
+    whistled = _whistled_by(session, contact_id, limit) if staff else []
+    if not reported and not handling and not whistled:
         if staff:
             return "您负责的范围内目前没有待办工单。"
         return "您目前没有工单。如需反映问题，直接在群里说明情况即可。"
@@ -102,7 +117,93 @@ def my_tickets(
     if handling:
         lines.append("您负责的待办工单：")
         lines.extend(_line(settings, row, policy) for row in handling)
+    if whistled:
+        lines.append("您吹哨呼叫部门的工单：")
+        lines.extend(_whistled_line(settings, row, policy) for row in whistled)
     return "\n".join(lines)
+
+
+def _whistled_by(session: Session, contact_id: str, limit: int) -> list[Ticket]:
+    """Open tickets at a department that this person whistled out (the latest whistle
+    on each is theirs), oldest first."""
+    rows = session.exec(
+        select(Ticket, TicketEvent)
+        .join(TicketEvent, col(TicketEvent.ticket_id) == col(Ticket.id))
+        .where(
+            TicketEvent.kind == Whistle.kind,
+            col(Ticket.level) == TicketLevel.DEPARTMENT,
+            col(Ticket.state).in_(list(OPEN_STATES)),
+        )
+        .order_by(col(Ticket.id), col(TicketEvent.id))
+    ).all()
+    latest: dict[int, tuple[Ticket, TicketEvent]] = {}
+    for ticket, event in rows:
+        latest[ticket.id or 0] = (ticket, event)
+    return [t for t, e in latest.values() if e.actor_id == contact_id][:limit]
+
+
+def _whistled_line(settings: Settings, row: Ticket, policy: SlaPolicy) -> str:
+    department = row.department_name or row.department_code or "部门"
+    view = ticket_view(row, ())
+    if row.state in AWAITING_ACCEPTANCE:
+        due = deadlines_for(view, policy).accept_by
+        status = f"等待{department}报到（时限{format_local_time(due)}）"
+    else:
+        status = f"{department}已报到，处理中"
+    return f"{row.code} {category_name(settings, row.category)} {status}"
+
+
+def report_status(
+    *,
+    session: Session,
+    settings: Settings,
+    contact_id: str,
+    topic: str,
+    now: datetime,
+    limit: int = 5,
+) -> str:
+    """A resident asks how their earlier report is going (我上次反映的噪音怎么样了): the
+    ticket that matches the topic best, or all their open ones; never files anything.
+    Codes, states and who holds them only: it may be answered in a group."""
+    policy = sla_policy(settings.tickets)
+    mine = session.exec(
+        select(Ticket)
+        .join(TicketReporter, col(TicketReporter.ticket_id) == col(Ticket.id))
+        .where(TicketReporter.contact_id == contact_id)
+        .order_by(col(Ticket.created_at).desc())
+        .limit(50)
+    ).all()
+    if not mine:
+        return (
+            "没有查到您反映过的问题。如需反映，请直接在群里说明情况（什么地方、什么问题），"
+            "我会登记工单并转给负责人。"
+        )
+    scored = [
+        (topic_overlap(topic, f"{row.text}{category_name(settings, row.category)}"), row)
+        for row in mine
+    ]
+    best = max(score for score, _ in scored)
+    if topic and best >= 0.5:
+        chosen = [row for score, row in scored if score == best][:1]
+    else:
+        chosen = [row for row in mine if row.state in OPEN_STATES][:limit] or list(mine[:1])
+    lines = []
+    for row in chosen:
+        assert row.id is not None
+        view = ticket_view(row, reporter_ids(session, row.id))
+        lines.append(
+            f"{describe(view, deadline=_deadline(view, policy))}"
+            f"（{category_name(settings, row.category)}：{_cut(mask_phones_in_text(row.text), 30)}）"
+        )
+    if len(chosen) > 1:
+        lines.insert(0, "您反映的问题正在办理：")
+    lines.append("详情可发送「查询 工单号」；如有新情况，请直接说明，我会转给负责人。")
+    return "\n".join(lines)
+
+
+def _cut(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _line(settings: Settings, row: Ticket, policy: SlaPolicy) -> str:

@@ -16,6 +16,7 @@ from broadcast import service as notices
 from broadcast.compose import ALL_LEVELS, NoticeInvalid
 from broadcast.engine import Broadcaster, NoticeRequest
 from core.policy import Permission
+from core.privacy import ANONYMOUS, Viewer
 from models.auth import AuditOutcome
 from models.broadcast import NoticePriority
 from models.db import run_in_session
@@ -24,7 +25,7 @@ from models.org import OrgPath
 from orgtree.service import OrgPathNotFound, level_counts, resolve_path, subtree
 from web.endpoints import Api, ApiError, Strict
 from web.keys import BROADCASTER, ENGINE, SETTINGS
-from web.security import audit, authorize
+from web.security import audit, authorize, principal_of
 
 api = Api()
 
@@ -48,7 +49,9 @@ class OrgPathQuery(Strict):
 class LeaderOut(Strict):
     role: str
     name: str
-    phone: str = Field(description="masked (138****1288)")
+    phone: str = Field(
+        description="in full to staff whose posts cover the leader, else masked (138****1288)"
+    )
 
 
 class OrgNodeOut(Strict):
@@ -261,9 +264,13 @@ async def org_show(request: web.Request, *, query: OrgPathQuery) -> Any:
     scope = await _org_scope(request, query.path)
     await authorize(request, Permission.VIEW_ORG, scope=scope)
     town = request.app[SETTINGS].town.name
+    principal = principal_of(request)
+    # core.privacy: leaders' work phones in full to staff whose posts cover them.
+    viewer = Viewer.staff(p.scope for p in principal.posts) if principal else ANONYMOUS
     try:
         node = await run_in_session(
-            request.app[ENGINE], lambda s: subtree(s, query.path or town, town=town)
+            request.app[ENGINE],
+            lambda s: subtree(s, query.path or town, town=town, viewer=viewer),
         )
     except OrgPathNotFound as exc:
         raise ApiError(404, str(exc), suggestions=list(exc.suggestions)) from None

@@ -18,6 +18,7 @@ from core.policy import ISSUER_ROLES, Permission, decide
 from models.auth import AuditOutcome
 from models.broadcast import NoticeKind, NoticePriority
 from models.db import run_in_session
+from models.enums import Role
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,8 @@ def receipts_router(
         message = context.message
         if message.room_id is None or context.group is None:
             return None
-        if not receipts.is_acknowledgement(context.text, ack_words):
+        urged = receipts.is_urged_confirmation(context.text)
+        if not urged and not receipts.is_acknowledgement(context.text, ack_words):
             return None
         room_id = message.room_id
 
@@ -200,12 +202,31 @@ def receipts_router(
                 text=context.text,
                 now=context.now,
                 window=window,
+                urged=urged,
             )
 
         outcome = await run_in_session(engine, record)
-        return [] if outcome is not None else None  # a receipt needs no answer in the group
+        if outcome is None:
+            return None
+        if outcome.shop_second_leader and outcome.new:
+            # 双单元长: the owner must read it; the second leader confirms reaching them.
+            return [reply_in_place(message, _SHOP_SECOND_LEADER.format(code=outcome.notice_code))]
+        if urged and outcome.role is Role.SECOND_UNIT_LEADER:
+            return [
+                reply_in_place(message, f"已记录：您已督促店主阅知通知 {outcome.notice_code}。")
+            ]
+        if urged and not outcome.marks_group:
+            return [reply_in_place(message, _URGED_NOT_YOURS)]
+        return []  # a receipt needs no answer in the group
 
     return router
+
+
+_SHOP_SECOND_LEADER = (
+    "已记录您已阅通知 {code}。本商铺需店主本人回复“收到”；"
+    "如您已当面或电话督促店主，请回复“已督促”。"
+)
+_URGED_NOT_YOURS = "“已督促”由沿街商铺的第二单元长在督促店主后回复；店主本人请回复“收到”。"
 
 
 def status_text(report: dict[str, object]) -> str:

@@ -41,7 +41,10 @@ from tickets.commands import (
 from tickets.configured import configured_parser
 from tickets.errors import TicketError
 from tickets.lifecycle import TransitionRefused
-from tickets.queries import my_tickets, query
+from tickets.private_intake import Home, private_report
+from tickets.queries import my_tickets, query, report_status
+from tickets.safety import safety_advice
+from tickets.status_questions import status_question
 
 __all__ = ["tickets_router"]
 
@@ -66,8 +69,6 @@ def tickets_router(engine: AsyncEngine, settings: Settings) -> Router:
         if message.room_id is not None and context.group is None:
             return None  # a room not bound to the org tree: not ours
         command = parse_command(context.text, departments=settings.departments)
-        if command is None and context.group is None:
-            return None  # private chatter: other routers may answer it
 
         def work(session: Session) -> list[Reply] | None:
             return _handle(session, settings, context, command)
@@ -193,11 +194,19 @@ def _handle(
             if context.group is None:
                 return [reply_in_place(message, _NO_RATING)]
             # 满意 with nothing to rate, in a group: an ordinary message.
-    if context.group is None:
-        return None
     if context.text.startswith(("#", "＃")):
         keep(IntakeKind.NOT_TICKET)  # a command for another router (#通知 ...)
         return None
+    asked = status_question(context.text)
+    if asked is not None:
+        # About their own earlier report: answer from their tickets, file nothing new.
+        keep(IntakeKind.COMMAND)
+        text = report_status(
+            session=session, settings=settings, contact_id=sender, topic=asked.topic, now=now
+        )
+        return [reply_in_place(message, text)]
+    if context.group is None:
+        return _private(session, settings, context)
     filed = intake(
         session=session,
         settings=settings,
@@ -211,5 +220,54 @@ def _handle(
         raw_text=message.text,
     )
     if filed.kind in (IntakeKind.NOT_TICKET, IntakeKind.ACKNOWLEDGEMENT):
-        return None
-    return list(filed.replies)
+        advice = safety_advice(context.text) if filed.kind is IntakeKind.NOT_TICKET else None
+        return [reply_in_place(message, advice)] if advice else None
+    return _with_safety_advice(context.text, list(filed.replies))
+
+
+def _with_safety_advice(text: str, replies: list[Reply]) -> list[Reply]:
+    """A danger report (gas, fire, smoke, someone trapped or collapsed): the advice goes
+    in the same reply as the ticket code (:mod:`tickets.safety`)."""
+    advice = safety_advice(text)
+    if advice and replies:
+        first = replies[0]
+        replies[0] = Reply(
+            text=f"{first.text}\n{advice}",
+            room_id=first.room_id,
+            contact_id=first.contact_id,
+            mention_ids=first.mention_ids,
+        )
+    return replies
+
+
+_PRIVATE_HINT = (
+    "您好，我是网格助手。有问题请直接说明情况（什么地方、什么问题），我会登记工单并转给负责人；"
+    "问负责人可以说“我们的网格长是谁”；查进度请发送“我的工单”。"
+)
+
+
+def _private(session: Session, settings: Settings, context: Context) -> list[Reply] | None:
+    """A private message that is no command: intake too, filed under the writer's unit."""
+    message = context.message
+    homes = [
+        Home(org_unit_id=g.org_unit_id, path=g.path, level=g.level)
+        for g in context.sender.home_groups
+    ]
+    outcome = private_report(
+        session=session,
+        settings=settings,
+        text=context.text,
+        raw_text=message.text,
+        contact_id=message.sender_id,
+        name=message.sender_name,
+        message_id=message.message_id,
+        homes=homes,
+        now=context.now,
+    )
+    if outcome.kind is IntakeKind.NOT_TICKET:
+        advice = safety_advice(context.text)
+        if advice:
+            return [reply_in_place(message, advice)]
+        # Staff chat privately with the bot about their work: only residents get the hint.
+        return None if context.sender.roles else [reply_in_place(message, _PRIVATE_HINT)]
+    return _with_safety_advice(outcome.text, list(outcome.replies))

@@ -144,7 +144,7 @@ def _describe(node: NodeView) -> str:
     label = Level(node.level).label
     kind = f"·{UnitKind(node.kind).label}" if node.kind else ""
     units = f"，{node.unit_count} 个单元" if node.level != Level.UNIT.value else ""
-    leaders = "；".join(f"{lv.role} {lv.name} {lv.phone_masked}" for lv in node.leaders)
+    leaders = "；".join(f"{lv.role} {lv.name} {lv.phone}" for lv in node.leaders)
     return f"{node.name}（{label}{kind}{units}）" + (f"  {leaders}" if leaders else "")
 
 

@@ -26,11 +26,12 @@ def test_intake_opens_a_ticket_with_a_code_and_routes_it_to_the_grid_leader(
 
     assert outcome.kind is IntakeKind.TICKET
     assert outcome.ticket_code == "T20261130-0001"
-    group, private = outcome.replies
+    group, private, unit_copy = outcome.replies
     assert group.room_id == "unit@chatroom" and group.mention_ids == ("resident-1",)
     leader = town.grid_leader
     assert "T20261130-0001" in group.text and f"网格长{leader.name}" in group.text
-    assert "138****0022" in group.text and leader.phone not in group.text
+    assert leader.phone in group.text  # a work phone, public to the unit's residents
+    assert unit_copy.contact_id == contact(town.unit_leader) and "【本单元工单】" in unit_copy.text
     assert "11月30日 11:00前响应" in group.text  # 2 h to accept, local time
     assert private.contact_id == contact(leader) and private.room_id is None
     assert COMPLAINT in private.text and "位置：3栋" in private.text

@@ -34,7 +34,8 @@ def test_one_stop_intake_goes_through_the_same_pipeline(
         outcome = create_ticket(session=session, settings=settings, ticket_in=ticket_in, now=T0)
     assert outcome.kind is IntakeKind.TICKET and outcome.ticket_code == "T20261130-0001"
     assert "已受理" in outcome.receipt
-    (brief,) = outcome.replies
+    brief, unit_copy = outcome.replies  # the grid leader's brief, the unit leader's copy
+    assert "13912345678" not in unit_copy.text
     assert brief.contact_id == contact(town.grid_leader) and "王阿姨，电话13912345678" in brief.text
     with Session(engine) as session:
         reporter = session.exec(select(TicketReporter)).one()

@@ -14,7 +14,7 @@ from core.clock import format_local_time
 from models.enums import TicketLevel, TicketState
 from tickets.lifecycle.actions import SlaExpired, SlaReminder
 from tickets.lifecycle.checks import Outcome, ladder_notices, new_window, require_system
-from tickets.lifecycle.scope import holder_label, holder_recipient
+from tickets.lifecycle.scope import holder_label, holder_recipient, level_recipient
 from tickets.lifecycle.states import (
     AWAITING_ACCEPTANCE,
     LEVEL_ZH,
@@ -107,6 +107,17 @@ def sla_expired(ticket: TicketView, action: SlaExpired, actor: Actor, now: datet
                 f"【督办】{holder_label(ticket)}承办的工单{ticket.code}已{why}。",
             )
         )
+        caller = ticket.whistled_from or TicketLevel.TOWN
+        if caller is not TicketLevel.TOWN:
+            # The grid (or village) that blew the whistle waits for the department: tell it.
+            missed = "未按时报到" if action.sla is SlaKind.ACCEPT else "未按时办结"
+            notifications.append(
+                Notification(
+                    level_recipient(ticket, caller),
+                    f"【督办】您吹哨呼叫的{holder_label(ticket)}{missed}工单{ticket.code}"
+                    f"（{why}），已报镇综治中心督办。可发送「查询 {ticket.code}」了解进展。",
+                )
+            )
     return Outcome(
         replace(ticket, fired_timers=fired), note=f"{why}，督办", notifications=notifications
     )

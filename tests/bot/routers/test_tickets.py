@@ -82,13 +82,13 @@ async def test_complaint_to_rating_end_to_end(hub: BotHub, engine: Engine, town:
     started = time.perf_counter()
     sent = await say(hub, COMPLAINT, "resident-1", name="王阿姨")
     assert time.perf_counter() - started < 2.0
-    group, private = sent
+    group, private, _unit_copy = sent
     code_match = re.search(r"T\d{8}-\d{4}", group.text)
     assert code_match is not None
     code = code_match.group()
     assert group.room_id == UNIT_ROOM and group.mention_ids == ("resident-1",)
-    assert f"网格长{town.grid_leader.name}" in group.text and "138****0022" in group.text
-    assert "前响应" in group.text and town.grid_leader.phone not in group.text
+    assert f"网格长{town.grid_leader.name}" in group.text
+    assert "前响应" in group.text and town.grid_leader.phone in group.text
     assert (
         private.contact_id == leader and "下水道" in private.text and f"接单 {code}" in private.text
     )
@@ -180,10 +180,13 @@ async def test_query_and_my_tickets_in_the_group(hub: BotHub, engine: Engine) ->
     assert code in sent[0].text
 
 
-async def test_earlier_routers_and_private_chatter_are_left_alone(hub: BotHub) -> None:
+async def test_earlier_routers_answer_first_and_private_chatter_gets_a_hint(hub: BotHub) -> None:
     sent = await say(hub, "我的网格长", "resident-1")
     assert len(sent) == 1 and "网格长" in sent[0].text  # the directory answered
-    assert await say(hub, "你好", "resident-1", room=None) == []
+    [hint] = await say(hub, "你好", "resident-1", room=None)  # a resident: answered privately
+    assert hint.contact_id == "resident-1" and "说明情况" in hint.text
+    leader = ROW.grid_leader.wechat_id or ""
+    assert await say(hub, "好的", leader, room=None) == []  # staff chatter: left alone
     sent = await say(hub, "满意", "resident-1", room=None)
     assert "没有待评价的工单" in sent[0].text
 

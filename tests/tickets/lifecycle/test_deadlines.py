@@ -110,7 +110,21 @@ def test_sla_expiry_at_town_and_department_is_supervision_only() -> None:
     assert recipients(step) == [
         Recipient.department("justice"),
         Recipient.post(TicketLevel.TOWN, None),
+        Recipient.post(TicketLevel.GRID, "grid-16"),  # the grid that blew the whistle
     ]
+
+
+def test_department_missing_its_report_deadline_tells_the_whistling_grid_and_the_town() -> None:
+    t = whistled()
+    key = timer_key(t, SlaKind.ACCEPT, reminder=False)
+    step = apply(t, SlaExpired(SlaKind.ACCEPT, key, NOW), SYSTEM, LATER)
+    assert recipients(step) == [
+        Recipient.department("justice"),
+        Recipient.post(TicketLevel.TOWN, None),
+        Recipient.post(TicketLevel.GRID, "grid-16"),
+    ]
+    to_grid = step.notifications[-1].text
+    assert "未按时报到" in to_grid and t.code in to_grid and "镇综治中心" in to_grid
 
 
 def test_department_deadline_to_accept_is_a_deadline_to_report() -> None:
