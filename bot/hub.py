@@ -386,6 +386,10 @@ class BotHub:
         limiter = self.limiters.get(account_id)
         if limiter is not None:
             await limiter.acquire()
+        if reply.attachment is not None:
+            return await transport.send_file(
+                reply.attachment, room_id=reply.room_id, contact_id=reply.contact_id
+            )
         if reply.room_id is not None:
             return await transport.say(reply.room_id, reply.text, reply.mention_ids)
         assert reply.contact_id is not None
