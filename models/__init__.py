@@ -7,6 +7,15 @@ from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Rec
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
 from models.enums import AccountStatus, Level, Role, UnitKind
 from models.org import Department, OrgUnit, Person, RoleAssignment
+from models.rhythm import (
+    CadenceRun,
+    CallBack,
+    ConsultationItem,
+    Task,
+    TaskAssignment,
+    TaskChecklistItem,
+    TaskEvent,
+)
 from models.tickets import (
     IntakeMessage,
     Ticket,
@@ -21,8 +30,11 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "BotAccount",
+    "CadenceRun",
+    "CallBack",
     "ChatBinding",
     "ChatGroup",
+    "ConsultationItem",
     "Credential",
     "Delivery",
     "DeliveryState",
@@ -38,6 +50,10 @@ __all__ = [
     "Role",
     "RoleAssignment",
     "SignInCode",
+    "Task",
+    "TaskAssignment",
+    "TaskChecklistItem",
+    "TaskEvent",
     "Ticket",
     "TicketCodeSequence",
     "TicketEvent",
