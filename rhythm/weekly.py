@@ -66,6 +66,8 @@ def select_agenda(
     """Village id -> its agenda items (oldest ticket first). Pure."""
     agenda: dict[int, list[tuple[CaseFacts, list[str]]]] = {}
     for case in sorted(cases, key=lambda c: c.created_at):
+        if case.created_at > now:
+            continue  # not yet received at the time of the agenda
         reasons = agenda_reasons(case, now=now, overdue_days=overdue_days)
         if reasons and case.village_id is not None:
             agenda.setdefault(case.village_id, []).append((case, reasons))
@@ -103,7 +105,7 @@ def _agenda_text(
     names: dict[int, str],
     now: datetime,
 ) -> str:
-    day = local(now).date()
+    day = local(now).date() + timedelta(days=7)
     lines = [f"【周商 {week}】{village}三员三长会商议题（{len(items)}件）"]
     for n, (case, reasons) in enumerate(items, 1):
         why = "、".join(REASON_ZH[r] for r in reasons)
