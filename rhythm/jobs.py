@@ -98,8 +98,11 @@ def add_rhythm_jobs(
     settings: Settings,
     send: Callable[[Reply], Awaitable[object]],
     clock: Callable[[], datetime] = utcnow,
+    ready: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
-    """The four cadences (cron, local time), a catch-up at start, and the task timers."""
+    """The four cadences (cron, local time), a catch-up at start, and the task timers.
+
+    ``ready`` is awaited before the catch-up (the hub's rooms: a digest needs its groups)."""
     timezone = settings.town.timezone
     grace = int(settings.cadences.catch_up.total_seconds())
     for cadence in Cadence:
@@ -119,6 +122,8 @@ def add_rhythm_jobs(
         )
 
     async def catch_up() -> None:
+        if ready is not None:
+            await ready()
         now = clock()
         missed = await run_in_session(engine, lambda s: missed_runs(s, settings, now))
         for cadence, fired in missed:

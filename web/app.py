@@ -195,7 +195,14 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         misfire_grace_time=None,
     )
     add_ticket_jobs(scheduler, engine=engine, settings=settings, send=hub.send, clock=utcnow)
-    add_rhythm_jobs(scheduler, engine=engine, settings=settings, send=hub.send, clock=utcnow)
+    add_rhythm_jobs(
+        scheduler,
+        engine=engine,
+        settings=settings,
+        send=hub.send,
+        clock=utcnow,
+        ready=hub.wait_rooms,
+    )
     scheduler.start()
     try:
         yield
