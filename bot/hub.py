@@ -414,7 +414,11 @@ class BotHub:
         if limiter is not None:
             await limiter.acquire()
         try:
-            if reply.room_id is not None:
+            if reply.attachment is not None:
+                message_id = await transport.send_file(
+                    reply.attachment, room_id=reply.room_id, contact_id=reply.contact_id
+                )
+            elif reply.room_id is not None:
                 message_id = await transport.say(reply.room_id, reply.text, reply.mention_ids)
             else:
                 assert reply.contact_id is not None

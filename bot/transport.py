@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from core.messaging import Attachment
 from models.enums import AccountStatus, MessageKind
 
 
@@ -117,6 +118,12 @@ class ChatTransport(Protocol):
 
         Raises :class:`core.messaging.NotAFriend` when the contact is not the account's friend.
         """
+
+    async def send_file(
+        self, attachment: Attachment, *, room_id: str | None = None, contact_id: str | None = None
+    ) -> str:
+        """Post a file message (an image for ``image/*``) in a room or to a contact;
+        returns the message id. Raises the send errors of :mod:`core.messaging`."""
 
     async def is_friend(self, contact_id: str) -> bool | None:
         """Whether the contact is the account's friend; ``None`` when the puppet cannot tell."""

@@ -32,6 +32,7 @@ Where it departs from ``Wechaty.start()`` and why:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import importlib
 import logging
@@ -59,6 +60,7 @@ from bot.transport import (
 from bot.wechaty_shim import load_wechaty
 from core.messaging import (
     AccountUnavailable,
+    Attachment,
     NotAFriend,
     SendFailed,
     SendThrottled,
@@ -329,6 +331,27 @@ class WechatyTransport:
 
     async def say_private(self, contact_id: str, text: str) -> str:
         return await self._send(contact_id, text, [], private_to=contact_id)
+
+    async def send_file(
+        self, attachment: Attachment, *, room_id: str | None = None, contact_id: str | None = None
+    ) -> str:
+        """MessageSendFile with a base64 FileBox (python-wechaty's own ``FileBox``)."""
+        conversation_id = room_id or contact_id
+        if conversation_id is None:
+            raise ValueError("a room or a contact is required")
+        file_box = importlib.import_module("wechaty_puppet").FileBox.from_base64(
+            base64.b64encode(attachment.data), name=attachment.name
+        )
+        file_box.mediaType = attachment.media_type
+        private_to = contact_id if room_id is None else None
+        message_id = await self._call(
+            lambda p: p.message_send_file(conversation_id=conversation_id, file=file_box),
+            sending=True,
+            private_to=private_to,
+        )
+        if not message_id:
+            raise SendFailed(self._account_id, "puppet service 未返回消息 ID", permanent=False)
+        return str(message_id)
 
     async def is_friend(self, contact_id: str) -> bool | None:
         # The puppet directly, not wechaty's Contact pool: a cached payload would keep

@@ -294,12 +294,38 @@ class TicketSettings(_Section):
 
 
 class CadenceSettings(_Section):
-    """日清、周商、旬查、月结: when the reports are made (crontab, local time)."""
+    """日清、周商、旬查、月结: when they run (crontab, local time) and what they send."""
 
-    daily: Cron = "0 18 * * *"
+    daily: Cron = "30 17 * * *"
+    """日清: each grid leader's digest and one line per grid in the village group."""
     weekly: Cron = "0 9 * * mon"
-    ten_day: Cron = "0 9 1,11,21 * *"
+    """周商: each village's consultation agenda of hard cases."""
+    ten_day: Cron = "0 9 10,20,last * *"
+    """旬查: on the 10th, the 20th and the last day of the month (``last``)."""
     monthly: Cron = "0 9 1 * *"
+    """月结: the report of the month that ended, to the town group (chart image)."""
+    catch_up: Duration = timedelta(hours=12)
+    """A cadence missed while the process was down runs at start if it is at most this late."""
+    all_clear_line: bool = False
+    """On a day with nothing open, post one short 「今日已清」 line in the village group
+    (otherwise a clear day sends nothing)."""
+    consult_overdue_days: int = Field(default=3, ge=0, le=365)
+    """周商 agenda: tickets overdue by more than this many days."""
+    consult_in_village_group: bool = True
+    """Post the agenda in the village group as well as privately to the participants."""
+    consult_due_days: int = Field(default=7, ge=1, le=90)
+    """A consultation outcome without a due date is due this many days later."""
+    long_open_days: int = Field(default=14, ge=1, le=365)
+    """旬查: open longer than this counts as long-open."""
+    call_backs_per_village: int = Field(default=2, ge=0, le=100)
+    """旬查: closed tickets per village drawn at random for a call-back (回访)."""
+    dispute_categories: list[str] = Field(default_factory=lambda: ["dispute"])
+    """月结: categories counted as disputes (矛盾纠纷) when resolved."""
+    petition_categories: list[str] = Field(default_factory=list)
+    """月结: categories counted as petitions (信访); tickets whistled to a petitions
+    department count too (see ``petition_departments``)."""
+    petition_departments: list[str] = Field(default_factory=lambda: ["petitions"])
+    """月结: department codes whose tickets are petitions (人次 = reporters)."""
 
 
 class ReminderIntervals(_Section):

@@ -16,6 +16,7 @@ from models.enums import AccountStatus
 __all__ = [
     "SAFETY_RESERVE",
     "AccountUnavailable",
+    "Attachment",
     "Messenger",
     "NotAFriend",
     "Reply",
@@ -30,13 +31,30 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file to post as a file message; an ``image/*`` one shows as an image (图片)."""
+
+    name: str
+    data: bytes
+    media_type: str = "application/octet-stream"
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type.startswith("image/")
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """Something to post: in a room (optionally @-mentioning people) or privately."""
+    """Something to post: in a room (optionally @-mentioning people) or privately.
+
+    With ``attachment`` the post is a file (or image) message; ``text`` is then what
+    logs and fallbacks show, and is not sent."""
 
     text: str
     room_id: str | None = None
     contact_id: str | None = None
     mention_ids: tuple[str, ...] = ()
+    attachment: Attachment | None = None
 
 
 class TransportError(Exception):

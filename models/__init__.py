@@ -8,6 +8,15 @@ from models.cap import CapMessage
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
 from models.enums import AccountStatus, Level, Role, UnitKind
 from models.org import Department, OrgUnit, Person, RoleAssignment
+from models.rhythm import (
+    CadenceRun,
+    CallBack,
+    ConsultationItem,
+    Task,
+    TaskAssignment,
+    TaskChecklistItem,
+    TaskEvent,
+)
 from models.tickets import (
     IntakeMessage,
     Ticket,
@@ -22,9 +31,12 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "BotAccount",
+    "CadenceRun",
+    "CallBack",
     "CapMessage",
     "ChatBinding",
     "ChatGroup",
+    "ConsultationItem",
     "Credential",
     "Delivery",
     "DeliveryState",
@@ -40,6 +52,10 @@ __all__ = [
     "Role",
     "RoleAssignment",
     "SignInCode",
+    "Task",
+    "TaskAssignment",
+    "TaskChecklistItem",
+    "TaskEvent",
     "Ticket",
     "TicketCodeSequence",
     "TicketEvent",

@@ -237,6 +237,17 @@ async def _post_room_message(request: web.Request) -> web.Response:
     return _json(message, status=201)
 
 
+async def _message_file(request: web.Request) -> web.Response:
+    """The bytes of a file or image message (the page shows images inline)."""
+    message = request.app[SANDBOX_KEY].message_file(request.match_info["message"])
+    assert message.file_data is not None
+    return web.Response(
+        body=message.file_data,
+        content_type=message.media_type or "application/octet-stream",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
 async def _set_topic(request: web.Request) -> web.Response:
     body = await _parse(request, TopicIn)
     sandbox = request.app[SANDBOX_KEY]
@@ -377,6 +388,7 @@ def create_control_app(sandbox: Sandbox) -> web.Application:
     add.add_post("/api/rooms/{room}/dissolve", _dissolve)
     add.add_post("/api/rooms/{room}/remove", _remove_member)
     add.add_post("/api/rooms/{room}/members", _add_member)
+    add.add_get("/api/messages/{message}/file", _message_file)
     add.add_get("/api/accounts", _list_accounts)
     add.add_get("/api/accounts/{account}", _get_account)
     add.add_get("/api/accounts/{account}/private/{contact}", _private_transcript)

@@ -9,6 +9,8 @@ classes; event payloads are the JSON that ``wechaty-puppet-service`` parses.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -196,7 +198,52 @@ def message_payload(message: Message) -> pb.MessagePayloadResponse:
         room_id=message.room_id or "",
         to_id=message.to_id or "",
         mention_ids=list(message.mention_ids),
+        filename=message.file_name,
     )
+
+
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+}
+
+
+def parse_file_box(filebox_json: str) -> tuple[str, bytes, str]:
+    """(name, bytes, media type) of a serialized FileBox; only base64 boxes carry data."""
+    try:
+        box = json.loads(filebox_json)
+        if not isinstance(box, dict) or box.get("boxType") != FILE_BOX_BASE64:
+            raise InvalidRequest("只支持 base64 文件（FileBox boxType 1）")
+        name = str(box.get("name") or "file.dat")
+        data = base64.b64decode(str(box.get("base64") or ""), validate=False)
+    except (json.JSONDecodeError, ValueError, binascii.Error):
+        raise InvalidRequest("文件内容无效") from None
+    if not data:
+        raise InvalidRequest("不能发送空文件")
+    media_type = str(box.get("mediaType") or box.get("mimeType") or "")
+    if not media_type:
+        suffix = name[name.rfind(".") :].lower() if "." in name else ""
+        media_type = _IMAGE_TYPES.get(suffix, "application/octet-stream")
+    return name, data, media_type
+
+
+def file_box_json(name: str, data: bytes, media_type: str) -> str:
+    """A base64 FileBox as puppet services serialize it (MessageFile, MessageImage)."""
+    return json.dumps(
+        {
+            "boxType": FILE_BOX_BASE64,
+            "name": name,
+            "base64": base64.b64encode(data).decode("ascii"),
+            "mediaType": media_type,
+            "metadata": {},
+        }
+    )
+
+
+FILE_BOX_BASE64 = 1
+"""``FileBoxType.Base64`` of the file-box library."""
 
 
 # --- the servicer --------------------------------------------------------------------
@@ -337,6 +384,24 @@ class PuppetServicer:
                 pb.MessageSendTextRequest,
                 pb.MessageSendTextResponse,
             ),
+            "MessageSendFile": (
+                self._unary(self._message_send_file),
+                unary,
+                pb.MessageSendFileRequest,
+                pb.MessageSendFileResponse,
+            ),
+            "MessageFile": (
+                self._unary(self._message_file),
+                unary,
+                pb.MessageFileRequest,
+                pb.MessageFileResponse,
+            ),
+            "MessageImage": (
+                self._unary(self._message_image),
+                unary,
+                pb.MessageImageRequest,
+                pb.MessageImageResponse,
+            ),
         }
         return {
             f"/wechaty.Puppet/{name}": Handler(func, cardinality, request, reply)
@@ -476,3 +541,24 @@ class PuppetServicer:
             mention_ids=list(request.mentonal_ids),
         )
         return pb.MessageSendTextResponse(id=message.message_id)
+
+    async def _message_send_file(
+        self, request: pb.MessageSendFileRequest
+    ) -> pb.MessageSendFileResponse:
+        message = await self._sandbox.puppet_send_file(
+            self._account_id, request.conversation_id, request.filebox
+        )
+        return pb.MessageSendFileResponse(id=message.message_id)
+
+    def _file_box(self, message_id: str) -> str:
+        self._sandbox.puppet_message(self._account_id, message_id)  # visible to this account?
+        message = self._sandbox.message_file(message_id)
+        assert message.file_data is not None
+        return file_box_json(message.file_name, message.file_data, message.media_type)
+
+    def _message_file(self, request: pb.MessageFileRequest) -> pb.MessageFileResponse:
+        return pb.MessageFileResponse(filebox=self._file_box(request.id))
+
+    def _message_image(self, request: pb.MessageImageRequest) -> pb.MessageImageResponse:
+        # The sandbox keeps one size: thumbnail, HD and artwork are the same picture.
+        return pb.MessageImageResponse(filebox=self._file_box(request.id))

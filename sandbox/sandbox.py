@@ -80,6 +80,9 @@ class MessageView:
     to_id: str | None
     mention_ids: tuple[str, ...]
     mention_names: tuple[str, ...]
+    file_name: str = ""
+    """For a file or image message: its name (the bytes: ``/api/messages/<id>/file``)."""
+    media_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,6 +561,8 @@ class Sandbox:
             mention_names=tuple(
                 self.world.display_name(contact_id, room) for contact_id in message.mention_ids
             ),
+            file_name=message.file_name,
+            media_type=message.media_type,
         )
 
     # --- faults and operator actions -------------------------------------------------
@@ -763,6 +768,47 @@ class Sandbox:
         stats.sent += 1
         if self._echo_bot_messages:
             self._echo(message)
+        return message
+
+    async def puppet_send_file(
+        self, account_id: str, conversation_id: str, filebox_json: str
+    ) -> Message:
+        """A bot's MessageSendFile: the FileBox JSON (base64 boxes only), then the same
+        login, target, risk and latency checks as a text."""
+        name, data, media_type = puppet_service.parse_file_box(filebox_json)
+        stats = self._stats[account_id]
+        try:
+            self.world.require_logged_in(account_id)
+            self.world.check_send_target(account_id, conversation_id)
+            self._risk.admit_send(account_id, self._clock())
+            latency = self._risk.draw_latency()
+            if latency > 0:
+                await asyncio.sleep(latency)
+                self.world.require_logged_in(account_id)
+            message = self.world.record_bot_file(
+                account_id,
+                conversation_id,
+                name=name,
+                data=data,
+                media_type=media_type,
+                now_ms=self._now_ms(),
+            )
+        except Throttled:
+            stats.throttled += 1
+            raise
+        except SandboxError:
+            stats.failed += 1
+            raise
+        stats.sent += 1
+        if self._echo_bot_messages:
+            self._echo(message)
+        return message
+
+    def message_file(self, message_id: str) -> Message:
+        """A file or image message, with its bytes (the page shows it)."""
+        message = self.world.messages.get(message_id)
+        if message is None or message.file_data is None:
+            raise NotFound(f"消息没有文件：{message_id}")
         return message
 
     def _echo(self, message: Message) -> None:

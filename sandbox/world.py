@@ -160,6 +160,10 @@ class Message:
     to_id: str | None = None
     """The receiving contact of a private message."""
     mention_ids: tuple[str, ...] = ()
+    file_name: str = ""
+    """The name of the file of a file or image message."""
+    file_data: bytes | None = None
+    media_type: str = ""
 
 
 @dataclass(slots=True)
@@ -420,6 +424,7 @@ class World:
         room: Room | None = None,
         to_id: str | None = None,
         mention_ids: Iterable[str] = (),
+        file: tuple[str, bytes, str] | None = None,
     ) -> Message:
         if kind is MessageKind.TEXT and not text.strip():
             raise InvalidRequest("不能发送空白消息")
@@ -434,6 +439,9 @@ class World:
             room_id=room.room_id if room is not None else None,
             to_id=to_id,
             mention_ids=tuple(mention_ids),
+            file_name=file[0] if file else "",
+            file_data=file[1] if file else None,
+            media_type=file[2] if file else "",
         )
         self.messages[message.message_id] = message
         if room is not None:
@@ -477,6 +485,7 @@ class World:
         kind: MessageKind,
         text: str,
         now_ms: int,
+        file: tuple[str, bytes, str] | None = None,
     ) -> Message:
         """A private (1:1) message between a bot account and a contact, either way."""
         self.account(account_id)
@@ -485,7 +494,7 @@ class World:
             raise InvalidRequest("不能给自己发消息")
         sender_id, to_id = (account_id, contact_id) if from_account else (contact_id, account_id)
         message = self._record(
-            kind=kind, text=text, sender_id=sender_id, now_ms=now_ms, to_id=to_id
+            kind=kind, text=text, sender_id=sender_id, now_ms=now_ms, to_id=to_id, file=file
         )
         self.private.setdefault(_private_key(account_id, contact_id), []).append(message)
         return message
@@ -533,6 +542,34 @@ class World:
             kind=MessageKind.TEXT,
             text=text,
             now_ms=now_ms,
+        )
+
+    def record_bot_file(
+        self,
+        account_id: str,
+        conversation_id: str,
+        *,
+        name: str,
+        data: bytes,
+        media_type: str,
+        now_ms: int,
+    ) -> Message:
+        """A bot account's file send (MessageSendFile): an image for ``image/*``."""
+        target = self.check_send_target(account_id, conversation_id)
+        kind = MessageKind.IMAGE if media_type.startswith("image/") else MessageKind.FILE
+        file = (name, data, media_type)
+        if isinstance(target, Room):
+            return self._record(
+                kind=kind, text=name, sender_id=account_id, now_ms=now_ms, room=target, file=file
+            )
+        return self.post_private_message(
+            account_id,
+            target.contact_id,
+            from_account=True,
+            kind=kind,
+            text=name,
+            now_ms=now_ms,
+            file=file,
         )
 
     def room_transcript(self, room: Room, *, since_seq: int = 0) -> list[Message]:

@@ -17,7 +17,7 @@ from bot.transport import (
     RoomMember,
     StateHandler,
 )
-from core.messaging import NotAFriend, SendFailed, TransportError
+from core.messaging import Attachment, NotAFriend, SendFailed, TransportError
 from models.enums import AccountStatus, MessageKind
 
 _ids = itertools.count(1)
@@ -30,6 +30,7 @@ class Sent:
     room_id: str | None = None
     contact_id: str | None = None
     mention_ids: tuple[str, ...] = ()
+    attachment: Attachment | None = None
 
 
 @dataclass
@@ -89,6 +90,22 @@ class RecordingTransport:
         if self.friends is not None and contact_id not in self.friends:
             raise NotAFriend(self.account_id, "你还不是他（她）朋友", contact_id=contact_id)
         self.sent.append(Sent(self.account_id, text, contact_id=contact_id))
+        return f"sent-{next(_ids)}"
+
+    async def send_file(
+        self, attachment: Attachment, *, room_id: str | None = None, contact_id: str | None = None
+    ) -> str:
+        if self._failures:
+            raise self._failures.pop(0)
+        self.sent.append(
+            Sent(
+                self.account_id,
+                attachment.name,
+                room_id=room_id,
+                contact_id=contact_id,
+                attachment=attachment,
+            )
+        )
         return f"sent-{next(_ids)}"
 
     async def is_friend(self, contact_id: str) -> bool | None:

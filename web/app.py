@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from bot.hub import BotHub
 from bot.routers.directory import directory_router
 from bot.routers.notices import notices_router, receipts_router
+from bot.routers.rhythm import rhythm_router
 from bot.routers.tickets import tickets_router
 from bot.store import leader_chain
 from bot.transport import ChatTransport
@@ -37,6 +38,7 @@ from models.db import (
 )
 from models.org import OrgUnit, town_relative
 from orgtree.binding import TopicIndex
+from rhythm.jobs import add_rhythm_jobs
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
@@ -162,6 +164,7 @@ def bots_ctx(
                 town=settings.town.name,
                 deadline_s=settings.broadcast.deadline.total_seconds(),
             ),
+            rhythm_router(engine, settings),
             tickets_router(engine, settings),
             receipts_router(
                 broadcaster,
@@ -220,6 +223,14 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     add_ticket_jobs(scheduler, engine=engine, settings=settings, send=hub.send, clock=utcnow)
     add_ops_jobs(scheduler, app)
+    add_rhythm_jobs(
+        scheduler,
+        engine=engine,
+        settings=settings,
+        send=hub.send,
+        clock=utcnow,
+        ready=hub.wait_rooms,
+    )
     scheduler.start()
     try:
         yield

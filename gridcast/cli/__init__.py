@@ -49,6 +49,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sandbox",
         "The simulated WeChat (模拟微信) of a running `gridcast run`.",
     ),
+    "report": (
+        "gridcast.cli.rhythm",
+        "report",
+        "Reports (月结): the monthly report as XLSX and a chart.",
+    ),
+    "task": (
+        "gridcast.cli.rhythm",
+        "task",
+        "Tasks to grids (任务下达): assign, completion per village and grid, export.",
+    ),
+    "cadence": (
+        "gridcast.cli.rhythm",
+        "cadence",
+        "The cadences (日清、周商、旬查、月结): run one by hand.",
+    ),
     "token": ("gridcast.cli.admin", "token", "API tokens for integrations and scripts (接口令牌)."),
     "audit": (
         "gridcast.cli.admin",

@@ -8,7 +8,7 @@ matches exhaustively.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 
 from models.enums import ActorRole, Rating
@@ -19,7 +19,9 @@ __all__ = [
     "Accept",
     "Action",
     "AddReporter",
+    "CallBack",
     "CloseWithoutRating",
+    "Consult",
     "Dispatch",
     "Escalate",
     "Extend",
@@ -188,6 +190,29 @@ class AddReporter:
     person_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Consult:
+    """会商结论: what a consultation (三员三长会商) decided, with an owner and a due date."""
+
+    kind: ClassVar[str] = "consult"
+    verb: ClassVar[str] = "会商"
+    conclusion: str
+    owner_name: str
+    due_on: date
+    owner_id: str | None = None
+    """The owner's contact id when they are a roster person (they are told)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallBack:
+    """回访: a reporter of a closed ticket says whether the problem is really solved."""
+
+    kind: ClassVar[str] = "call_back"
+    verb: ClassVar[str] = "回访"
+    solved: bool
+    answer: str = ""
+
+
 Action = (
     Dispatch
     | Accept
@@ -204,6 +229,8 @@ Action = (
     | SlaReminder
     | SlaExpired
     | AddReporter
+    | Consult
+    | CallBack
 )
 
 
@@ -225,6 +252,8 @@ EVENT_ZH: dict[str, str] = {
         SlaReminder,
         SlaExpired,
         AddReporter,
+        Consult,
+        CallBack,
     )
 }
 """Chinese label of each :attr:`TicketEventCreate.kind`, for histories."""

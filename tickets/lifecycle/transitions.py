@@ -15,12 +15,14 @@ from datetime import datetime
 from typing import assert_never
 
 from models.tickets import TicketEventCreate
-from tickets.lifecycle import deadlines, handling, rating
+from tickets.lifecycle import deadlines, handling, rating, review
 from tickets.lifecycle.actions import (
     Accept,
     Action,
     AddReporter,
+    CallBack,
     CloseWithoutRating,
+    Consult,
     Dispatch,
     Escalate,
     Extend,
@@ -94,6 +96,10 @@ def apply(
             outcome = deadlines.sla_expired(ticket, action, actor, now)
         case AddReporter():
             outcome = handling.add_reporter(ticket, action, actor)
+        case Consult():
+            outcome = review.consult(ticket, action, actor, rules)
+        case CallBack():
+            outcome = review.call_back(ticket, action, actor, now, rules)
         case _:
             assert_never(action)
     event = TicketEventCreate(

@@ -1,0 +1,145 @@
+"""Chat commands of the rhythm, parsed. Pure.
+
+* ``会商 T… 结论 … [责任人 姓名] [期限 12月5日 | 2026-12-05 | 3天]``: a consultation outcome;
+* ``已解决 [T…]`` / ``未解决 [T…] 情况``: a resident's answer to a call-back (回访);
+* ``领取 [R…]``, ``进度 [R…] 60% 说明``, ``完成 [R…] 说明``, ``退回 [R…] 原因``: a grid
+  leader's work on a task (the code may be left out when they have one open task).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+__all__ = [
+    "CallBackAnswer",
+    "ConsultCommand",
+    "RhythmError",
+    "TaskCommand",
+    "parse_rhythm_command",
+]
+
+_TICKET = r"[Tt]\d{8}-\d{4}"
+_TASK = r"[Rr]\d{4,}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultCommand:
+    code: str
+    conclusion: str
+    owner_name: str = ""
+    due_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallBackAnswer:
+    solved: bool
+    code: str | None = None
+    answer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCommand:
+    verb: str
+    """``accept`` (领取), ``progress`` (进度), ``done`` (完成), ``return`` (退回)."""
+    code: str | None = None
+    percent: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RhythmError:
+    message: str
+
+
+_CONSULT = re.compile(rf"^会商\s*[:：]?\s*(?P<code>{_TICKET})?\s*(?P<rest>.*)$", re.S)
+_OWNER = re.compile(r"(?:责任人|负责人)\s*[:：]?\s*(?P<owner>[^\s，,；;]+)")
+_DUE = re.compile(r"(?:期限|截止|完成期限)\s*[:：]?\s*(?P<due>\S+)")
+_ANSWER = re.compile(
+    rf"^(?P<verb>已解决|解决了|已经解决|未解决|没解决|没有解决|还没解决|还没有解决)\s*[:：，,]?\s*(?P<code>{_TICKET})?\s*(?P<rest>.*)$",
+    re.S,
+)
+_TASK_VERBS = {"领取": "accept", "进度": "progress", "完成": "done", "退回": "return"}
+_TASK_RE = re.compile(
+    rf"^(?P<verb>领取|进度|完成|退回)\s*[:：]?\s*(?P<code>{_TASK})?(?:\s+|$)(?P<rest>.*)$", re.S
+)
+_PERCENT = re.compile(r"^(?P<n>\d{1,3})\s*[%％]\s*(?P<rest>.*)$", re.S)
+
+
+def parse_due(text: str, *, today: date) -> date | None:
+    """``12月5日``, ``2026-12-05``, ``3天`` (from today); ``None`` when not a date."""
+    text = text.strip().rstrip("前")
+    if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text):
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return None
+    if m := re.fullmatch(r"(\d{1,2})月(\d{1,2})[日号]?", text):
+        try:
+            due = date(today.year, int(m[1]), int(m[2]))
+        except ValueError:
+            return None
+        return due if due >= today else due.replace(year=today.year + 1)
+    if m := re.fullmatch(r"(\d{1,3})天", text):
+        return today + timedelta(days=int(m[1]))
+    return None
+
+
+def parse_rhythm_command(
+    text: str, *, today: date
+) -> ConsultCommand | CallBackAnswer | TaskCommand | RhythmError | None:
+    """The command in ``text``, an error for a malformed one, ``None`` for other text."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    if m := _CONSULT.match(text):
+        if not m["code"]:
+            return RhythmError(
+                "请写明工单号，例如：会商 T20261130-0012 结论 联系住建局上门 责任人 张三 期限 12月5日"
+            )
+        rest = m["rest"].strip()
+        if not rest.startswith("结论"):
+            return RhythmError(f"请写明会商结论：会商 {m['code'].upper()} 结论 …")
+        rest = rest[2:].lstrip(" :：")
+        owner = _OWNER.search(rest)
+        due_match = _DUE.search(rest)
+        due = None
+        if due_match:
+            due = parse_due(due_match["due"], today=today)
+            if due is None:
+                return RhythmError("期限请写成「12月5日」「2026-12-05」或「3天」。")
+        cut = min([x.start() for x in (owner, due_match) if x] or [len(rest)])
+        conclusion = rest[:cut].strip(" ，,；;。")
+        if not conclusion:
+            return RhythmError(f"请写明会商结论：会商 {m['code'].upper()} 结论 …")
+        return ConsultCommand(
+            code=m["code"].upper(),
+            conclusion=conclusion,
+            owner_name=owner["owner"] if owner else "",
+            due_on=due,
+        )
+    if m := _ANSWER.match(text):
+        solved = not m["verb"].startswith(("未", "没", "还没"))
+        return CallBackAnswer(solved, m["code"].upper() if m["code"] else None, m["rest"].strip())
+    if m := _TASK_RE.match(text):
+        verb = _TASK_VERBS[m["verb"]]
+        rest = m["rest"].strip()
+        code = m["code"].upper() if m["code"] else None
+        if verb == "progress":
+            p = _PERCENT.match(rest)
+            if p is None:
+                if code is None:
+                    return None  # 进度 in ordinary talk
+                return RhythmError(f"请写明完成比例，例如：进度 {code} 60% 已丈量两片果园")
+            percent = int(p["n"])
+            if percent > 100:
+                return RhythmError("完成比例应在0到100之间。")
+            return TaskCommand(verb, code, percent, p["rest"].strip())
+        if code is None and verb != "accept" and not rest:
+            return None
+        if verb == "return" and not rest:
+            return RhythmError(f"请写明退回原因，例如：退回 {code or 'R0001'} 本网格没有果园")
+        if code is None and verb in ("done", "return") and len(rest) > 60:
+            return None  # a resident's long message that happens to start with the verb
+        return TaskCommand(verb, code, None, rest)
+    return None

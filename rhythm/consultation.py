@@ -1,0 +1,159 @@
+"""Recording what a consultation decided (会商 T… 结论 …) and a resident's call-back
+answer (回访), through the ticket lifecycle so both enter the ticket's history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from core.config import Settings
+from core.messaging import Reply
+from models.rhythm import CallBack as CallBackRow
+from models.rhythm import ConsultationItem
+from models.tickets import Ticket
+from orgtree import directory
+from rhythm.commands import CallBackAnswer, ConsultCommand
+from rhythm.periods import Cadence, period_key
+from rhythm.weekly import due_date
+from tickets.actors import actors_of, notification_replies
+from tickets.configured import lifecycle_rules, sla_policy
+from tickets.lifecycle import Action, CallBack, Consult, TransitionRefused, apply
+from tickets.rows import lock_ticket, record_event, reporter_ids, store_view, ticket_view
+
+__all__ = ["Recorded", "answer_call_back", "pending_call_backs", "record_consultation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    reply: str
+    replies: tuple[Reply, ...] = ()
+
+
+def _act(
+    session: Session,
+    settings: Settings,
+    code: str,
+    action: Action,
+    *,
+    contact_id: str,
+    name: str,
+    now: datetime,
+) -> Recorded:
+    """Apply ``action`` as the first of the sender's posts allowed to; store it."""
+    row = lock_ticket(session, code)
+    assert row.id is not None
+    view = ticket_view(row, reporter_ids(session, row.id))
+    refusals = []
+    for actor in actors_of(session, settings, contact_id=contact_id, name=name):
+        try:
+            step = apply(view, action, actor, now, rules=lifecycle_rules(settings.tickets))
+        except TransitionRefused as refused:
+            refusals.append(refused)
+            continue
+        person = directory.person_by_contact(session, contact_id)
+        store_view(session, row, step.ticket, policy=sla_policy(settings.tickets), now=now)
+        record_event(session, row, step.event, actor=actor, person_id=person.id if person else None)
+        replies = notification_replies(session, settings, step.notifications, skip=[contact_id])
+        return Recorded(step.reply, tuple(replies))
+    raise refusals[0]
+
+
+def record_consultation(
+    session: Session,
+    settings: Settings,
+    command: ConsultCommand,
+    *,
+    contact_id: str,
+    name: str,
+    now: datetime,
+) -> Recorded:
+    """会商 T… 结论 …: the outcome goes into the ticket's history and onto this week's
+    agenda item (one is added when the ticket was not on the agenda)."""
+    owner_name = command.owner_name
+    owner = None
+    if owner_name:
+        owner = next((h for h in directory.holders(session) if h.name == owner_name), None)
+    due = due_date(command.due_on, now=now, default_days=settings.cadences.consult_due_days)
+    action = Consult(
+        conclusion=command.conclusion,
+        owner_name=owner_name or name,
+        due_on=due,
+        owner_id=owner.contact_id if owner else None,
+    )
+    recorded = _act(
+        session, settings, command.code, action, contact_id=contact_id, name=name, now=now
+    )
+    row = lock_ticket(session, command.code)
+    assert row.id is not None
+    item = session.exec(
+        select(ConsultationItem)
+        .where(ConsultationItem.ticket_id == row.id)
+        .order_by(col(ConsultationItem.id).desc())
+    ).first()
+    if item is None:
+        item = ConsultationItem(
+            period=period_key(Cadence.WEEKLY, now),
+            village_id=row.village_id or row.unit_id,
+            ticket_id=row.id,
+            reasons=["manual"],
+            listed_at=now,
+        )
+        session.add(item)
+    item.conclusion = command.conclusion
+    item.owner_name = owner_name or name
+    item.owner_person_id = owner.person_id if owner else None
+    item.due_on = due
+    item.recorded_at = now
+    item.recorded_by = name
+    return recorded
+
+
+def pending_call_backs(session: Session, contact_id: str) -> list[CallBackRow]:
+    return list(
+        session.exec(
+            select(CallBackRow)
+            .where(CallBackRow.contact_id == contact_id, col(CallBackRow.answered_at).is_(None))
+            .order_by(col(CallBackRow.id))
+        )
+    )
+
+
+def answer_call_back(
+    session: Session,
+    settings: Settings,
+    answer: CallBackAnswer,
+    *,
+    contact_id: str,
+    name: str,
+    now: datetime,
+    pending: Sequence[CallBackRow],
+) -> Recorded:
+    """已解决 / 未解决 from a resident asked in a call-back; "not solved" reopens the ticket."""
+    tickets = {row.ticket_id: session.get(Ticket, row.ticket_id) for row in pending}
+    code_of = {tid: t.code for tid, t in tickets.items() if t is not None}
+    chosen = [
+        row for row in pending if answer.code is None or code_of.get(row.ticket_id) == answer.code
+    ]
+    if not chosen:
+        raise TransitionRefused(f"没有找到工单{answer.code}的回访，请核对工单号。")
+    if len(chosen) > 1:
+        listed = "、".join(code_of.values())
+        raise TransitionRefused(
+            f"您有几张工单在回访（{listed}），请在回复里写上工单号，例如：未解决 工单号 情况。"
+        )
+    row = chosen[0]
+    recorded = _act(
+        session,
+        settings,
+        code_of[row.ticket_id],
+        CallBack(solved=answer.solved, answer=answer.answer),
+        contact_id=contact_id,
+        name=name,
+        now=now,
+    )
+    row.answered_at, row.solved, row.answer = now, answer.solved, answer.answer
+    row.reopened = not answer.solved
+    return recorded
