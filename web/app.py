@@ -43,7 +43,7 @@ from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
 from web import admin, api, cap, health, metrics, open311, openapi, privacy, signin
-from web.endpoints import guarded
+from web.endpoints import Api, guarded
 from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
 from web.metrics import METRICS_LISTENER, MetricsListener
 from web.observability import request_id_middleware
@@ -238,6 +238,11 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         scheduler.shutdown(wait=False)
 
 
+def json_apis() -> list[Api]:
+    """Every typed JSON API of the application; the OpenAPI document describes these."""
+    return [api.api, signin.api, admin.api, cap.api, privacy.api]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -267,7 +272,7 @@ def create_app(
     app[METRICS_LISTENER] = MetricsListener()
     app.add_routes(metrics.routes)
     app.add_routes(open311.routes)
-    apis = [api.api, signin.api, admin.api, cap.api, privacy.api]
+    apis = json_apis()
     for part in apis:
         part.max_json_depth = settings.web.max_json_depth
         app.add_routes(part.routes)
