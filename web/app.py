@@ -40,10 +40,10 @@ from orgtree.binding import TopicIndex
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
-from web import admin, api, health, openapi, signin
+from web import admin, api, console, health, openapi, signin
 from web.endpoints import guarded
 from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
-from web.security import SESSION_COOKIE, security_middleware, session_secret
+from web.security import SESSION_COOKIE, principal_of, security_middleware, session_secret
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ def create_app(
     ``run_bots=False`` serves the database-backed API only (tests, read-only consoles).
     """
     app = web.Application(
-        middlewares=[_session_middleware(settings), security_middleware],
+        middlewares=[_session_middleware(settings), console.html_errors, security_middleware],
         client_max_size=settings.web.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -231,6 +231,7 @@ def create_app(
         app.add_routes(part.routes)
     app[openapi.APIS] = apis
     app.add_routes(openapi.routes)
+    console.setup(app)  # the officials' console at /console/
     app.router.add_get("/", _home)
     return app
 
@@ -262,6 +263,6 @@ def _sandbox_ctx(sandbox: Sandbox) -> Callable[[web.Application], AsyncIterator[
 
 @guarded(Permission.PUBLIC)
 async def _home(request: web.Request) -> web.Response:
-    """The sandbox page when there is one (what a newcomer wants after `make run`)."""
-    has_sandbox = any(r.canonical == "/sandbox" for r in request.app.router.resources())
-    raise web.HTTPFound("/sandbox/" if has_sandbox else "/healthz")
+    """The console for signed-in people, the sign-in page for everyone else."""
+    signed_in = principal_of(request) is not None
+    raise web.HTTPFound("/console/" if signed_in else "/console/signin")
