@@ -17,8 +17,8 @@ from core.policy import ADMIN_ROLE, Permission
 from models.broadcast import Notice
 from models.db import session_scope
 from models.enums import Level, Role
-from models.tickets import Ticket
 from models.org import OrgUnit
+from models.tickets import Ticket
 from orgtree.service import apply_roster
 from tests.factories import api_token, bearer, small_town
 from web.app import create_app

@@ -47,8 +47,12 @@ JINJA = web.AppKey("console_jinja", jinja2.Environment)
 routes = web.RouteTableDef()
 
 
-def _local(value: datetime | None, fmt: str = "%m-%d %H:%M") -> str:
-    return value.astimezone(TOWN_TZ).strftime(fmt) if value is not None else "—"
+def _local(value: datetime | str | None, fmt: str = "%m-%d %H:%M") -> str:
+    """A moment in the town's time (a datetime or its ISO text)."""
+    if not value:
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(TOWN_TZ).strftime(fmt)
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -65,7 +69,6 @@ def console_setup(app: web.Application) -> jinja2.Environment:
     )
     env.filters["local"] = _local
     env.filters["pct"] = _pct
-    env.filters["iso_local"] = lambda text: _local(datetime.fromisoformat(text)) if text else "—"
     env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=False, default=str)
     _load_static(app)
     return env
@@ -144,6 +147,7 @@ async def page(
         "path": request.path,
         "static": _static_url,
         "is_admin_role": principal is not None and principal.holds(ADMIN_ROLE),
+        "title": "",
     }
     response = aiohttp_jinja2.render_template(
         template, request, {**base, **context}, status=status, app_key=JINJA
@@ -186,7 +190,11 @@ async def html_errors(
     return await page(
         request,
         "error.html",
-        {"status": response.status, "message": message or "请求被拒绝"},
+        {
+            "status": response.status,
+            "message": message or "请求被拒绝",
+            "title": "无权访问" if response.status == 403 else "出错了",
+        },
         status=response.status,
     )
 

@@ -389,10 +389,15 @@ async def ticket_act(request: web.Request) -> web.StreamResponse:
             actor_name=person.name,
             now=now,
         )
+        row = session.exec(select(Ticket).where(Ticket.code == code)).one()
+        replies = outcome.replies
+        if row.origin_room_id:
+            # In chat the answer lands in the group the command was written in; from the
+            # console it goes to the group the ticket came from, where its reporters are.
+            replies = (Reply(outcome.reply, room_id=row.origin_room_id), *replies)
         if hub is None:  # no bot in this process: the bot's timer job sends them
-            row = session.exec(select(Ticket).where(Ticket.code == code)).one()
-            queue_replies(session=session, replies=outcome.replies, now=now, ticket_id=row.id)
-        return outcome.reply, outcome.replies, outcome.state
+            queue_replies(session=session, replies=replies, now=now, ticket_id=row.id)
+        return outcome.reply, replies, outcome.state
 
     verb = action
     try:

@@ -83,7 +83,8 @@
         $(form.dataset.target).textContent = "令牌只显示这一次，请立即保存：" + result.body.token;
         return;
       }
-      flash((result.body && result.body.message) || "已完成");
+      flash(form.dataset.done || (result.body && result.body.message) || "已完成");
+      if (form.dataset.hide) form.parentElement.hidden = true;
       if (form.dataset.redirect) window.location.href = form.dataset.redirect;
     });
   });
@@ -185,7 +186,7 @@
   const live = $("#live[data-live]");
   if (live) {
     const draw = (data) => {
-      $("#c-pct").textContent = data.reached_pct + "%";
+      $("#c-pct").textContent = Number(data.reached_pct).toFixed(1) + "%";
       $("#c-sent").textContent = data.sent;
       $("#c-targeted").textContent = data.targeted;
       $("#c-pending").textContent = data.pending;
