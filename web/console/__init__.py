@@ -23,4 +23,5 @@ def setup(app: web.Application) -> None:
     assert _MODULES
     console_setup(app)
     live_setup(app)
+    overview.overview_setup(app)
     app.add_routes(base.routes)

@@ -4,6 +4,7 @@ the last 30 days — each within what the person may see."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,11 @@ from web.console.base import CONSOLE, page, principal_required, routes, widest_s
 from web.console.scopes import notice_scopes
 from web.endpoints import guarded
 from web.keys import ENGINE, SETTINGS
+
+FIGURES_TTL_S = 30.0
+"""The ticket figures of the overview (rates over a year, the 30-day trend) scan most of
+the table; they are kept this long per scope. Open tickets and notices are always read."""
+_FIGURES = web.AppKey("console_overview_figures", dict)
 
 ARTICLE_WITHIN_TOWN = 0.965
 """The article's share of disputes resolved at the grassroots (96.5%)."""
@@ -49,6 +55,10 @@ def trend_svg(
     }
 
 
+def overview_setup(app: web.Application) -> None:
+    app[_FIGURES] = {}
+
+
 @routes.get(CONSOLE)
 @guarded(Permission.SIGNED_IN)
 async def overview(request: web.Request) -> web.StreamResponse:
@@ -58,18 +68,29 @@ async def overview(request: web.Request) -> web.StreamResponse:
     show_bots = bool(decide(principal, Permission.VIEW_BOTS))
     scopes = notice_scopes(principal)
 
+    cache: dict[Any, tuple[float, dict[str, Any]]] = request.app[_FIGURES]
+
     def read(session: Session) -> dict[str, Any]:
         scope = scope_of(session, settings, principal)
         data: dict[str, Any] = {"ticket_scope_empty": scope.empty}
         if not scope.empty:
             data["open"] = open_counts(session=session, settings=settings, scope=scope, now=now)
-            data["rates_30"] = rates(
-                session=session, scope=scope, now=now, since=now - timedelta(days=30)
-            )
-            data["rates_year"] = rates(
-                session=session, scope=scope, now=now, since=now - timedelta(days=365)
-            )
-            data["trend"] = trend_svg(daily_trend(session=session, scope=scope, now=now))
+            kept = cache.get(scope)
+            if kept is not None and kept[0] > time.monotonic():
+                data.update(kept[1])
+            else:
+                figures = {
+                    "rates_30": rates(
+                        session=session, scope=scope, now=now, since=now - timedelta(days=30)
+                    ),
+                    "rates_year": rates(
+                        session=session, scope=scope, now=now, since=now - timedelta(days=365)
+                    ),
+                    "trend": trend_svg(daily_trend(session=session, scope=scope, now=now)),
+                    "figures_at": now,
+                }
+                cache[scope] = (time.monotonic() + FIGURES_TTL_S, figures)
+                data.update(figures)
         if scopes is not None and scopes == []:
             data["notices"] = []
         else:
