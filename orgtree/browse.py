@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models.chat import BotAccount, ChatGroup, GroupMembership
-from models.enums import Level
-from models.org import PATH_SEP, OrgUnit
-from orgtree.directory import holders_by_unit
+from models.enums import Level, Role
+from models.org import PATH_SEP, OrgUnit, Person, RoleAssignment
 from orgtree.service import resolve_path
 
 __all__ = ["GroupView", "HolderView", "NodeRow", "browse"]
@@ -60,7 +58,20 @@ def browse(session: Session, path: str, *, town: str) -> NodeRow:
     )
     nodes = [node, *children]
     ids = [n.id for n in nodes if n.id is not None]
-    holders = holders_by_unit(session, unit_ids=ids)
+    holders: dict[int, list[HolderView]] = defaultdict(list)
+    # plain columns, not ORM rows: loading entities cost most of this page's time
+    for unit_id, role, name, phone in session.exec(
+        select(
+            col(RoleAssignment.org_unit_id),
+            col(RoleAssignment.role),
+            col(Person.name),
+            col(Person.phone),
+        )
+        .join(Person, col(Person.id) == col(RoleAssignment.person_id))
+        .where(col(RoleAssignment.org_unit_id).in_(ids))
+        .order_by(col(RoleAssignment.id))
+    ):
+        holders[unit_id].append(HolderView(Role(role).label, name, phone))
     groups: dict[int, list[ChatGroup]] = defaultdict(list)
     for group in session.exec(select(ChatGroup).where(col(ChatGroup.org_unit_id).in_(ids))):
         groups[group.org_unit_id].append(group)
@@ -73,23 +84,25 @@ def browse(session: Session, path: str, *, town: str) -> NodeRow:
             .where(col(GroupMembership.chat_group_id).in_(group_ids))
         ):
             accounts[group_id].append(account)
-    counts: dict[int, int] = {}
-    for n in nodes:
-        assert n.id is not None
-        counts[n.id] = (
-            1
-            if n.level is Level.UNIT
-            else int(
-                session.exec(
-                    select(func.count())
-                    .select_from(OrgUnit)
-                    .where(
-                        OrgUnit.level == Level.UNIT,
-                        col(OrgUnit.path).startswith(n.path + PATH_SEP),
-                    )
-                ).one()
-            )
+    # one scan for the units below the node, counted per child in Python
+    counts: dict[int, int] = {n.id: 0 for n in nodes if n.id is not None}
+    by_path = {n.path + PATH_SEP: n.id for n in children if n.id is not None}
+    depth = node.path.count(PATH_SEP) + 1
+    assert node.id is not None
+    if node.level is Level.UNIT:
+        counts[node.id] = 1
+    for path in session.exec(
+        select(OrgUnit.path).where(
+            OrgUnit.level == Level.UNIT, col(OrgUnit.path).startswith(node.path + PATH_SEP)
         )
+    ):
+        counts[node.id] += 1
+        child = by_path.get(PATH_SEP.join(path.split(PATH_SEP)[: depth + 1]) + PATH_SEP)
+        if child is not None:
+            counts[child] += 1
+    for n in children:
+        if n.level is Level.UNIT and n.id is not None:
+            counts[n.id] = 1
 
     def row(n: OrgUnit, kids: tuple[NodeRow, ...] = ()) -> NodeRow:
         assert n.id is not None
@@ -100,7 +113,7 @@ def browse(session: Session, path: str, *, town: str) -> NodeRow:
             kind=n.kind.label if n.kind else None,
             households=n.households,
             units=counts[n.id],
-            holders=tuple(HolderView(h.role.label, h.name, h.phone) for h in holders.get(n.id, [])),
+            holders=tuple(holders.get(n.id, [])),
             groups=tuple(
                 GroupView(g.topic, g.room_id, tuple(sorted(accounts.get(g.id or -1, []))))
                 for g in groups.get(n.id, [])
