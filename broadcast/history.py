@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeStatus
 from models.chat import ChatGroup
+from models.enums import Level
 from models.org import PATH_SEP, OrgPath, OrgUnit
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "live_picture",
     "notice_lines",
     "scope_condition",
+    "silent_units",
 ]
 
 STATUS_ZH = {
@@ -181,6 +183,7 @@ def live_picture(session: Session, notice: Notice, *, now: datetime) -> dict[str
             if group_id is not None:
                 places[group_id] = path
     counts: Counter[str] = Counter()
+    levels: dict[str, Counter[str]] = defaultdict(Counter)
     villages: dict[str, Counter[str]] = defaultdict(Counter)
     accounts: dict[str, list[float]] = defaultdict(list)
     failures: list[dict[str, str]] = []
@@ -193,8 +196,11 @@ def live_picture(session: Session, notice: Notice, *, now: datetime) -> dict[str
         row = villages[village]
         row["targeted"] += 1
         row[state.value] += 1
+        levels[level]["targeted"] += 1
+        levels[level][state.value] += 1
         if acked_at is not None and state is DeliveryState.SENT:
             row["acked"] += 1
+            levels[level]["acked"] += 1
             counts["acked"] += 1
         if sent_at is not None and start is not None:
             times.append((sent_at - start).total_seconds())
@@ -246,8 +252,36 @@ def live_picture(session: Session, notice: Notice, *, now: datetime) -> dict[str
             for name, c in sorted(villages.items())
         ],
         "failures": failures,
+        "levels": [
+            {
+                "name": Level(name).label,
+                "targeted": c["targeted"],
+                "sent": c["sent"],
+                "acked": c["acked"],
+                "ack_pct": round(100 * c["acked"] / c["sent"], 1) if c["sent"] else 0.0,
+            }
+            for name, c in sorted(levels.items(), key=lambda item: Level(item[0]).depth)
+        ],
         "bottleneck": bottleneck,
         "predicted_reach_s": notice.predicted_reach_s,
         "lower_bound_s": notice.lower_bound_s,
         "deadline_s": notice.deadline_s,
     }
+
+
+def silent_units(session: Session, notice_id: int, limit: int = 200) -> list[str]:
+    """Unit groups that got the notice and have not acknowledged it (paths in the town)."""
+    rows = session.exec(
+        select(OrgUnit.path)
+        .join(ChatGroup, col(ChatGroup.org_unit_id) == col(OrgUnit.id))
+        .join(Delivery, col(Delivery.chat_group_id) == col(ChatGroup.id))
+        .where(
+            Delivery.notice_id == notice_id,
+            Delivery.level == "unit",
+            Delivery.state == DeliveryState.SENT,
+            col(Delivery.acked_at).is_(None),
+        )
+        .order_by(col(OrgUnit.path))
+        .limit(limit + 1)
+    ).all()
+    return [path.split(PATH_SEP, 1)[-1] for path in rows]

@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlmodel import Session, col, select
 
 from broadcast import service as notices
-from broadcast.history import STATUS_ZH, NoticeFilter, live_picture, notice_lines
+from broadcast.history import STATUS_ZH, NoticeFilter, live_picture, notice_lines, silent_units
 from core.clock import utcnow
 from core.policy import Permission, decide
 from models.broadcast import Notice, NoticeStatus
@@ -123,9 +123,10 @@ async def notice_page(request: web.Request) -> web.StreamResponse:
     now = utcnow()
 
     def read(session: Session) -> dict[str, Any]:
+        assert notice.id is not None
         return {
             "live": live_picture(session, notice, now=now),
-            "report": notices.reach_report(session, notice),
+            "silent": silent_units(session, notice.id),
         }
 
     data = await run_in_session(request.app[ENGINE], read)

@@ -202,6 +202,8 @@
       $("#villages tbody").innerHTML = rows.join("");
       const failures = (data.failures || []).map((f) => `<li>${escape(f.place)}（${escape(f.level)}）${escape(f.state)} ${escape(f.error)}</li>`);
       $("#failures").innerHTML = failures.join("") || "<li>无</li>";
+      const levels = (data.levels || []).map((v) => `<tr><td>${escape(v.name)}</td><td>${v.targeted}</td><td>${v.sent}</td><td>${v.acked}</td><td>${v.ack_pct}%</td></tr>`);
+      $("#levels tbody").innerHTML = levels.join("");
       live.dataset.reached = String(data.reached_pct);
     };
     draw(JSON.parse(live.dataset.initial));
