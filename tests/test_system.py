@@ -352,8 +352,10 @@ async def test_bad_notice_requests_are_refused_and_send_nothing(
     assert all(not system.bot_lines(r.topic) for r in system.sandbox.rooms())
 
 
-async def test_home_leads_to_the_sandbox_page(system: System) -> None:
-    response = await system.client.get("/", allow_redirects=False)
-    assert response.status == 302 and response.headers["Location"] == "/sandbox/"
+async def test_home_leads_to_the_console_and_the_sandbox_stays(system: System) -> None:
+    response = await system.client.get("/", allow_redirects=False)  # a town official's token
+    assert response.status == 302 and response.headers["Location"] == "/console/"
+    anonymous = await system.client.get("/", allow_redirects=False, headers={"Authorization": ""})
+    assert anonymous.status == 302 and anonymous.headers["Location"] == "/console/signin"
     page = await system.client.get("/sandbox/")
     assert page.status == 200 and "<html" in (await page.text()).lower()

@@ -42,13 +42,13 @@ from rhythm.jobs import add_rhythm_jobs
 from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
-from web import admin, api, cap, health, metrics, open311, openapi, privacy, signin
+from web import admin, api, cap, console, health, metrics, open311, openapi, privacy, signin
 from web.endpoints import Api, guarded
 from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
 from web.metrics import METRICS_LISTENER, MetricsListener
 from web.observability import request_id_middleware
 from web.ops_jobs import add_ops_jobs, count_database_errors
-from web.security import SESSION_COOKIE, security_middleware, session_secret
+from web.security import SESSION_COOKIE, principal_of, security_middleware, session_secret
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,12 @@ def create_app(
     ``run_bots=False`` serves the database-backed API only (tests, read-only consoles).
     """
     app = web.Application(
-        middlewares=[request_id_middleware, _session_middleware(settings), security_middleware],
+        middlewares=[
+            request_id_middleware,
+            _session_middleware(settings),
+            console.html_errors,
+            security_middleware,
+        ],
         client_max_size=settings.web.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -278,6 +283,7 @@ def create_app(
         app.add_routes(part.routes)
     app[openapi.APIS] = apis
     app.add_routes(openapi.routes)
+    console.setup(app)  # the officials' console at /console/
     app.router.add_get("/", _home)
     return app
 
@@ -309,6 +315,6 @@ def _sandbox_ctx(sandbox: Sandbox) -> Callable[[web.Application], AsyncIterator[
 
 @guarded(Permission.PUBLIC)
 async def _home(request: web.Request) -> web.Response:
-    """The sandbox page when there is one (what a newcomer wants after `make run`)."""
-    has_sandbox = any(r.canonical == "/sandbox" for r in request.app.router.resources())
-    raise web.HTTPFound("/sandbox/" if has_sandbox else "/healthz")
+    """The console for signed-in people, the sign-in page for everyone else."""
+    signed_in = principal_of(request) is not None
+    raise web.HTTPFound("/console/" if signed_in else "/console/signin")

@@ -139,6 +139,34 @@ def bench_intake(args: tuple[str, ...]) -> None:
     runpy.run_module("bench.intake", run_name="__main__", alter_sys=True)
 
 
+@bench.command("console")
+@click.option(
+    "--database-url",
+    default=None,
+    help="A PostgreSQL server to measure on (a schema of its own, dropped after); "
+    "default: a fresh SQLite file.",
+)
+@click.option("--tickets", type=int, default=100_000, show_default=True)
+@click.option("--notices", type=int, default=1_000, show_default=True)
+@click.option("--rounds", type=int, default=30, show_default=True, help="Requests per page.")
+@click.option("--json", "as_json", is_flag=True)
+def bench_console(
+    database_url: str | None, tickets: int, notices: int, rounds: int, as_json: bool
+) -> None:
+    """Console page times (p50/p95), the board's query and the live reach delay, with the
+    full Guohuan tree, 100,000 tickets and 1,000 notices."""
+    from bench.console import run_console_bench
+
+    _emit(
+        asyncio.run(
+            run_console_bench(
+                database_url=database_url, tickets=tickets, notices=notices, rounds=rounds
+            )
+        ),
+        as_json,
+    )
+
+
 @bench.command("reply")
 @click.option("--messages", type=int, default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)

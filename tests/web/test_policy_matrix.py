@@ -10,14 +10,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from core.config import Settings
 from core.policy import ADMIN_ROLE, Permission
 from models.broadcast import Notice
 from models.db import session_scope
-from models.enums import Role
+from models.enums import Level, Role
 from models.org import OrgUnit
+from models.tickets import Ticket
 from orgtree.service import apply_roster
 from tests.factories import api_token, bearer, small_town
 from web.app import create_app
@@ -105,6 +106,46 @@ def samples(codes: dict[str, str]) -> dict[tuple[str, str], dict[str, Sample]]:
             "any": Sample("/open311/v2/requests/T20260101-0001.json")
         },
         ("POST", "/open311/v2/requests.json"): {"any": Sample("/open311/v2/requests.json")},
+        # the console (pages answer JSON refusals to clients that do not ask for HTML)
+        ("GET", "/console/"): {"any": Sample("/console/")},
+        ("GET", "/console/signin"): {"any": Sample("/console/signin")},
+        ("GET", "/console/signout"): {"any": Sample("/console/signout")},
+        ("GET", "/console/static/{name}"): {"any": Sample("/console/static/console.css")},
+        ("GET", "/console/tickets"): {"any": Sample("/console/tickets?open=1&q=x")},
+        ("GET", "/console/tickets/live"): {"any": Sample("/console/tickets/live")},
+        ("GET", "/console/tickets/export.{kind}"): {"any": Sample("/console/tickets/export.csv")},
+        ("GET", "/console/tickets/{code}"): {
+            "in": Sample(f"/console/tickets/{codes['ticket_in']}"),
+            "out": Sample(f"/console/tickets/{codes['ticket_out']}"),
+        },
+        ("POST", "/console/tickets/{code}/act"): {
+            "in": Sample(f"/console/tickets/{codes['ticket_in']}/act"),
+            "out": Sample(f"/console/tickets/{codes['ticket_out']}/act"),
+        },
+        ("GET", "/console/notices"): {"any": Sample("/console/notices")},
+        ("GET", "/console/notices/new"): {"any": Sample("/console/notices/new")},
+        ("GET", "/console/notices/{code}"): {
+            "in": Sample(f"/console/notices/{codes['in']}"),
+            "out": Sample(f"/console/notices/{codes['out']}"),
+        },
+        ("GET", "/console/notices/{code}/live"): {
+            "in": Sample(f"/console/notices/{codes['in']}/live"),
+            "out": Sample(f"/console/notices/{codes['out']}/live"),
+        },
+        ("POST", "/console/notices/{code}/recall"): {
+            "in": Sample(f"/console/notices/{codes['in']}/recall"),
+            "out": Sample(f"/console/notices/{codes['out']}/recall"),
+        },
+        ("GET", "/console/org"): {
+            "in": Sample(f"/console/org?path={VILLAGE_A}/{GRID_A}"),
+            "out": Sample(f"/console/org?path={VILLAGE_B}"),
+        },
+        ("GET", "/console/org/roster"): {"any": Sample("/console/org/roster")},
+        ("POST", "/console/org/roster"): {"any": Sample("/console/org/roster")},
+        ("GET", "/console/org/export.xlsx"): {"any": Sample("/console/org/export.xlsx")},
+        ("GET", "/console/system"): {"any": Sample("/console/system")},
+        ("GET", "/console/system/tokens"): {"any": Sample("/console/system/tokens")},
+        ("GET", "/console/system/audit"): {"any": Sample("/console/system/audit")},
     }
 
 
@@ -145,6 +186,45 @@ ALLOWED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("GET", "/open311/v2/requests.json"): {"any": set(ROLES)},
     ("GET", "/open311/v2/requests/{id}.json"): {"any": set(ROLES)},
     ("POST", "/open311/v2/requests.json"): {"any": set(ROLES)},
+    ("GET", "/console/tickets"): {"any": set(ROLES)},
+    ("GET", "/console/tickets/live"): {"any": set(ROLES)},
+    ("GET", "/console/tickets/export.{kind}"): {"any": set(ROLES)},
+    ("GET", "/console/tickets/{code}"): {
+        "in": {"admin", "town_official", "station_chief", "grid_leader", "unit_leader"},
+        "out": {"admin", "town_official"},
+    },
+    # a token reaches the check but cannot act: every ticket step is a person's
+    ("POST", "/console/tickets/{code}/act"): {"in": set(), "out": set()},
+    ("GET", "/console/notices"): {
+        "any": {"admin", "town_official", "station_chief", "grid_leader", "unit_leader"}
+    },
+    ("GET", "/console/notices/new"): {
+        "any": {"admin", "town_official", "station_chief", "grid_leader"}
+    },
+    ("GET", "/console/notices/{code}"): {
+        "in": {"admin", "town_official", "station_chief", "grid_leader"},
+        "out": {"admin", "town_official"},
+    },
+    ("GET", "/console/notices/{code}/live"): {
+        "in": {"admin", "town_official", "station_chief", "grid_leader"},
+        "out": {"admin", "town_official"},
+    },
+    ("POST", "/console/notices/{code}/recall"): {
+        "in": {"admin", "town_official"},
+        "out": {"admin", "town_official"},
+    },
+    ("GET", "/console/org"): {
+        "in": {"admin", "town_official", "station_chief", "grid_leader"},
+        "out": {"admin", "town_official"},
+    },
+    ("GET", "/console/org/roster"): {"any": {"admin"}},
+    ("POST", "/console/org/roster"): {"any": {"admin"}},
+    ("GET", "/console/org/export.xlsx"): {"any": {"admin"}},
+    ("GET", "/console/system"): {"any": {"admin", "town_official"}},
+    ("GET", "/console/system/tokens"): {"any": {"admin"}},
+    ("GET", "/console/system/audit"): {
+        "any": {"admin", "town_official", "station_chief", "grid_leader", "unit_leader"}
+    },
 }
 SIGNED_IN = set(ROLES)
 PUBLIC = {"anonymous", *ROLES}
@@ -172,6 +252,33 @@ def routes_of(app: web.Application) -> dict[tuple[str, str], Permission]:
     return out
 
 
+def _ticket(session: Session, path: str, number: int) -> str:
+    """A ticket filed in the unit (or village) at ``path``."""
+    unit = session.exec(select(OrgUnit).where(OrgUnit.path == path)).one()
+    parents = {u.level: u for u in _ancestors(session, unit)}
+    code = f"T20260101-{number:04d}"
+    session.add(
+        Ticket(
+            code=code,
+            category="environment",
+            text="楼道的灯坏了",
+            unit_id=unit.id,
+            grid_id=parents[Level.GRID].id if Level.GRID in parents else None,
+            village_id=parents[Level.VILLAGE].id,
+        )
+    )
+    return code
+
+
+def _ancestors(session: Session, unit: OrgUnit) -> list[OrgUnit]:
+    out = [unit]
+    while out[-1].parent_id is not None:
+        parent = session.get(OrgUnit, out[-1].parent_id)
+        assert parent is not None
+        out.append(parent)
+    return out
+
+
 @pytest.fixture
 async def matrix(
     settings: Settings, engine: Engine
@@ -193,6 +300,11 @@ async def matrix(
             session.flush()
             notice.code = f"N{notice.id:04d}"
             codes[scope] = notice.code
+        for scope, path in (
+            ("ticket_in", f"{VILLAGE_A}/{GRID_A}/{UNIT_A}"),
+            ("ticket_out", VILLAGE_B),
+        ):
+            codes[scope] = _ticket(session, f"{TOWN}/{path}", len(codes))
     tokens = {
         name: api_token(engine, role=role, scope=scope, department=department, name=name)
         for name, (role, scope, department) in ROLES.items()

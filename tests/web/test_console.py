@@ -1,0 +1,151 @@
+"""The console without a browser: refusals as pages, the CSRF token on posts, a ticket
+action through the lifecycle with the person as actor, and exports."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
+from openpyxl import load_workbook
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from core.config import Settings
+from models.auth import AuditChannel, AuditEntry, Credential
+from models.db import session_scope
+from models.enums import TicketLevel, TicketState
+from models.org import OrgUnit, Person
+from models.tickets import Ticket, TicketOutbox
+from orgtree.service import apply_roster
+from tests.factories import small_town
+from web.app import create_app
+from web.security import CSRF_HEADER
+
+ROSTER = small_town()
+ROW = ROSTER.rows[0]
+LEADER = ROW.grid_leader
+PASSWORD = "console-password-1"
+CODE = "T20260601-0001"
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+
+
+@pytest.fixture
+async def console(settings: Settings, engine: Engine) -> AsyncIterator[tuple[TestClient, str]]:
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        apply_roster(session=session, roster=ROSTER)
+        person = session.exec(select(Person).where(Person.phone == LEADER.phone)).one()
+        assert person.id is not None
+        session.add(
+            Credential(
+                person_id=person.id, password_hash=PasswordHasher().hash(PASSWORD), updated_at=now
+            )
+        )
+        unit = session.exec(
+            select(OrgUnit).where(OrgUnit.path == "/".join((ROSTER.town, *ROW.path)))
+        ).one()
+        grid = session.get(OrgUnit, unit.parent_id)
+        assert grid is not None
+        session.add(
+            Ticket(
+                code=CODE,
+                state=TicketState.DISPATCHED,
+                level=TicketLevel.GRID,
+                category="environment",
+                text="3栋楼道的灯坏了",
+                unit_id=unit.id,
+                grid_id=grid.id,
+                village_id=grid.parent_id,
+                origin_room_id="unit-room",
+                created_at=now - timedelta(minutes=5),
+                window_started_at=now - timedelta(minutes=5),
+                first_accept_due_at=now + timedelta(hours=2),
+            )
+        )
+    async with TestClient(TestServer(create_app(settings, run_bots=False))) as client:
+        response = await client.post(
+            "/api/auth/signin", json={"phone": LEADER.phone, "password": PASSWORD}
+        )
+        assert response.status == 200
+        yield client, (await response.json())["csrf_token"]
+
+
+async def test_anonymous_browser_goes_to_sign_in_and_scripts_get_json(
+    settings: Settings, engine: Engine
+) -> None:
+    async with TestClient(TestServer(create_app(settings, run_bots=False))) as client:
+        page = await client.get("/console/tickets?open=1", headers=HTML, allow_redirects=False)
+        assert page.status == 302
+        assert page.headers["Location"] == "/console/signin?next=/console/tickets?open=1"
+        script = await client.get("/console/tickets")
+        assert script.status == 401 and (await script.json())["code"] == "unauthenticated"
+        signin = await client.get("/console/signin")
+        assert signin.status == 200 and "获取微信验证码" in await signin.text()
+        css = await client.get("/console/static/console.css")
+        assert css.status == 200 and css.content_type == "text/css"
+        missing = await client.get("/console/static/../app.py")
+        assert missing.status in (403, 404)
+
+
+async def test_a_ticket_action_needs_the_csrf_token_and_goes_through_the_lifecycle(
+    console: tuple[TestClient, str], engine: Engine
+) -> None:
+    client, csrf = console
+    forged = await client.post(f"/console/tickets/{CODE}/act", data={"action": "accept"})
+    assert forged.status == 403 and (await forged.json())["code"] == "csrf"
+    accepted = await client.post(
+        f"/console/tickets/{CODE}/act", data={"action": "accept"}, headers={CSRF_HEADER: csrf}
+    )
+    assert accepted.status == 200, await accepted.text()
+    refused = await client.post(
+        f"/console/tickets/{CODE}/act",
+        data={"action": "extend", "days": "99"},
+        headers={CSRF_HEADER: csrf},
+    )
+    assert refused.status in (400, 409)
+    resolved = await client.post(
+        f"/console/tickets/{CODE}/act",
+        data={"action": "resolve", "text": "已更换灯泡"},
+        headers={CSRF_HEADER: csrf},
+    )
+    assert resolved.status == 200, await resolved.text()
+    with session_scope(engine) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.code == CODE)).one()
+        assert ticket.state in (TicketState.RESOLVED, TicketState.RATING)
+        assert ticket.assignee_name == LEADER.name
+        outbox = session.exec(select(TicketOutbox)).all()
+        assert any(o.room_id == "unit-room" and CODE in o.text for o in outbox)
+        audit = session.exec(
+            select(AuditEntry).where(AuditEntry.target == CODE, AuditEntry.outcome == "ok")
+        ).all()
+        assert {a.action for a in audit} >= {"ticket.accept", "ticket.resolve"}
+        assert all(a.channel is AuditChannel.CONSOLE for a in audit)
+    page = await client.get(f"/console/tickets/{CODE}", headers=HTML)
+    text = await page.text()
+    assert page.status == 200 and "已更换灯泡" in text and LEADER.name in text
+
+
+async def test_pages_and_exports_keep_to_the_persons_scope(
+    console: tuple[TestClient, str],
+) -> None:
+    client, _csrf = console
+    other = next(r for r in ROSTER.rows if r.village != ROW.village)
+    refused = await client.get(f"/console/org?path={other.village}", headers=HTML)
+    assert refused.status == 403 and "无权访问" in await refused.text()
+    for path in ("/console/", "/console/tickets", "/console/notices", "/console/org"):
+        page = await client.get(path, headers=HTML)
+        assert page.status == 200, (path, await page.text())
+    board = await client.get("/console/tickets", headers=HTML)
+    assert CODE in await board.text()
+    csv = await client.get("/console/tickets/export.csv")
+    assert csv.status == 200 and CODE in (await csv.read()).decode("utf-8-sig")
+    xlsx = await client.get("/console/tickets/export.xlsx?q=楼道")
+    sheet = load_workbook(io.BytesIO(await xlsx.read())).active
+    assert sheet is not None
+    assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["编号", CODE]
+    system = await client.get("/console/system", headers=HTML)
+    assert system.status == 403
