@@ -57,7 +57,12 @@ from typing import Any, Final, Literal
 
 import ahocorasick
 
-from core.acknowledgement import EMOTICON, AcknowledgementDetector, message_content
+from core.acknowledgement import (
+    EMOTICON,
+    MAX_CONTENT,
+    AcknowledgementDetector,
+    message_content,
+)
 from tickets.intake.hanzi import fold, fold_text
 from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
 from tickets.intake.location import Locator
@@ -747,7 +752,9 @@ class Parser:
 
         if not content and _MEDIA.intersection(EMOTICON.findall(body)):
             return ParsedMessage(False, None, None, None, reason="media"), None
-        if self._acknowledgement.matches(body):
+        # An acknowledgement is short (MAX_CONTENT): a letter need not be read for one.
+        # (The detector normalises again, NFKC, which at most shrinks a text a few times.)
+        if len(content) <= 4 * MAX_CONTENT and self._acknowledgement.matches(body):
             return ParsedMessage(False, None, None, None, True, reason="acknowledgement"), None
         if not content:
             return _NOT_A_TICKET_EMPTY, None
