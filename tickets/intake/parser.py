@@ -373,16 +373,38 @@ class _Segmenter:
         """Offsets in ``run`` (Chinese characters only) of one-character words.
 
         This is jieba's precise mode without HMM (``cut(run, HMM=False)``) for a run of
-        Chinese characters, through its public ``get_DAG``/``calc`` steps: ``cut``
-        spends more time splitting the text into blocks than segmenting a short run.
+        Chinese characters: its ``get_DAG`` and ``calc`` steps (``cut`` spends more time
+        splitting the text into blocks than segmenting a short run), done here in one
+        pass over jieba's dictionary with the same arithmetic, so the same route.
         """
         tokenizer = self._load()
-        route: dict[int, tuple[float, int]] = {}
-        tokenizer.calc(run, tokenizer.get_DAG(run), route)
+        freq = tokenizer.FREQ
+        log = math.log
+        logtotal = log(tokenizer.total)
+        n = len(run)
+        score = [0.0] * (n + 1)
+        route = [0] * (n + 1)
+        for k in range(n - 1, -1, -1):
+            # The words of the dictionary starting at k (every prefix of a word is in
+            # ``freq``, with 0 unless it is a word); the best (score, end), as jieba's max.
+            best: tuple[float, int] | None = None
+            i = k
+            fragment = run[k]
+            while i < n and fragment in freq:
+                count = freq[fragment]
+                if count:
+                    candidate = (log(count) - logtotal + score[i + 1], i)
+                    if best is None or candidate > best:
+                        best = candidate
+                i += 1
+                fragment = run[k : i + 1]
+            if best is None:
+                best = (log(freq.get(run[k]) or 1) - logtotal + score[k + 1], k)
+            score[k], route[k] = best
         offsets: set[int] = set()
         position = 0
-        while position < len(run):
-            end = route[position][1] + 1
+        while position < n:
+            end = route[position] + 1
             if end - position == 1:
                 offsets.add(position)
             position = end
