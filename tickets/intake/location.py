@@ -3,8 +3,13 @@
 :class:`Locator` finds the substring that locates a problem: a building, unit, floor or
 room chain (3栋, 5号楼, 二单元三楼, 5栋302), a road (国欢大道, 涵江路), a village (黄霞村,
 with a house number: 黄霞村18号), a compound (国湄领涵小区), a known place name, or a
-public landmark (村口, 菜市场), with a direction word after it (菜市场旁边, 学校门口).
-Neighbouring pieces join (黄霞村村口). The first place mentioned wins.
+public landmark (村口, 菜市场), with a direction word after it (菜市场旁边, 学校门口),
+a named institution or district (国欢中学, 城北工业园, 涵江区, 新县镇) or a village group
+(溪头村五组); buildings and rooms may be in Chinese numerals (十二栋, 四栋二零一).
+Neighbouring pieces join (黄霞村村口). The first place mentioned wins, unless it is named
+again later more fully (梧塘镇 ... 涵江区梧塘镇). A place named after a spoken link is the
+more specific one and is kept (镇前街那个公共厕所, 国欢大道那个网吧附近), and so is where in
+the building (二楼楼梯口); 国欢大道那边 says no more than 国欢大道 and stays 国欢大道.
 
 It works on normalised text (see :func:`tickets.intake.hanzi.fold`) and returns offsets, so
 the caller can cut the location from the original text. Relative words (楼上, 隔壁,
@@ -22,17 +27,30 @@ from tickets.intake.hanzi import fold_text
 
 __all__ = ["Locator"]
 
+
+def _cjk_except(stop: str) -> str:
+    """A regex class of the CJK characters U+4E00..U+9FFF except those of ``stop`` (one
+    class is much faster than a negative lookahead before each character)."""
+    ranges: list[str] = []
+    low = 0x4E00
+    for code in [*sorted({ord(c) for c in stop if 0x4E00 <= ord(c) <= 0x9FFF}), 0xA000]:
+        if code > low:
+            ranges.append(f"\\u{low:04x}-\\u{code - 1:04x}" if code - 1 > low else f"\\u{low:04x}")
+        low = code + 1
+    return "[" + "".join(ranges) + "]"
+
+
 # Characters that do not start or continue a name: particles, pronouns, verbs of motion
 # and direction words, so 我们村 and 家门口国欢大道 do not become names.
 _STOP: Final = (
     "的地得在是了我你他她它们这那哪个有没不把被给让到从往向和跟与就都很太又也还要会说"
     "啊呢吧吗呀哦嘛去来回进出全本外邻每各整别两几些农乡家门口边旁里上下"
 )
-_NAME_CHAR: Final = rf"(?:(?![{_STOP}])[\u4e00-\u9fff])"
+_NAME_CHAR: Final = _cjk_except(_STOP)
 _VILLAGE_STOP: Final = (
-    "的在是了我你他她们这那个到从和跟与就都也还去来回进出全本外邻每各整哪别两几农乡新"
+    "的在是了我你他她们这那个到从和跟与就都也还去来回进出全本外邻每各整哪别两几农乡"
 )
-_VILLAGE_CHAR: Final = rf"(?:(?![{_VILLAGE_STOP}])[\u4e00-\u9fff])"
+_VILLAGE_CHAR: Final = _cjk_except(_VILLAGE_STOP)
 _GENERIC_VILLAGES: Final = frozenset(
     ("隔壁村", "邻村", "外村", "本村", "全村", "新农村", "乡村", "农村", "整个村", "城中村")
 )
@@ -40,17 +58,24 @@ _GENERIC_VILLAGES: Final = frozenset(
 _GENERIC_ROAD_END: Final = "马道走线电网一半出迷带修过让挡拦问铁小大山土泥公水条段"
 _DIRECTION: Final = "旁边|附近|门口|对面|后面|前面|边上|一带|周边|两侧|路口|后门|拐角"
 
+# Chinese numerals: 三栋, 十二栋 (not 一栋, 两栋: "a building", "two buildings").
+_CN_NUMBER: Final = (
+    r"(?:[二三四五六七八九]|十[一二三四五六七八九]?|[二三四五六七八九]十[一二三四五六七八九]?)"
+)
 _BUILDING: Final = (
-    r"(?:[0-9a-z]{1,4}(?:号楼|栋楼(?![上下梯道房顶])|栋|幢|座)|[0-9一二三四五六七八九十]{1,3}号楼)"
+    r"(?:[0-9a-z]{1,4}(?:号楼|栋楼(?![上下梯道房顶])|栋|幢|座)|[0-9一二三四五六七八九十]{1,3}号楼"
+    rf"|(?<![一二三四五六七八九十两几这那每哪]){_CN_NUMBER}(?:栋楼(?![上下梯道房顶])|栋|幢))"
 )
 _UNIT: Final = r"[0-9一二三四五六七八九十]{1,3}单元"
 # 二楼 is a floor; 楼上, 楼下, 楼梯, 楼道, 楼顶 are not; 一层 alone is a layer (一层灰).
 _FLOOR: Final = r"(?:[0-9]{1,2}|[一二三四五六七八九十]{1,3})(?:楼|层)(?![上下梯道房顶])"
 _FLOOR_ALONE: Final = r"(?:[0-9]{1,2}(?:楼|层)|[一二三四五六七八九十]{1,3}楼)(?![上下梯道房顶])"
-_ROOM: Final = r"[0-9]{3,4}(?:室|房|号)?"
+_ROOM: Final = r"(?:[0-9]{3,4}|[一二三四五六七八九][零一二三四五六七八九]{2,3}(?![0-9零一二三四五六七八九]))(?:室|房|号)?"
 
 _BUILDING_CHAIN: Final = re.compile(
-    rf"(?:{_BUILDING}|{_UNIT})(?:{_UNIT}|{_FLOOR}|{_ROOM})*|{_FLOOR_ALONE}(?:{_ROOM})?"
+    # (the lookahead lets the engine skip quickly to a digit or a numeral)
+    rf"(?=[0-9a-z一二三四五六七八九十])"
+    rf"(?:(?:{_BUILDING}|{_UNIT})(?:{_UNIT}|{_FLOOR}|{_ROOM})*|{_FLOOR_ALONE}(?:{_ROOM})?)"
 )
 _ROAD: Final = re.compile(
     rf"{_NAME_CHAR}{{2,4}}(?:大道|大街|公路|路|街|巷)(?![灯等面牌况费线子边上])"
@@ -59,7 +84,25 @@ _VILLAGE: Final = re.compile(rf"{_VILLAGE_CHAR}{{2}}村(?![民委里子庄])")
 _COMPOUND: Final = re.compile(
     rf"(?:{_NAME_CHAR}|[•·]){{2,6}}(?:小区|花园|公寓|家园|新村|大厦|苑|华府|山庄|名城)"
 )
-_HOUSE_NUMBER: Final = re.compile(r"[0-9]{1,4}号(?!楼)")
+_HOUSE_NUMBER: Final = re.compile(r"[0-9]{1,4}号(?!楼)|[一二三四五六七八九十0-9]{1,3}组")
+# A named institution or district: 国欢中学, 国欢农贸市场, 城北工业园, 涵江区, 新县镇.
+_INST_CHAR: Final = _cjk_except(_STOP + "一二三四五六七八九十两名位所座附近")
+_INSTITUTION: Final = re.compile(
+    rf"{_INST_CHAR}{{2,4}}(?:中学|小学|幼儿园|医院|卫生院|工业园|工业区|农贸市场|菜市场|市场"
+    rf"|公园|汽车站|派出所)"
+)
+_DISTRICT: Final = re.compile(
+    rf"{_VILLAGE_CHAR}{{2}}(?<![小社片景园厂校病灾禁辖管专住保分停城市乡])(?:区|镇)(?![长上里内政府委])"
+)
+_SPOKEN_AFTER: Final = re.compile(rf"{_DIRECTION}|里面|下面|上面|外面|那边|那里|这边|这里")
+# 二楼楼梯口, 七栋一单元楼梯那里: where in the building.
+_PART_OF_BUILDING: Final = re.compile(r"楼梯口|楼梯间|楼梯那里|楼道里|楼道口")
+# A place named after a spoken link (国欢大道那个网吧附近, 镇前街那个公共厕所).
+_SPOKEN_LINK: Final = re.compile(r"(?:那个|那条|那座|那片|那家|那块)+")
+_SPOKEN_PLACE: Final = re.compile(
+    rf"[^\s,.!?;:，。！？；：、啊呀呢嘛了的得在是有就都也还我你他她它]{{0,10}}?"
+    rf"(?:{_DIRECTION}|旁边|下面|里面|上面|外面|那里|路|街|桥|沟|河|渠|站|厂|场|点|库|口|池|园|楼|栋|段|所|盖|馆|地方|空地上?|通道|巷|房)"
+)
 _DIRECTION_AFTER: Final = re.compile(rf"(?:{_DIRECTION})")
 
 
@@ -81,7 +124,14 @@ class Locator:
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Every place mentioned in normalised ``text``, as (start, end) offsets."""
         spans: list[tuple[int, int]] = []
-        for pattern in (self._places, self._landmarks, _BUILDING_CHAIN, _COMPOUND):
+        for pattern in (
+            self._places,
+            self._landmarks,
+            _BUILDING_CHAIN,
+            _COMPOUND,
+            _INSTITUTION,
+            _DISTRICT,
+        ):
             if pattern is not None:
                 spans.extend(m.span() for m in pattern.finditer(text))
         for m in _ROAD.finditer(text):
@@ -98,15 +148,36 @@ class Locator:
         spans = sorted(self.spans(text))
         if not spans:
             return None
-        start, end = spans[0]
-        for s, e in spans[1:]:
-            if s > end:
+        groups: list[tuple[int, int]] = []
+        for s, e in spans:
+            if groups and s <= groups[-1][1]:
+                groups[-1] = (groups[-1][0], max(groups[-1][1], e))
+            else:
+                groups.append((s, e))
+        start, end = groups[0]
+        # The same place named again more fully (梧塘镇 ... 涵江区梧塘镇) is more specific.
+        first = text[start:end]
+        for s, e in groups[1:]:
+            if e - s > end - start and text[s:e].endswith(first):
+                start, end = s, e
                 break
-            end = max(end, e)
         house = _HOUSE_NUMBER.match(text, end)
         if house:
             end = house.end()
         direction = _DIRECTION_AFTER.match(text, end)
         if direction:
             end = direction.end()
+        # 镇前街那个公共厕所, 沿河路那个桥: the place named after a spoken link is the
+        # more specific one (but 国欢大道那边 says no more than 国欢大道).
+        link = _SPOKEN_LINK.match(text, end)
+        if link:
+            place = _SPOKEN_PLACE.match(text, link.end())
+            if place:
+                end = place.end()
+                after = _SPOKEN_AFTER.match(text, end)
+                if after:
+                    end = after.end()
+        part = _PART_OF_BUILDING.match(text, end)
+        if part:
+            end = part.end()
         return start, end

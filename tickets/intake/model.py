@@ -250,22 +250,28 @@ class IntakeModel:
 
     def _indices(self, bodies: Sequence[str]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """For every n-gram of ``bodies`` found in the vocabulary: its message, its index."""
-        codes: list[npt.NDArray[np.int64]] = []
-        rows: list[npt.NDArray[np.intp]] = []
+        texts: list[str] = []
+        rows: list[int] = []
         for row, body in enumerate(bodies):
             text = _SPACES.sub(" ", body).strip()
-            if not text:
-                continue
-            chars = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-            high = chars << 21
-            grams = np.concatenate((high, high[:-1] | chars[1:])) if NGRAM_MAX >= 2 else high
-            codes.append(grams)
-            rows.append(np.full(len(grams), row, dtype=np.intp))
-        if not codes:
+            if text:
+                texts.append(text)
+                rows.append(row)
+        if not texts:
             empty = np.zeros(0, dtype=np.intp)
             return empty, empty
-        keys = np.concatenate(codes)
-        row_of = np.concatenate(rows)
+        # All the messages' characters in one array; a bigram never spans two messages.
+        lengths = np.fromiter(map(len, texts), dtype=np.intp, count=len(texts))
+        chars = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        row_of_char = np.repeat(np.array(rows, dtype=np.intp), lengths)
+        high = chars << 21
+        if NGRAM_MAX >= 2:
+            within = np.ones(len(chars) - 1, dtype=bool)
+            within[np.cumsum(lengths)[:-1] - 1] = False
+            keys = np.concatenate((high, (high[:-1] | chars[1:])[within]))
+            row_of = np.concatenate((row_of_char, row_of_char[:-1][within]))
+        else:
+            keys, row_of = high, row_of_char
         where = np.searchsorted(self._sorted_keys, keys)
         where[where >= len(self._sorted_keys)] = 0
         known = self._sorted_keys[where] == keys

@@ -41,6 +41,7 @@ Every decision carries its :class:`Evidence`, so a grid leader (or a test) can s
 
 from __future__ import annotations
 
+import bisect
 import enum
 import functools
 import logging
@@ -48,11 +49,20 @@ import math
 import re
 import threading
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from re import _constants as _sre  # type: ignore[attr-defined]
+from re import _parser as _sre_parse  # type: ignore[attr-defined]
 from typing import Any, Final, Literal
 
-from core.acknowledgement import EMOTICON, AcknowledgementDetector, message_content
+import ahocorasick
+
+from core.acknowledgement import (
+    EMOTICON,
+    MAX_CONTENT,
+    AcknowledgementDetector,
+    message_content,
+)
 from tickets.intake.hanzi import fold, fold_text
 from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
 from tickets.intake.location import Locator
@@ -256,6 +266,44 @@ def _normalise(text: str) -> _Text:
     return _Text(text, body, origin_map, mentions)
 
 
+# --- a cheap test before each pattern ------------------------------------------------------
+
+
+def _required_in(items: Any) -> frozenset[str] | None:
+    """Characters of which every match of the parsed regex sequence ``items`` holds at least
+    one, or None when that cannot be read off (a class like ``\\d``, an optional part)."""
+    best: frozenset[str] | None = None
+    for op, av in items:
+        found: frozenset[str] | None = None
+        if op is _sre.LITERAL:
+            found = frozenset((chr(av),))
+        elif op is _sre.IN:
+            if all(o is _sre.LITERAL for o, _ in av):
+                found = frozenset(chr(v) for _, v in av)
+        elif op is _sre.SUBPATTERN:
+            found = _required_in(av[-1])
+        elif op is _sre.BRANCH:
+            parts = [_required_in(b) for b in av[1]]
+            if all(p is not None for p in parts):
+                found = frozenset().union(*(p for p in parts if p is not None))
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+            found = _required_in(av[2])
+        if found is not None and (best is None or len(found) < len(best)):
+            best = found
+    return best
+
+
+def required_characters(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """Characters of which every match of ``pattern`` holds at least one (so a text with
+    none of them cannot match and the search can be skipped), or None if unknown."""
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        return _required_in(_sre_parse.parse(pattern.pattern, pattern.flags))
+    except Exception:  # a private module of the standard library: never rely on it
+        return None
+
+
 # --- shapes of messages that are not tickets ---------------------------------------------
 
 # WeChat's placeholders for what is not text, as the puppet service renders them.
@@ -325,16 +373,38 @@ class _Segmenter:
         """Offsets in ``run`` (Chinese characters only) of one-character words.
 
         This is jieba's precise mode without HMM (``cut(run, HMM=False)``) for a run of
-        Chinese characters, through its public ``get_DAG``/``calc`` steps: ``cut``
-        spends more time splitting the text into blocks than segmenting a short run.
+        Chinese characters: its ``get_DAG`` and ``calc`` steps (``cut`` spends more time
+        splitting the text into blocks than segmenting a short run), done here in one
+        pass over jieba's dictionary with the same arithmetic, so the same route.
         """
         tokenizer = self._load()
-        route: dict[int, tuple[float, int]] = {}
-        tokenizer.calc(run, tokenizer.get_DAG(run), route)
+        freq = tokenizer.FREQ
+        log = math.log
+        logtotal = log(tokenizer.total)
+        n = len(run)
+        score = [0.0] * (n + 1)
+        route = [0] * (n + 1)
+        for k in range(n - 1, -1, -1):
+            # The words of the dictionary starting at k (every prefix of a word is in
+            # ``freq``, with 0 unless it is a word); the best (score, end), as jieba's max.
+            best: tuple[float, int] | None = None
+            i = k
+            fragment = run[k]
+            while i < n and fragment in freq:
+                count = freq[fragment]
+                if count:
+                    candidate = (log(count) - logtotal + score[i + 1], i)
+                    if best is None or candidate > best:
+                        best = candidate
+                i += 1
+                fragment = run[k : i + 1]
+            if best is None:
+                best = (log(freq.get(run[k]) or 1) - logtotal + score[k + 1], k)
+            score[k], route[k] = best
         offsets: set[int] = set()
         position = 0
-        while position < len(run):
-            end = route[position][1] + 1
+        while position < n:
+            end = route[position] + 1
             if end - position == 1:
                 offsets.add(position)
             position = end
@@ -404,38 +474,76 @@ class _PhraseIndex:
         for phrase in lexicon.blockers:
             add(phrase, _Cue("blocker", "blocker", 0.0))
 
-        # A trie: one dict per prefix, the cues of a complete phrase under the key "".
-        root: dict[str, Any] = {}
+        # One Aho-Corasick automaton (C) for every phrase: all occurrences, overlapping too.
+        automaton = ahocorasick.Automaton()
         for phrase, phrase_cues in table.items():
-            node = root
-            for ch in phrase:
-                node = node.setdefault(ch, {})
-            node[""] = (phrase, tuple(phrase_cues))
-        self._root = root
+            automaton.add_word(
+                phrase,
+                (
+                    phrase,
+                    tuple(phrase_cues),
+                    len(phrase),
+                    _is_ascii_alnum(phrase[0]),
+                    _is_ascii_alnum(phrase[-1]),
+                ),
+            )
+        if table:
+            automaton.make_automaton()
+        self._automaton = automaton if table else None
         self.phrases: tuple[str, ...] = tuple(table)
 
     def find(self, text: str) -> list[_Hit]:
-        hits: list[_Hit] = []
-        root = self._root
+        """Every occurrence of a phrase, by start then length (then the cues' order)."""
+        if self._automaton is None or not text:
+            return []
         n = len(text)
-        for i in range(n):
-            node = root.get(text[i])
-            j = i + 1
-            while node is not None:
-                found = node.get("")
-                if found is not None:
-                    phrase, phrase_cues = found
-                    if not (
-                        # 120 inside 1200, ok inside book: ASCII cues match whole words
-                        (_is_ascii_alnum(phrase[0]) and i > 0 and _is_ascii_alnum(text[i - 1]))
-                        or (_is_ascii_alnum(phrase[-1]) and j < n and _is_ascii_alnum(text[j]))
-                    ):
-                        hits.extend(_Hit(i, j, phrase, cue) for cue in phrase_cues)
-                if j >= n:
-                    break
-                node = node.get(text[j])
-                j += 1
-        return hits
+        found: list[tuple[int, int, str, tuple[_Cue, ...]]] = []
+        for last, (phrase, phrase_cues, length, ascii_first, ascii_last) in self._automaton.iter(
+            text
+        ):
+            j = last + 1
+            i = j - length
+            # 120 inside 1200, ok inside book: ASCII cues match whole words
+            if (ascii_first and i > 0 and _is_ascii_alnum(text[i - 1])) or (
+                ascii_last and j < n and _is_ascii_alnum(text[j])
+            ):
+                continue
+            found.append((i, j, phrase, phrase_cues))
+        found.sort(key=_span_key)
+        return [
+            _Hit(i, j, phrase, cue) for i, j, phrase, phrase_cues in found for cue in phrase_cues
+        ]
+
+
+def _span_key(item: tuple[int, int, str, tuple[_Cue, ...]]) -> tuple[int, int]:
+    return item[0], item[1]
+
+
+def _nested(spans: Iterable[tuple[int, int]]) -> Callable[[int, int], bool]:
+    """A test: is (start, end) inside a strictly longer one of ``spans``?"""
+    longest_at: dict[int, int] = {}
+    for s, e in spans:
+        if e > longest_at.get(s, -1):
+            longest_at[s] = e
+    starts = sorted(longest_at)
+    # reach[k]: the furthest end of a span starting before starts[k]
+    reach: list[int] = []
+    furthest = -1
+    for s in starts:
+        reach.append(furthest)
+        furthest = max(furthest, longest_at[s])
+
+    def inside(start: int, end: int) -> bool:
+        k = bisect.bisect_left(starts, start)
+        if k < len(starts) and starts[k] == start:
+            if longest_at[start] > end:
+                return True  # same start, longer
+            before = reach[k]
+        else:
+            before = reach[k] if k < len(starts) else furthest
+        return before >= end  # an earlier start reaching at least as far is longer
+
+    return inside
 
 
 _NEGATABLE: Final = frozenset({"resolved", "social", "greeting"})
@@ -468,14 +576,11 @@ def _standalone(text: str, hits: Sequence[_Hit]) -> set[int]:
 def _filter_hits(hits: list[_Hit], text: str) -> list[_Hit]:
     """Apply blockers, the single-character rule and per-table nesting."""
     blockers = [(h.start, h.end) for h in hits if h.cue.kind == "blocker"]
-    kept = [
-        h
-        for h in hits
-        if h.cue.kind != "blocker"
-        and not any(
-            bs <= h.start and h.end <= be and (be - bs) > (h.end - h.start) for bs, be in blockers
-        )
-    ]
+    if blockers:
+        blocked = _nested(blockers)
+        kept = [h for h in hits if h.cue.kind != "blocker" and not blocked(h.start, h.end)]
+    else:
+        kept = hits
     # 不亮了 is not 亮了, 不开心 not 开心: a negated good outcome is still a problem.
     kept = [
         h
@@ -500,12 +605,9 @@ def _filter_hits(hits: list[_Hit], text: str) -> list[_Hit]:
     # A category phrase inside a longer phrase of another category is that category's
     # (油漆味 is pollution, not the 油漆 of a fire hazard; 女厕所 is not sanitation).
     spans = [(h.start, h.end) for h in kept if h.cue.kind == "category"]
-    kept = [
-        h
-        for h in kept
-        if h.cue.kind != "category"
-        or not any(s <= h.start and h.end <= e and (e - s) > (h.end - h.start) for s, e in spans)
-    ]
+    if len(spans) > 1:
+        nested = _nested(spans)
+        kept = [h for h in kept if h.cue.kind != "category" or not nested(h.start, h.end)]
     # Within one table, overlapping phrases count once (the longest: 被偷了 is not both
     # 被偷 and 偷了), and a phrase repeated in a rant counts once.
     result: list[_Hit] = []
@@ -589,6 +691,7 @@ class Parser:
         self._locator = Locator(lexicon.places, lexicon.landmarks)
         self._order = {code: i for i, code in enumerate(lexicon.category_codes)}
         self._hypothetical = tuple(lexicon.hypothetical)
+        self._patterns = tuple((p, required_characters(p.regex)) for p in lexicon.patterns)
         # No trailing text after an ack word: 收到，路灯还是坏的 is a complaint, not a receipt.
         self._acknowledgement = AcknowledgementDetector(
             (fold_text(a) for a in lexicon.acknowledgements), accept_trailing=False
@@ -671,7 +774,9 @@ class Parser:
 
         if not content and _MEDIA.intersection(EMOTICON.findall(body)):
             return ParsedMessage(False, None, None, None, reason="media"), None
-        if self._acknowledgement.matches(body):
+        # An acknowledgement is short (MAX_CONTENT): a letter need not be read for one.
+        # (The detector normalises again, NFKC, which at most shrinks a text a few times.)
+        if len(content) <= 4 * MAX_CONTENT and self._acknowledgement.matches(body):
             return ParsedMessage(False, None, None, None, True, reason="acknowledgement"), None
         if not content:
             return _NOT_A_TICKET_EMPTY, None
@@ -680,7 +785,10 @@ class Parser:
         evidence = [h.evidence() for h in hits]
         urgent_matches: list[tuple[int, int, float]] = []
         cancelled: set[str] = set()
-        for pattern in self.lexicon.patterns:
+        characters = set(body)
+        for pattern, needed in self._patterns:
+            if needed is not None and needed.isdisjoint(characters):
+                continue  # none of the characters every match holds: no match
             match = pattern.regex.search(body)
             if match is None:
                 continue

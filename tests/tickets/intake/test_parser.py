@@ -209,6 +209,13 @@ def test_past_hypothetical_or_plain_problems_are_normal(text: str) -> None:
         ("涵江路那边路面塌陷了，快派人来", "涵江路"),
         ("楼上装修太吵了，天天电钻响", None),
         ("广场舞音响开到晚上十点多，太吵了", None),
+        # named institutions and districts, village groups, Chinese numerals (issue 11)
+        ("城北工业园里面有家厂半夜排黑水，河里的鱼都死了", "城北工业园"),
+        ("我是后埔村三组的，村里的垃圾桶满了好几天没人拉", "后埔村三组"),
+        ("我们十二栋的电梯又坏了，物业也不来修", "十二栋"),
+        ("标题：梧塘镇一座桥护栏断了 内容：涵江区梧塘镇进村的石桥护栏断了很危险", "涵江区梧塘镇"),
+        ("那个兴化路那个公共厕所啊脏得没法进去了", "兴化路那个公共厕所"),
+        ("电动车在二楼楼梯口充电冒烟了", "二楼楼梯口"),
     ],
 )
 def test_locations(text: str, location: str | None) -> None:
@@ -343,9 +350,9 @@ def test_targets_on_the_development_set() -> None:
 # asserted is the honest current one, as a floor (marked "floor", see the data README).
 HELDOUT_FLOORS = {
     # register: (F1, recall, category, urgent recall, urgent precision, location exact)
-    "chat": (0.95, 0.97, 0.90, 0.94, 0.55, 0.38),  # floors: urgent recall, precision, location
-    "longform": (0.95, 0.97, 0.87, 0.95, 0.80, 0.17),  # floors: category, location
-    "voice": (0.95, 0.97, 0.90, 0.95, 0.75, 0.07),  # floors: urgent precision, location
+    "chat": (0.95, 0.97, 0.90, 0.94, 0.55, 0.48),  # floors: urgent recall, precision, location
+    "longform": (0.95, 0.97, 0.87, 0.95, 0.80, 0.26),  # floors: category, location
+    "voice": (0.95, 0.97, 0.90, 0.95, 0.75, 0.27),  # floors: urgent precision, location
 }
 
 
