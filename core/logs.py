@@ -12,6 +12,7 @@ job" / "executed successfully" lines are demoted to DEBUG.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
@@ -51,13 +52,18 @@ def _codes(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
 
 
 class DemoteRoutine(logging.Filter):
-    """APScheduler's per-run INFO lines become DEBUG (dropped unless debugging)."""
+    """APScheduler's per-run INFO lines, and its jobs cancelled by a stop, become DEBUG
+    (dropped unless debugging)."""
 
     def __init__(self, threshold: int) -> None:
         super().__init__()
         self.threshold = threshold
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if _cancelled_at_shutdown(record):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info, record.exc_text = None, None
+            return self.threshold <= logging.DEBUG
         if (
             record.name in _ROUTINE_LOGGERS
             and record.levelno == logging.INFO
@@ -66,6 +72,12 @@ class DemoteRoutine(logging.Filter):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return self.threshold <= logging.DEBUG
         return True
+
+
+def _cancelled_at_shutdown(record: logging.LogRecord) -> bool:
+    """A scheduled job cancelled because the process is stopping: not an error."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return record.name.startswith("apscheduler") and isinstance(exc, asyncio.CancelledError)
 
 
 def configure_logging(
@@ -87,7 +99,8 @@ def configure_logging(
         shared.append(structlog.processors.format_exc_info)
     else:
         renderer = structlog.dev.ConsoleRenderer(
-            colors=bool(getattr(stream or sys.stderr, "isatty", lambda: False)())
+            colors=bool(getattr(stream or sys.stderr, "isatty", lambda: False)()),
+            exception_formatter=structlog.dev.plain_traceback,  # short, as Python prints them
         )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,

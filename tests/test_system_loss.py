@@ -26,7 +26,7 @@ from gridcast.runtime import build_sandbox
 from models.db import session_scope
 from orgtree.service import apply_roster
 from sandbox.sandbox import Sandbox
-from tests.factories import small_town
+from tests.factories import api_token, bearer, small_town
 from web.app import create_app
 from web.keys import BROADCASTER
 
@@ -55,8 +55,9 @@ async def town(
             "broadcast": {"loss_budget": LOSS},
         }
     )
+    headers = bearer(api_token(engine, role="town_official", name="镇防汛办"))
     sandbox = await build_sandbox(settings)
-    client = TestClient(TestServer(create_app(settings, sandbox=sandbox)))
+    client = TestClient(TestServer(create_app(settings, sandbox=sandbox)), headers=headers)
     try:  # closed even when the start fails: an unclosed client session warns at random
         await client.start_server()
         yield client, sandbox

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -75,6 +76,9 @@ def test_run_serves_healthz_and_stops_on_sigint(tmp_path: Path) -> None:
             if "已启动: " in line:
                 url = line.split("已启动: ")[1].split()[0]
         assert url, "gridcast run did not announce its URL:\n" + "".join(seen[-20:])
+        # Keep reading what it prints: a full pipe would block the process (a test bug,
+        # not a slow stop).
+        threading.Thread(target=lambda: seen.extend(process.stdout or ()), daemon=True).start()
         with urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
             body = json.loads(response.read())
         assert body["counts"]["unit"] == 4559
