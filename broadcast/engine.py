@@ -544,7 +544,7 @@ class Broadcaster:
             status = await run_in_session(
                 self._engine, lambda s: service.notice_by_code(s, code).status
             )
-            if status in (NoticeStatus.DONE, NoticeStatus.CANCELLED):
+            if status in (NoticeStatus.DONE, NoticeStatus.CANCELLED, NoticeStatus.RECALLED):
                 return
             await asyncio.sleep(0.05)
 

@@ -34,7 +34,8 @@ STATUS_ZH = {
     NoticeStatus.PENDING: "待确认",
     NoticeStatus.SENDING: "发送中",
     NoticeStatus.DONE: "已送达",
-    NoticeStatus.CANCELLED: "已取消/撤回",
+    NoticeStatus.CANCELLED: "已取消",
+    NoticeStatus.RECALLED: "已撤回",
 }
 
 

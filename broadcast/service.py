@@ -203,10 +203,14 @@ def apply_updates(session: Session, updates: Sequence[Mapping[str, object]]) -> 
 
 
 def stop_notice(session: Session, code: str) -> Notice:
-    """A retracted notice: cancelled, and nothing of it is sent from now on."""
+    """A retracted notice (撤回): nothing of it is sent from now on, and, once any group
+    got it, it is ``recalled`` — so silent units are no longer chased about it."""
     notice = notice_by_code(session, code)
-    if notice.status in (NoticeStatus.PENDING, NoticeStatus.SENDING):
+    if notice.status is NoticeStatus.PENDING:
         notice.status = NoticeStatus.CANCELLED
+        cancel_open(session, notice)
+    elif notice.status in (NoticeStatus.SENDING, NoticeStatus.DONE):
+        notice.status = NoticeStatus.RECALLED
         cancel_open(session, notice)
     return notice
 
@@ -450,8 +454,8 @@ def cancel_open(session: Session, notice: Notice) -> None:
 
 def finish(session: Session, notice_id: int, now: datetime) -> None:
     notice = session.get(Notice, notice_id)
-    if notice is None or notice.status is NoticeStatus.CANCELLED:
-        return
+    if notice is None or notice.status in (NoticeStatus.CANCELLED, NoticeStatus.RECALLED):
+        return  # a stopped notice keeps saying why it stopped
     notice.status = NoticeStatus.DONE
     notice.finished_at = now
 

@@ -29,7 +29,9 @@ class NoticeStatus(enum.StrEnum):
     DONE = "done"
     """Every delivery is final (sent, failed, unreachable or uncertain)."""
     CANCELLED = "cancelled"
-    """Dropped before sending, or retracted (撤回) afterwards."""
+    """Dropped before sending (or retracted before any group got it)."""
+    RECALLED = "recalled"
+    """Retracted (撤回) after it started: nothing more is sent and nobody is chased."""
 
 
 class DeliveryState(enum.StrEnum):

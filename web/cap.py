@@ -155,7 +155,7 @@ async def _follow_up(
     info = alert.info
     settings = app[SETTINGS]
     for code, _title, status, scope in previous:
-        if status is NoticeStatus.CANCELLED:
+        if status in (NoticeStatus.CANCELLED, NoticeStatus.RECALLED):
             continue
         if alert.msg_type == "Cancel":
             if status is NoticeStatus.PENDING:

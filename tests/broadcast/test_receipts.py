@@ -6,17 +6,25 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from aiolimiter import AsyncLimiter
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.hub import BotHub
 from bot.routers.notices import notices_router, receipts_router
 from broadcast import service
-from broadcast.engine import Broadcaster
+from broadcast.engine import Broadcaster, NoticeRequest
 from broadcast.receipts import escalate, is_acknowledgement
 from core.config import parse_settings
 from models.auth import AuditEntry
-from models.broadcast import Delivery, NoticeAttempt, Receipt
+from models.broadcast import (
+    Delivery,
+    DeliveryState,
+    NoticeAttempt,
+    NoticeKind,
+    NoticeStatus,
+    Receipt,
+)
 from models.db import session_scope
 from tests.broadcast.harness import PATHS, ROSTER, TOWN, fake, room_id, send
 
@@ -231,3 +239,84 @@ async def test_correction_goes_to_every_group_that_got_the_original(system, engi
         if s.text.startswith("【更正 N0002】")
     }
     assert corrected == {room_id(p) for p in PATHS if p and p[0] == village}
+
+
+async def test_recall_after_sending_stops_the_chasing_and_marks_it_recalled(
+    system, engine: Engine
+) -> None:  # type: ignore[no-untyped-def]
+    """Regression: after #撤回 the original stayed `done` and its silent units were still
+    reminded to confirm it."""
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    village = ROSTER.rows[0].village
+    code = await send(broadcaster, scope=village)
+    official = next(e for e in ROSTER.extra_roles if e.role.value == "town_official").person
+    bot1 = fake(hub, "bot1")
+    await bot1.receive(
+        f"#撤回 {code} 发错了",
+        room_id=UNIT_ROOM,
+        sender_id=official.wechat_id or "",
+        sender_name=official.name,
+    )
+    assert "撤回" in bot1.sent[-1].text and code in bot1.sent[-1].text
+    async with asyncio.timeout(20):
+        await broadcaster.wait("N0002")
+    recalled_in = {s.room_id for a in hub.accounts for s in fake(hub, a).sent if "N0002" in s.text}
+    assert recalled_in == {room_id(p) for p in PATHS if p and p[0] == village}
+    with session_scope(engine) as session:
+        notice = service.notice_by_code(session, code)
+        assert notice.status is NoticeStatus.RECALLED
+        assert service.reach_report(session, notice)["status"] == "recalled"
+        sent_at = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at)
+        reminders = escalate(
+            session,
+            now=sent_at + timedelta(days=1),
+            normal=SETTINGS.broadcast.reminders_normal,
+            urgent=SETTINGS.broadcast.reminders_urgent,
+        )
+    assert not any(code in r.text for r in reminders)
+
+
+async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(
+    system, engine: Engine
+) -> None:  # type: ignore[no-untyped-def]
+    hub, broadcaster = system
+    for account in hub.accounts:
+        hub.limiters[account] = AsyncLimiter(1, 1)  # slow enough to recall mid-way
+    prepared = await broadcaster.prepare(
+        NoticeRequest(title="停水", body="明天停水", scope=TOWN, issuer_name="镇水务站")
+    )
+    await broadcaster.confirm(prepared.code)
+
+    def recorded_sent() -> int:
+        with session_scope(engine) as session:
+            return sum(1 for d in session.exec(select(Delivery)) if d.state is DeliveryState.SENT)
+
+    for _ in range(1000):  # until some groups are recorded as sent
+        if recorded_sent() >= 2:
+            break
+        await asyncio.sleep(0.02)
+    await broadcaster.retract(prepared.code)
+    with session_scope(engine) as session:
+        notice = service.notice_by_code(session, prepared.code)
+        got = {d.room_id for d in session.exec(select(Delivery)) if d.state is DeliveryState.SENT}
+        assert notice.status is NoticeStatus.RECALLED
+        assert 0 < len(got) < prepared.groups
+        assert not [d for d in session.exec(select(Delivery)) if d.state is DeliveryState.PLANNED]
+    for account in hub.accounts:
+        hub.limiters[account] = AsyncLimiter(100, 1)
+    retraction = await broadcaster.send(
+        NoticeRequest(
+            title="停水",
+            body="撤回",
+            scope="",
+            issuer_name="镇水务站",
+            kind=NoticeKind.RETRACTION,
+            parent_code=prepared.code,
+            ack_required=False,
+        )
+    )
+    async with asyncio.timeout(20):
+        await broadcaster.wait(retraction.code)
+    told = {s.room_id for a in hub.accounts for s in fake(hub, a).sent if retraction.code in s.text}
+    assert told == got
