@@ -28,7 +28,7 @@ from models.broadcast import (
 )
 from models.chat import BotAccount, ChatGroup, GroupMembership
 from models.enums import Level, Role
-from models.org import PATH_SEP, OrgUnit, Person, RoleAssignment, town_relative
+from models.org import PATH_SEP, OrgPath, OrgUnit, Person, RoleAssignment, town_relative
 from orgtree.service import resolve_path
 
 
@@ -49,10 +49,24 @@ class TargetGroup:
     """Bot account ids in the group."""
 
 
-def scope_unit(session: Session, scope: str, *, town: str) -> OrgUnit:
-    """``国欢镇``, ``黄霞村``, ``黄霞村/第16网格`` or ``黄霞村第16网格`` -> the org unit."""
+def scope_unit(
+    session: Session, scope: str, *, town: str, relative_to: Sequence[OrgPath] = ()
+) -> OrgUnit:
+    """``国欢镇``, ``黄霞村``, ``黄霞村/第16网格`` or ``黄霞村第16网格`` -> the org unit.
+
+    ``relative_to``: the issuer's own scopes (their village, their grid). A short scope is
+    first read inside them, so a station chief's bare ``第16网格`` is their village's grid
+    16, not an ambiguous name.
+    """
     from orgtree.binding import Binding, TopicIndex
 
+    cleaned = scope.strip().strip(PATH_SEP)
+    for base in relative_to:
+        for depth in range(len(base), 0, -1):
+            path = PATH_SEP.join((town, *base[:depth], cleaned))
+            unit = session.exec(select(OrgUnit).where(OrgUnit.path == path)).first()
+            if unit is not None:
+                return unit
     try:
         return resolve_path(session, scope, town=town)
     except LookupError:

@@ -75,8 +75,10 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
             )
         if isinstance(command, compose.IssueCommand):
             try:
+                own = [path for _role, path in sender.roles if path]
                 scope = await run_in_session(
-                    engine, lambda s: service.scope_unit(s, command.scope, town=town)
+                    engine,
+                    lambda s: service.scope_unit(s, command.scope, town=town, relative_to=own),
                 )
             except LookupError as exc:
                 return [reply_in_place(context.message, f"{exc}。{compose.ISSUE_USAGE}")]

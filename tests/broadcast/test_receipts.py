@@ -26,6 +26,7 @@ from models.broadcast import (
     Receipt,
 )
 from models.db import session_scope
+from models.org import OrgUnit
 from tests.broadcast.harness import PATHS, ROSTER, TOWN, fake, room_id, send
 
 SETTINGS = parse_settings({})
@@ -320,3 +321,23 @@ async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(
         await broadcaster.wait(retraction.code)
     told = {s.room_id for a in hub.accounts for s in fake(hub, a).sent if retraction.code in s.text}
     assert told == got
+
+
+async def test_a_bare_grid_name_means_the_issuers_own_village(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    """Regression: a station chief's `#通知 第1网格 …` was refused as ambiguous (every
+    village has a 第1网格); it now means the grid of their own village."""
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    row = next(r for r in ROSTER.rows if r.village == "黄霞村" and r.grid == "第1网格")
+    chief = row.station_chief
+    await fake(hub, "bot1").receive(
+        "#通知 第1网格 停水通知 / 明天上午停水",
+        room_id=room_id(row.path[:1]),
+        sender_id=chief.wechat_id or "",
+        sender_name=chief.name,
+    )
+    assert "预计" in fake(hub, "bot1").sent[-1].text, fake(hub, "bot1").sent[-1].text
+    with session_scope(engine) as session:
+        notice = service.notice_by_code(session, "N0001")
+        scope = session.get(OrgUnit, notice.scope_org_unit_id)
+        assert scope is not None and scope.town_path == ("黄霞村", "第1网格")
