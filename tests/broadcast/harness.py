@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -32,8 +33,11 @@ def room_id(path: tuple[str, ...]) -> str:
     return f"{'-'.join(path) or 'town'}@chatroom"
 
 
-@pytest.fixture
-async def system(engine: Engine, db_url: str) -> AsyncIterator[tuple[BotHub, Broadcaster]]:
+@asynccontextmanager
+async def running_system(
+    engine: Engine, db_url: str, *, rate: float = RATE, burst: int = BURST
+) -> AsyncIterator[tuple[BotHub, Broadcaster]]:
+    """The small town, three recording accounts at ``rate``/``burst``, hub and broadcaster."""
     with session_scope(engine) as session:
         apply_roster(session=session, roster=ROSTER)
     topics = {room_id(p): topic_for(TOWN, p) for p in PATHS}
@@ -51,7 +55,7 @@ async def system(engine: Engine, db_url: str) -> AsyncIterator[tuple[BotHub, Bro
         transports=transports,
         topic_index=TopicIndex(TOWN, PATHS),
         clock=lambda: datetime.now(UTC),
-        limits={t.account_id: (RATE, BURST) for t in transports},
+        limits={t.account_id: (rate, burst) for t in transports},
     )
     await hub.start()
     await hub.wait_rooms()
@@ -62,6 +66,12 @@ async def system(engine: Engine, db_url: str) -> AsyncIterator[tuple[BotHub, Bro
         await broadcaster.stop()
         await hub.stop()
         await async_engine.dispose()
+
+
+@pytest.fixture
+async def system(engine: Engine, db_url: str) -> AsyncIterator[tuple[BotHub, Broadcaster]]:
+    async with running_system(engine, db_url) as running:
+        yield running
 
 
 def fake(hub: BotHub, account_id: str) -> RecordingTransport:

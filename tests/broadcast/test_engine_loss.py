@@ -18,12 +18,18 @@ from broadcast import service
 from broadcast.engine import Broadcaster, NoticeRequest
 from core.messaging import SendFailed
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeStatus
-from models.db import make_async_engine, run_in_session, session_scope
+from models.db import run_in_session, session_scope
 from models.enums import AccountStatus
-from orgtree.binding import TopicIndex, topic_for
-from orgtree.service import apply_roster
-from tests.broadcast.harness import PATHS, ROSTER, TOWN, all_sent, deliveries, fake, room_id
-from tests.fakes import RecordingTransport
+from tests.broadcast.harness import (
+    PATHS,
+    ROSTER,
+    TOWN,
+    all_sent,
+    deliveries,
+    fake,
+    room_id,
+    running_system,
+)
 
 RATE, BURST = 20.0, 2
 """23 groups over three accounts at this pace take about half a second."""
@@ -31,33 +37,8 @@ RATE, BURST = 20.0, 2
 
 @pytest.fixture
 async def slow_system(engine: Engine, db_url: str) -> AsyncIterator[tuple[BotHub, Broadcaster]]:
-    with session_scope(engine) as session:
-        apply_roster(session=session, roster=ROSTER)
-    topics = {room_id(p): topic_for(TOWN, p) for p in PATHS}
-    first_village = ROSTER.rows[0].village
-    transports = [
-        RecordingTransport("bot1", dict(topics)),
-        RecordingTransport("bot2", dict(topics)),
-        RecordingTransport("bot3", {r: t for r, t in topics.items() if first_village in r}),
-    ]
-    async_engine = make_async_engine(db_url)
-    hub = BotHub(
-        engine=async_engine,
-        town=TOWN,
-        transports=transports,
-        topic_index=TopicIndex(TOWN, PATHS),
-        clock=lambda: datetime.now(UTC),
-        limits={t.account_id: (RATE, BURST) for t in transports},
-    )
-    broadcaster = Broadcaster(engine=async_engine, messenger=hub, town=TOWN)
-    await hub.start()
-    await hub.wait_rooms()
-    try:
-        yield hub, broadcaster
-    finally:
-        await broadcaster.stop()
-        await hub.stop()
-        await async_engine.dispose()
+    async with running_system(engine, db_url, rate=RATE, burst=BURST) as running:
+        yield running
 
 
 def request() -> NoticeRequest:
