@@ -15,25 +15,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from core.config import parse_settings
-from gridcast.runtime import build_sandbox
 from models.broadcast import AckVia, Delivery, Receipt
-from models.db import run_in_session, session_scope
+from models.db import run_in_session
 from models.enums import Role, UnitKind
 from models.org import OrgUnit
 from models.tickets import Ticket
 from orgtree.binding import topic_for
-from orgtree.service import apply_roster
 from sandbox.sandbox import MessageView
 from sandbox.world import MemberSpec
-from tests.factories import api_token, bearer, guohuan, small_town
-from tests.test_system import System, until
+from tests.factories import guohuan, small_town
+from tests.test_system import System, running_system, until
 from tickets.timers import run_due_timers
-from web.app import create_app
 from web.keys import ENGINE, HUB
 
 _SMALL = small_town()
@@ -58,26 +53,8 @@ LIAISON = next(
 
 @pytest.fixture
 async def system(db_url: str, engine: Engine, tmp_path: Path) -> AsyncIterator[System]:
-    with session_scope(engine) as session:
-        apply_roster(session=session, roster=ROSTER)
-    settings = parse_settings(
-        {
-            "data_dir": str(tmp_path),
-            "database": {"url": db_url},
-            "web": {"port": 0},
-            "bots": {"sandbox_accounts": 3, "rate_per_s": 20, "burst": 5, "accounts_per_room": 2},
-            "sandbox": {"residents_per_unit": 2, "throttle_cooldown": "3s"},
-        }
-    )
-    sandbox = await build_sandbox(settings)
-    token = api_token(engine, role="town_official", name="镇综治中心")
-    client = TestClient(TestServer(create_app(settings, sandbox=sandbox)), headers=bearer(token))
-    await client.start_server()
-    try:
-        assert await client.app[HUB].wait_rooms(30)
-        yield System(client, sandbox, settings, token)
-    finally:
-        await client.close()
+    async with running_system(db_url, engine, tmp_path, ROSTER) as running:
+        yield running
 
 
 def resident(system: System, room: str, index: int = 0) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from models.auth import AuditEntry
 from models.db import session_scope
 from models.enums import Role
 from orgtree.binding import topic_for
+from orgtree.records import TownRoster
 from orgtree.service import apply_roster
 from sandbox.sandbox import MessageView, Sandbox
 from tests.factories import api_token, bearer, small_town
@@ -68,10 +70,14 @@ async def until(check: Callable[[], object], within_s: float = 10.0) -> object:
     raise AssertionError(f"not reached within {within_s} s")
 
 
-@pytest.fixture
-async def system(db_url: str, engine: Engine, tmp_path: Path) -> AsyncIterator[System]:
+@asynccontextmanager
+async def running_system(
+    db_url: str, engine: Engine, tmp_path: Path, roster: TownRoster = ROSTER
+) -> AsyncIterator[System]:
+    """``roster`` in the database, the sandbox built from it, and the whole application
+    with a town official's token on every request."""
     with session_scope(engine) as session:
-        apply_roster(session=session, roster=ROSTER)
+        apply_roster(session=session, roster=roster)
     settings = parse_settings(
         {
             "data_dir": str(tmp_path),
@@ -90,6 +96,12 @@ async def system(db_url: str, engine: Engine, tmp_path: Path) -> AsyncIterator[S
         yield System(client, sandbox, settings, token)
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def system(db_url: str, engine: Engine, tmp_path: Path) -> AsyncIterator[System]:
+    async with running_system(db_url, engine, tmp_path) as running:
+        yield running
 
 
 def resident(system: System, room: str) -> str:
