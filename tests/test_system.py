@@ -9,6 +9,7 @@ person would on the sandbox page.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -70,6 +71,10 @@ async def until(check: Callable[[], object], within_s: float = 10.0) -> object:
     raise AssertionError(f"not reached within {within_s} s")
 
 
+STOP_TIMEOUT_S = 30
+"""Like ``gridcast run``, which gives its clean-up a bounded time too."""
+
+
 @asynccontextmanager
 async def running_system(
     db_url: str, engine: Engine, tmp_path: Path, roster: TownRoster = ROSTER
@@ -95,7 +100,10 @@ async def running_system(
         assert await client.app[HUB].wait_rooms(30)
         yield System(client, sandbox, settings, token)
     finally:
-        await client.close()
+        try:
+            await asyncio.wait_for(client.close(), STOP_TIMEOUT_S)
+        except TimeoutError:  # a slow stop seen now and then (closing note); not what is tested
+            logging.getLogger(__name__).warning("the system took over %s s to stop", STOP_TIMEOUT_S)
 
 
 @pytest.fixture
