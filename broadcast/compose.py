@@ -80,16 +80,22 @@ def render(
     return f"{head}\n{body}\n{tail}{ask}"
 
 
-def render_correction(*, code: str, original_code: str, title: str, body: str, issuer: str) -> str:
-    return f"【更正 {code}】关于通知 {original_code}「{title}」的更正：\n{body}\n——{issuer}"
+def render_correction(
+    *, code: str, original_code: str, title: str, body: str, issuer: str, ack_required: bool = False
+) -> str:
+    """A correction asks for its own receipts when the original did (they are counted
+    apart from the original's: the leaders confirm they read the correction)."""
+    ask = f"\n请本群单元长、网格长回复“收到”确认更正 {code}。" if ack_required else ""
+    return f"【更正 {code}】关于通知 {original_code}「{title}」的更正：\n{body}\n——{issuer}{ask}"
 
 
 def render_retraction(*, code: str, original_code: str, title: str, issuer: str) -> str:
     return f"【撤回 {code}】通知 {original_code}「{title}」已撤回，请以后续通知为准。\n——{issuer}"
 
 
-def render_reminder(*, code: str, title: str) -> str:
-    return f"提醒：通知 {code}「{title}」本群尚未确认，请单元长回复“收到”。"
+def render_reminder(*, code: str, title: str, leader: str = "单元长") -> str:
+    """The 催办 line in a silent group (after the @-mentions of its leaders)."""
+    return f"提醒：通知 {code}「{title}」本群尚未确认，请{leader}回复“收到”。"
 
 
 # --- chat commands -------------------------------------------------------------------
@@ -109,7 +115,8 @@ class IssueCommand:
 
 @dataclass(frozen=True, slots=True)
 class CodeCommand:
-    """``#确认 N0042``, ``#取消 N0042``, ``#撤回 N0042``, ``#通知状态 N0042``, ``#更正 N0042 正文``."""
+    """``#确认 N0042``, ``#取消 N0042``, ``#撤回 N0042``, ``#通知状态 N0042``, ``#更正 N0042 正文``,
+    ``#催办 N0042`` (remind every silent group now)."""
 
     verb: str
     code: str
@@ -124,9 +131,10 @@ _CODE_VERBS = {
     "撤回": "retract",
     "通知状态": "status",
     "更正": "correct",
+    "催办": "chase",
 }
 _CODE_CMD = re.compile(
-    r"^[#＃](确认|取消|撤回|通知状态|更正)\s*([A-Za-zＡ-Ｚａ-ｚ]?\S*)\s*(.*)$", re.S
+    r"^[#＃](确认|取消|撤回|通知状态|更正|催办)\s*([A-Za-zＡ-Ｚａ-ｚ]?\S*)\s*(.*)$", re.S
 )
 _SCOPE_LEVELS = re.compile(r"^(\S+?)[\[［(（]([^\]］)）]*)[\]］)）]$")
 

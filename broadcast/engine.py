@@ -37,7 +37,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, col
 
-from broadcast import compose, membership, planner, service
+from broadcast import chasing, compose, membership, planner, service
 from core.messaging import (
     AccountUnavailable,
     Messenger,
@@ -251,6 +251,8 @@ class _Item:
     level: int
     send_at: float
     attempts: int = 0
+    reply: Reply | None = None
+    """What this group gets, when it is not the run's text (a reminder's @-mentions)."""
 
 
 @dataclass(slots=True)
@@ -262,6 +264,12 @@ class _Run:
     items: dict[int, _Item]
     members: dict[int, frozenset[str]]
     writer: OutboxWriter
+    parent_code: str | None = None
+    rate_share: float = 1.0
+    """Share of each account's rate this run plans with (reminders leave the rest for
+    residents' replies)."""
+    skip_rooms: set[str] = field(default_factory=set)
+    """Reminders no longer needed: the group answered meanwhile."""
     queues: dict[str, deque[_Item]] = field(default_factory=dict)
     changed: dict[str, asyncio.Event] = field(default_factory=dict)
     workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -304,12 +312,15 @@ class Broadcaster:
         seed: int = 0,
         loss_budget: float = 0.1,
         late_window: timedelta = timedelta(hours=24),
+        reminder_rate_share: float = 0.8,
     ) -> None:
         """``jitter_s``: each post waits a further random 0..jitter_s seconds after its
         planned time (never earlier), so an account does not post on a perfect beat.
         ``loss_budget``: share of the accounts the prediction under loss takes away.
         ``late_window``: an account that comes back still gets the groups it was the
-        only way into, of notices started this long ago at most."""
+        only way into, of notices started this long ago at most.
+        ``reminder_rate_share``: share of each account's rate that chasing reminders are
+        planned with (the rest stays free for replies to residents)."""
         self._engine = engine
         self._messenger = messenger
         self._town = town
@@ -323,10 +334,15 @@ class Broadcaster:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loss_budget = loss_budget
         self._late_window = late_window
+        self._reminder_rate_share = reminder_rate_share
         self._status: dict[str, AccountStatus] = {}
         self._back: set[str] = set()
         """Accounts back since the last look for unreachable groups of finished notices."""
         self._stopping = False
+        self._answered: dict[str, set[str]] = {}
+        """Notice code -> rooms that acknowledged it while reminders were being sent."""
+        self._task_of: dict[int, asyncio.Task[None]] = {}
+        """The sending task of each notice with one."""
         self.replan_delays_s: list[float] = []
         """For each account state change that re-planned a run: seconds until the new plan."""
         messenger.add_state_listener(self._on_account_state)
@@ -341,7 +357,12 @@ class Broadcaster:
     # --- planning -------------------------------------------------------------------
 
     def planner_accounts(
-        self, *, now_s: float = 0.0, empty_buckets: bool = False, reserve: bool = True
+        self,
+        *,
+        now_s: float = 0.0,
+        empty_buckets: bool = False,
+        reserve: bool = True,
+        rate_share: float = 1.0,
     ) -> list[planner.Account]:
         """The messenger's accounts as the planner sees them right now.
 
@@ -365,8 +386,10 @@ class Broadcaster:
             out.append(
                 planner.Account(
                     id=sender.account_id,
-                    rate=sender.rate,
-                    burst=usable_burst(sender.burst) if reserve else sender.burst,
+                    rate=sender.rate * rate_share,
+                    burst=max(1, int(usable_burst(sender.burst) * rate_share))
+                    if reserve
+                    else sender.burst,
                     status=status,
                     available_from=available,
                     tokens=0.0 if empty_buckets else None,
@@ -395,7 +418,11 @@ class Broadcaster:
                 parent_id = parent.id
                 scope = session.get(OrgUnit, parent.scope_org_unit_id)
                 assert scope is not None
-                targets = service.sent_targets(session, parent)
+                # A correction of a notice still being sent is planned for the groups it
+                # is to reach too, and waits for it (see _send_notice).
+                targets = service.sent_targets(
+                    session, parent, with_open=request.kind is NoticeKind.CORRECTION
+                )
             else:
                 scope = service.scope_unit(session, request.scope, town=self._town)
                 targets = service.target_groups(session, scope, levels)
@@ -416,7 +443,8 @@ class Broadcaster:
                 levels=levels,
                 priority=request.priority,
                 deadline_s=request.deadline_s,
-                ack_required=request.ack_required and request.kind is NoticeKind.NOTICE,
+                ack_required=request.ack_required
+                and request.kind in (NoticeKind.NOTICE, NoticeKind.CORRECTION),
                 issuer_name=request.issuer_name,
                 issuer_person_id=request.issuer_person_id,
                 channel=request.channel,
@@ -462,6 +490,69 @@ class Broadcaster:
         left = [a for a in accounts if a.id not in lost]
         return lost, planner.plan_delivery(groups, left, margin_s=self._margin())
 
+    def store_reminders(
+        self,
+        session: Session,
+        parent: Notice,
+        groups: Sequence[chasing.SilentGroup],
+        now: datetime,
+    ) -> Notice:
+        """A reminder notice for ``groups`` of ``parent``, ready to send (:meth:`start`):
+        one outbox row per group, planned at the reminders' share of the accounts."""
+        scope = session.get(OrgUnit, parent.scope_org_unit_id)
+        assert scope is not None and parent.id is not None
+        members = service.group_members(session, {g.chat_group_id for g in groups})
+        targets = [
+            service.TargetGroup(
+                g.chat_group_id,
+                g.room_id,
+                g.level.value,
+                g.unit.id or 0,
+                "",
+                members.get(g.chat_group_id, frozenset()),
+            )
+            for g in groups
+        ]
+        accounts = self.planner_accounts(rate_share=self._reminder_rate_share)
+        plan = planner.plan_delivery(
+            service.planner_groups(targets), accounts, margin_s=self._margin()
+        )
+        reminder = service.create_notice(
+            session,
+            title=parent.title,
+            body="",
+            scope=scope,
+            levels=parent.levels,
+            priority=parent.priority,
+            deadline_s=parent.deadline_s,
+            ack_required=False,
+            issuer_name="催办",
+            issuer_person_id=None,
+            channel="system",
+            targets=targets,
+            plan=plan,
+            now=now,
+            kind=NoticeKind.REMINDER,
+            parent_id=parent.id,
+        )
+        reminder.status, reminder.started_at = NoticeStatus.SENDING, now
+        reminder.predicted_reach_s = plan.predicted_reach_s
+        return reminder
+
+    def start(self, notice_id: int) -> None:
+        """Send a notice already marked ``sending`` (a reminder notice)."""
+        self._spawn(notice_id, resumed=False)
+
+    def skip_reminders(self, parent_code: str, room_id: str) -> None:
+        """The group answered: a reminder about ``parent_code`` already loaded by a run of
+        this process is not sent (its row is cancelled when the sender reaches it). The
+        rows not loaded yet were cancelled with the receipt
+        (:func:`broadcast.receipts.record_receipt`)."""
+        if not self._tasks:
+            self._answered.clear()  # nothing is being sent: nothing to remember
+            return
+        self._answered.setdefault(parent_code, set()).add(room_id)
+
     # --- sending --------------------------------------------------------------------
 
     async def confirm(self, code: str) -> None:
@@ -491,13 +582,18 @@ class Broadcaster:
         notice_id = await run_in_session(self._engine, start)
         self._spawn(notice_id, resumed=False)
 
-    async def retract(self, code: str) -> None:
-        """撤回: stop sending ``code`` at once and cancel what it has not sent."""
-        notice = await run_in_session(self._engine, lambda s: service.stop_notice(s, code))
-        run = self._runs.get(notice.id or -1)
-        if run is not None:
-            for task in run.workers.values():
-                task.cancel()
+    async def retract(self, code: str) -> service.Stopped:
+        """撤回: stop sending ``code`` at once, cancel what it has not sent, and its
+        reminders and a correction waiting for it."""
+        stopped = await run_in_session(self._engine, lambda s: service.stop_notice(s, code))
+        for notice_id in (stopped.notice.id or -1, *stopped.children):
+            run = self._runs.get(notice_id)
+            if run is not None:
+                for worker in run.workers.values():
+                    worker.cancel()
+            elif notice_id in stopped.children and (waiting := self._task_of.get(notice_id)):
+                waiting.cancel()  # a correction still waiting for the original
+        return stopped
 
     async def cancel(self, code: str) -> None:
         def drop(session: Session) -> None:
@@ -531,8 +627,10 @@ class Broadcaster:
             self._send_notice(notice_id, resumed=resumed, late=late), name=f"notice-{notice_id}"
         )
         self._tasks.add(task)
+        self._task_of[notice_id] = task
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _: self._active.discard(notice_id))
+        task.add_done_callback(lambda _: self._task_of.pop(notice_id, None))
 
     async def wait(self, code: str) -> None:
         """Until the notice's run has ended (all rows final); wrap in ``asyncio.timeout``."""
@@ -547,6 +645,11 @@ class Broadcaster:
             if status in (NoticeStatus.DONE, NoticeStatus.CANCELLED, NoticeStatus.RECALLED):
                 return
             await asyncio.sleep(0.05)
+
+    async def idle(self) -> None:
+        """Until no notice of this process is being sent (wrap in ``asyncio.timeout``)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def progress(self, code: str) -> dict[str, int] | None:
         run = next((r for r in self._runs.values() if r.code == code), None)
@@ -577,11 +680,16 @@ class Broadcaster:
         try:
             if not await self._messenger.wait_rooms():  # on a restart: let the accounts settle
                 log.warning("notice %s: sending before every account's rooms are known", notice_id)
+            await self._after_original(notice_id)
             loaded = await run_in_session(self._engine, lambda s: self._load(s, notice_id, late))
             if loaded is None:
                 return
-            notice_code, text, items, members = loaded
-            run = _Run(notice_id, notice_code, text, time.monotonic(), items, members, writer)
+            notice, text, items, members, parent_code = loaded
+            run = _Run(notice_id, notice.code, text, time.monotonic(), items, members, writer)
+            run.parent_code = parent_code
+            if notice.kind is NoticeKind.REMINDER and parent_code is not None:
+                run.rate_share = self._reminder_rate_share
+                run.skip_rooms = self._answered.setdefault(parent_code, set())
             self._runs[notice_id] = run
             self._plan(run, list(items.values()), empty_buckets=resumed)
             failures: list[BaseException] = []
@@ -620,11 +728,40 @@ class Broadcaster:
             if run_ is not None:
                 run_.done.set()
 
+    async def _after_original(self, notice_id: int) -> None:
+        """A correction of a notice still being sent waits until the original's run has
+        ended, then goes only to the groups the original reached."""
+
+        def parent_of(session: Session) -> tuple[str, float] | None:
+            notice = session.get(Notice, notice_id)
+            if notice is None or notice.kind is not NoticeKind.CORRECTION or not notice.parent_id:
+                return None
+            parent = session.get(Notice, notice.parent_id)
+            if parent is None or parent.status is not NoticeStatus.SENDING:
+                return None
+            return parent.code, parent.deadline_s
+
+        waiting = await run_in_session(self._engine, parent_of)
+        if waiting is not None:
+            code, deadline_s = waiting
+            try:  # a run that cannot end (its accounts gone) does not hold the correction
+                async with asyncio.timeout(max(3 * deadline_s, 60.0)):
+                    await self.wait(code)
+            except TimeoutError:
+                log.warning("correction %s: sent before original %s finished", notice_id, code)
+
+        def drop(session: Session) -> None:
+            notice = session.get(Notice, notice_id)
+            if notice is not None and notice.kind is NoticeKind.CORRECTION and notice.parent_id:
+                service.drop_unreached(session, notice)
+
+        await run_in_session(self._engine, drop)
+
     def _load(
         self, session: Session, notice_id: int, late: bool = False
-    ) -> tuple[str, str, dict[int, _Item], dict[int, frozenset[str]]] | None:
+    ) -> tuple[Notice, str, dict[int, _Item], dict[int, frozenset[str]], str | None] | None:
         notice = session.get(Notice, notice_id)
-        if notice is None:
+        if notice is None or notice.status in (NoticeStatus.CANCELLED, NoticeStatus.RECALLED):
             return None
         rows = service.open_deliveries(
             session, notice_id, resend_uncertain=self._resend_uncertain and not late
@@ -642,14 +779,24 @@ class Broadcaster:
             for r in rows
             if r.id is not None
         }
-        return notice.code, service.notice_text(session, notice), items, members
+        parent = session.get(Notice, notice.parent_id) if notice.parent_id else None
+        if notice.kind is NoticeKind.REMINDER:
+            replies = chasing.reminder_replies(
+                session, notice, {i.chat_group_id for i in items.values()}
+            )
+            for item in items.values():
+                item.reply = replies.get(item.chat_group_id)
+        text = service.notice_text(session, notice)
+        return notice, text, items, members, parent.code if parent else None
 
     def _plan(self, run: _Run, items: Sequence[_Item], *, empty_buckets: bool = False) -> None:
         """(Re)plan ``items`` from now over the usable accounts, and (re)start senders."""
         now_s = run.elapsed()
         accounts = [
             a
-            for a in self.planner_accounts(now_s=now_s, empty_buckets=empty_buckets)
+            for a in self.planner_accounts(
+                now_s=now_s, empty_buckets=empty_buckets, rate_share=run.rate_share
+            )
             if a.id not in run.dropped
         ]
         groups = [
@@ -716,6 +863,11 @@ class Broadcaster:
                     await asyncio.wait_for(changed.wait(), delay)
                 continue  # re-read the queue head: a re-plan may have changed it
             queue.popleft()
+            if item.room_id in run.skip_rooms:
+                run.writer.put(
+                    {"id": item.delivery_id, "state": DeliveryState.CANCELLED, "error": "已确认"}
+                )
+                continue
             item.attempts += 1
             await run.writer.put_and_wait(
                 {
@@ -737,7 +889,7 @@ class Broadcaster:
                 continue
             try:
                 message_id = await self._messenger.send_as(
-                    account_id, Reply(text=run.text, room_id=item.room_id)
+                    account_id, item.reply or Reply(text=run.text, room_id=item.room_id)
                 )
             except SendThrottled as exc:
                 self._messenger.mark_throttled(account_id, exc.retry_after_s)

@@ -5,32 +5,27 @@ for the latest such notice in that group within the window. The group counts as
 acknowledged once one of its leaders has answered (for a unit group: its unit
 leader; for a shop, its owner, or its second unit leader's 已督促: see
 :func:`acknowledges_group`). Who made the group count is recorded on the delivery.
-Silent unit groups are chased in three steps:
-a reminder in the group @-mentioning the unit leader, then the grid leader is
-told privately which units are silent, then the village station chief.
+Silent groups are chased by :mod:`broadcast.chasing`.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from broadcast import compose
 from core.acknowledgement import acknowledgement_detector
-from core.config import ReminderIntervals
-from core.messaging import Reply
 from models.broadcast import (
     AckVia,
     Delivery,
     DeliveryState,
     Notice,
-    NoticePriority,
+    NoticeKind,
     NoticeStatus,
     Receipt,
 )
@@ -112,6 +107,23 @@ def _role_in_group(session: Session, person_id: int | None, unit: OrgUnit | None
     return next((r for r in GROUP_LEADER_ROLES[unit.level] if r in roles), None)
 
 
+def cancel_reminders(session: Session, *, notice_id: int, chat_group_id: int) -> int:
+    """The group acknowledged: its reminders (催办) still in the outbox are not sent."""
+    reminders = select(Notice.id).where(
+        Notice.parent_id == notice_id, Notice.kind == NoticeKind.REMINDER
+    )
+    result = session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.notice_id).in_(reminders),
+            col(Delivery.chat_group_id) == chat_group_id,
+            col(Delivery.state) == DeliveryState.PLANNED,
+        )
+        .values(state=DeliveryState.CANCELLED, error="已确认")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def record_receipt(
     session: Session,
     *,
@@ -176,6 +188,7 @@ def record_receipt(
     marks = is_leader and delivery.acked_at is None
     if marks:
         delivery.acked_at, delivery.acked_by, delivery.acked_via = now, name, via
+        cancel_reminders(session, notice_id=notice.id, chat_group_id=group.id)
     shop_second = (
         unit is not None
         and unit.kind is UnitKind.SHOP
@@ -183,101 +196,3 @@ def record_receipt(
         and not is_leader
     )
     return ReceiptOutcome(notice.code, existing is None, marks, role, shop_second)
-
-
-def _intervals(
-    notice: Notice, normal: ReminderIntervals, urgent: ReminderIntervals
-) -> list[timedelta]:
-    chosen = urgent if notice.priority is NoticePriority.URGENT else normal
-    return [chosen.remind_group, chosen.tell_grid_leader, chosen.tell_village]
-
-
-def escalate(
-    session: Session,
-    *,
-    now: datetime,
-    normal: ReminderIntervals,
-    urgent: ReminderIntervals,
-) -> list[Reply]:
-    """Take every escalation step that is due; each step is taken once per group."""
-    rows = session.exec(
-        select(Delivery, Notice, ChatGroup, OrgUnit)
-        .join(Notice, col(Notice.id) == col(Delivery.notice_id))
-        .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
-        .join(OrgUnit, col(OrgUnit.id) == col(ChatGroup.org_unit_id))
-        .where(
-            col(Notice.ack_required).is_(True),
-            col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
-            Delivery.level == Level.UNIT.value,
-            Delivery.state == DeliveryState.SENT,
-            col(Delivery.acked_at).is_(None),
-            Delivery.escalation_step < 3,
-        )
-    ).all()
-    replies: list[Reply] = []
-    step2: dict[tuple[int, int], list[OrgUnit]] = defaultdict(list)
-    step3: dict[tuple[int, int], list[OrgUnit]] = defaultdict(list)
-    notices: dict[int, Notice] = {}
-    unit_ids = [unit.id for _, _, _, unit in rows if unit.id is not None]
-    leaders = directory.holders_by_unit(
-        session, unit_ids=unit_ids, roles=(Role.UNIT_LEADER, Role.SECOND_UNIT_LEADER)
-    )
-    for delivery, notice, group, unit in rows:
-        assert delivery.sent_at is not None and notice.id is not None and unit.id is not None
-        notices[notice.id] = notice
-        intervals = _intervals(notice, normal, urgent)
-        due = [i for i, gap in enumerate(intervals) if delivery.sent_at + gap <= now]
-        if not due:
-            continue
-        step = max(due) + 1
-        if step <= delivery.escalation_step:
-            continue
-        if delivery.escalation_step < 1 <= step:
-            mentions = tuple(h.contact_id for h in leaders.get(unit.id, []))
-            names = "、".join(f"@{h.name}" for h in leaders.get(unit.id, []))
-            replies.append(
-                Reply(
-                    text=f"{names} {compose.render_reminder(code=notice.code, title=notice.title)}".strip(),
-                    room_id=group.room_id,
-                    mention_ids=mentions,
-                )
-            )
-        if delivery.escalation_step < 2 <= step and unit.parent_id is not None:
-            step2[(notice.id, unit.parent_id)].append(unit)
-        if delivery.escalation_step < 3 <= step and unit.parent_id is not None:
-            grid = session.get(OrgUnit, unit.parent_id)
-            if grid is not None and grid.parent_id is not None:
-                step3[(notice.id, grid.parent_id)].append(unit)
-        delivery.escalation_step = step
-    grid_leaders = directory.holders_by_unit(
-        session, unit_ids=[g for _, g in step2], roles=[Role.GRID_LEADER]
-    )
-    for (notice_id, grid_id), units in step2.items():
-        notice = notices[notice_id]
-        names = "、".join(u.name for u in units[:20]) + (
-            f"等{len(units)}个单元" if len(units) > 20 else ""
-        )
-        for leader in grid_leaders.get(grid_id, []):
-            replies.append(
-                Reply(
-                    text=f"{leader.name}您好：通知 {notice.code}「{notice.title}」在您网格内以下单元还没有确认：{names}。请督促单元长回复“收到”。",
-                    contact_id=leader.contact_id,
-                )
-            )
-    chiefs = directory.holders_by_unit(
-        session, unit_ids=[v for _, v in step3], roles=[Role.STATION_CHIEF]
-    )
-    for (notice_id, village_id), units in step3.items():
-        notice = notices[notice_id]
-        grids = sorted({u.town_path[1] for u in units})
-        for chief in chiefs.get(village_id, []):
-            replies.append(
-                Reply(
-                    text=(
-                        f"{chief.name}您好：通知 {notice.code}「{notice.title}」全村仍有 {len(units)} 个单元未确认，"
-                        f"涉及 {'、'.join(grids)}。请网格站督办。"
-                    ),
-                    contact_id=chief.contact_id,
-                )
-            )
-    return replies

@@ -150,6 +150,8 @@ def create_notice(
     session.flush()
     assert notice.id is not None
     notice.code = format_notice_code(notice.id)
+    if kind is NoticeKind.REMINDER:  # never named by people: 催办 rows are not a notice
+        notice.code = "R" + notice.code[1:]
     planned = {int(d.group_id): d for d in plan.deliveries}
     unreachable = {int(u.group_id): u for u in plan.unreachable}
     rows = []
@@ -187,7 +189,7 @@ def notice_by_code(session: Session, code: str) -> Notice:
     except InvalidCode as exc:
         raise NoticeNotFound(code) from exc
     notice = session.get(Notice, seq)
-    if notice is None:
+    if notice is None or notice.kind is NoticeKind.REMINDER:
         raise NoticeNotFound(code)
     return notice
 
@@ -216,17 +218,48 @@ def apply_updates(session: Session, updates: Sequence[Mapping[str, object]]) -> 
     return len(updates)
 
 
-def stop_notice(session: Session, code: str) -> Notice:
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """What a retraction (撤回) stopped."""
+
+    notice: Notice
+    cancelled: int
+    """Groups of the notice that had not got it yet and will not."""
+    reached: int
+    """Groups that got it (or may have): where the retraction line goes."""
+    children: tuple[int, ...]
+    """Its reminders and corrections that were still to be sent, stopped too."""
+
+
+def stop_notice(session: Session, code: str) -> Stopped:
     """A retracted notice (撤回): nothing of it is sent from now on, and, once any group
-    got it, it is ``recalled`` — so silent units are no longer chased about it."""
+    got it, it is ``recalled`` — so silent units are no longer chased about it. Its
+    reminders and a correction waiting for it stop with it."""
     notice = notice_by_code(session, code)
+    cancelled = 0
     if notice.status is NoticeStatus.PENDING:
         notice.status = NoticeStatus.CANCELLED
-        cancel_open(session, notice)
+        cancelled = cancel_open(session, notice)
     elif notice.status in (NoticeStatus.SENDING, NoticeStatus.DONE):
         notice.status = NoticeStatus.RECALLED
-        cancel_open(session, notice)
-    return notice
+        cancelled = cancel_open(session, notice)
+    children = session.exec(
+        select(Notice).where(
+            Notice.parent_id == notice.id,
+            col(Notice.kind).in_([NoticeKind.REMINDER, NoticeKind.CORRECTION]),
+            col(Notice.status).in_([NoticeStatus.PENDING, NoticeStatus.SENDING]),
+        )
+    ).all()
+    for child in children:
+        child.status = NoticeStatus.CANCELLED
+        cancel_open(session, child)
+    reached = session.exec(
+        select(func.count()).where(
+            Delivery.notice_id == notice.id,
+            col(Delivery.state).in_([DeliveryState.SENT, DeliveryState.UNCERTAIN]),
+        )
+    ).one()
+    return Stopped(notice, cancelled, int(reached), tuple(c.id for c in children if c.id))
 
 
 def recover_interrupted(session: Session, *, resend: bool) -> list[int]:
@@ -427,13 +460,16 @@ def curve_points(session: Session, notice: Notice) -> tuple[list[float], list[fl
     return sent, acks
 
 
-def sent_targets(session: Session, notice: Notice) -> list[TargetGroup]:
-    """The groups that got ``notice`` (or may have): where a correction must go."""
+def sent_targets(session: Session, notice: Notice, *, with_open: bool = False) -> list[TargetGroup]:
+    """The groups that got ``notice`` (or may have): where a correction or retraction
+    goes. ``with_open``: also those it is still to reach (a correction of a notice being
+    sent; the groups it does not reach in the end are dropped before the correction
+    goes, see :func:`drop_unreached`)."""
+    states = [DeliveryState.SENT, DeliveryState.UNCERTAIN]
+    if with_open:
+        states += [DeliveryState.PLANNED, DeliveryState.SENDING]
     rows = session.exec(
-        select(Delivery).where(
-            Delivery.notice_id == notice.id,
-            col(Delivery.state).in_([DeliveryState.SENT, DeliveryState.UNCERTAIN]),
-        )
+        select(Delivery).where(Delivery.notice_id == notice.id, col(Delivery.state).in_(states))
     ).all()
     members = group_members(session, {r.chat_group_id for r in rows})
     units = {
@@ -455,15 +491,37 @@ def sent_targets(session: Session, notice: Notice) -> list[TargetGroup]:
     ]
 
 
-def cancel_open(session: Session, notice: Notice) -> None:
-    session.execute(
+def drop_unreached(session: Session, child: Notice) -> int:
+    """Cancel the rows of a correction whose group the original did not reach after all
+    (planned while the original was being sent); returns how many."""
+    reached = sa_select(col(Delivery.chat_group_id)).where(
+        col(Delivery.notice_id) == child.parent_id,
+        col(Delivery.state).in_([DeliveryState.SENT, DeliveryState.UNCERTAIN]),
+    )
+    result = session.execute(
+        update(Delivery)
+        .where(
+            col(Delivery.notice_id) == child.id,
+            col(Delivery.state) == DeliveryState.PLANNED,
+            col(Delivery.chat_group_id).not_in(reached),
+        )
+        .values(state=DeliveryState.CANCELLED, error="原通知没有送达这个群")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def cancel_open(session: Session, notice: Notice) -> int:
+    """Cancel the rows not sent yet; returns how many. A row ``uncertain`` (it may have
+    arrived) stays so: a retraction line goes there too."""
+    result = session.execute(
         update(Delivery)
         .where(
             col(Delivery.notice_id) == notice.id,
-            col(Delivery.state).in_([DeliveryState.PLANNED, DeliveryState.UNCERTAIN]),
+            col(Delivery.state) == DeliveryState.PLANNED,
         )
         .values(state=DeliveryState.CANCELLED)
     )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def finish(session: Session, notice_id: int, now: datetime) -> None:
@@ -497,7 +555,10 @@ def notice_text(session: Session, notice: Notice) -> str:
             title=parent.title,
             body=notice.body,
             issuer=notice.issuer_name,
+            ack_required=notice.ack_required,
         )
+    if notice.kind is NoticeKind.REMINDER:  # the line after each group's @-mentions
+        return compose.render_reminder(code=parent.code, title=parent.title)
     return compose.render_retraction(
         code=notice.code, original_code=parent.code, title=parent.title, issuer=notice.issuer_name
     )

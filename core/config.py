@@ -360,6 +360,10 @@ class BroadcastSettings(_Section):
     """Share of the bot accounts WeChat may take away during a notice (logouts, bans). A
     notice's reach is predicted under this loss as well as without it, and
     ``gridcast plan accounts`` sizes the deployment for it."""
+    reminder_rate_share: float = Field(default=0.8, gt=0, le=1)
+    """Share of each bot account's send rate that chasing reminders (催办) are planned
+    with; the rest stays free for replies to residents while thousands of reminders go
+    out."""
     reminders_normal: ReminderIntervals = ReminderIntervals(
         remind_group=timedelta(minutes=30),
         tell_grid_leader=timedelta(hours=2),

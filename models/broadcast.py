@@ -15,6 +15,7 @@ class NoticeKind(enum.StrEnum):
     NOTICE = "notice"
     CORRECTION = "correction"  # 更正
     RETRACTION = "retraction"  # 撤回
+    REMINDER = "reminder"  # 催办: the in-group reminders of a notice's silent groups
 
 
 class NoticePriority(enum.StrEnum):
@@ -59,7 +60,7 @@ class Notice(SQLModel, table=True):
     """``N0042``: appears in the posted text so people and receipts can refer to it."""
     kind: NoticeKind = Field(default=NoticeKind.NOTICE, sa_type=enum_type(NoticeKind))
     parent_id: int | None = Field(default=None, foreign_key="notice.id")
-    """For a correction or retraction: the notice it corrects."""
+    """For a correction, retraction or reminder: the notice it is about."""
     title: str
     body: str = Field(sa_column=Column(Text, nullable=False))
     scope_org_unit_id: int = Field(foreign_key="org_unit.id")
@@ -123,7 +124,8 @@ class Delivery(SQLModel, table=True):
     acked_via: str | None = Field(default=None, max_length=32)
     """How: an :class:`AckVia` value."""
     escalation_step: int = 0
-    """0 none yet, 1 reminder in the group, 2 grid leader told, 3 village told."""
+    """How far the group was chased (:mod:`broadcast.chasing`): 0 not yet, 1 a reminder
+    in the group is in the outbox, 2 the level above told, 3 the village told."""
 
 
 class Receipt(SQLModel, table=True):

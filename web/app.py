@@ -6,6 +6,8 @@ Everything the process holds is rebuilt from the database on start.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -24,8 +26,8 @@ from bot.routers.rhythm import rhythm_router
 from bot.routers.tickets import tickets_router
 from bot.store import leader_chain
 from bot.transport import ChatTransport
+from broadcast.chasing import Chaser
 from broadcast.engine import SEND_JITTER_S, Broadcaster
-from broadcast.receipts import escalate
 from core.clock import utcnow
 from core.config import BotAccountSettings, Settings
 from core.policy import Permission
@@ -44,7 +46,7 @@ from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
 from web import admin, api, cap, console, health, metrics, open311, openapi, privacy, signin
 from web.endpoints import Api, guarded
-from web.keys import BROADCASTER, ENGINE, HUB, SETTINGS
+from web.keys import BROADCASTER, CHASER, ENGINE, HUB, SETTINGS
 from web.metrics import METRICS_LISTENER, MetricsListener
 from web.observability import request_id_middleware
 from web.ops_jobs import add_ops_jobs, count_database_errors
@@ -52,7 +54,7 @@ from web.security import SESSION_COOKIE, principal_of, security_middleware, sess
 
 log = logging.getLogger(__name__)
 
-ESCALATION_INTERVAL_S = 30
+CHASE_INTERVAL_S = 30
 
 TransportFactory = Callable[[str, str, str], ChatTransport]
 """(account id, endpoint, token) -> transport; the default is the wechaty one."""
@@ -152,6 +154,16 @@ def bots_ctx(
             seed=settings.sandbox.seed,
             loss_budget=settings.broadcast.loss_budget,
             late_window=settings.broadcast.ack_window,
+            reminder_rate_share=settings.broadcast.reminder_rate_share,
+        )
+        chaser = Chaser(
+            broadcaster,
+            send=hub.send,
+            normal=settings.broadcast.reminders_normal,
+            urgent=settings.broadcast.reminders_urgent,
+            clock=utcnow,
+            interval_s=CHASE_INTERVAL_S,
+            ready=hub.wait_rooms,
         )
 
         async def lookup(org_unit_id: int):  # type: ignore[no-untyped-def]
@@ -161,6 +173,7 @@ def bots_ctx(
             directory_router(lookup),
             notices_router(
                 broadcaster,
+                chaser=chaser,
                 town=settings.town.name,
                 deadline_s=settings.broadcast.deadline.total_seconds(),
             ),
@@ -174,13 +187,18 @@ def bots_ctx(
         )
         app[HUB] = hub
         app[BROADCASTER] = broadcaster
+        app[CHASER] = chaser
         await hub.start({a.id: a.name or a.id for a in accounts})
         resumed = await broadcaster.resume()
         if resumed:
             log.info("resumed %d notice(s) interrupted by the last stop", len(resumed))
+        chasing = asyncio.create_task(chaser.run(), name="chasing")
         try:
             yield
         finally:
+            chasing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chasing
             await broadcaster.stop()
             await hub.stop()
 
@@ -194,33 +212,6 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     scheduler = AsyncIOScheduler(timezone=settings.town.timezone)
 
-    async def escalation_job() -> None:
-        now = utcnow()
-        replies = await run_in_session(
-            engine,
-            lambda s: escalate(
-                s,
-                now=now,
-                normal=settings.broadcast.reminders_normal,
-                urgent=settings.broadcast.reminders_urgent,
-            ),
-        )
-        for reply in replies:
-            try:
-                await hub.send(reply)
-            except Exception as exc:  # one failed reminder must not stop the others
-                log.warning("reminder not sent: %s", exc)
-
-    scheduler.add_job(
-        escalation_job,
-        "interval",
-        seconds=ESCALATION_INTERVAL_S,
-        id="notice-escalation",
-        next_run_time=utcnow(),  # steps that fell due while the process was down run now, once
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=None,
-    )
     add_ticket_jobs(scheduler, engine=engine, settings=settings, send=hub.send, clock=utcnow)
     add_ops_jobs(scheduler, app)
     add_rhythm_jobs(

@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.hub import BotHub
+from broadcast.chasing import Chaser
 from broadcast.engine import Broadcaster
 from core.config import Settings
 
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 HUB = web.AppKey("hub", BotHub)
 BROADCASTER = web.AppKey("broadcaster", Broadcaster)
+CHASER = web.AppKey("chaser", Chaser)

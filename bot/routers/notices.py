@@ -12,18 +12,21 @@ from sqlmodel import Session
 from bot.audit import chat_principal, record_chat
 from bot.dispatcher import Context, Router, reply_in_place
 from broadcast import compose, receipts, service
+from broadcast.chasing import Chaser
 from broadcast.engine import Broadcaster, NoticeRequest
 from core.messaging import Reply
 from core.policy import ISSUER_ROLES, Permission, decide
 from models.auth import AuditOutcome
-from models.broadcast import NoticeKind, NoticePriority
+from models.broadcast import NoticeKind, NoticePriority, NoticeStatus
 from models.db import run_in_session
 from models.enums import Role
 
 log = logging.getLogger(__name__)
 
 
-def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) -> Router:
+def notices_router(
+    broadcaster: Broadcaster, *, town: str, deadline_s: float, chaser: Chaser | None = None
+) -> Router:
     router = Router("notices")
     engine = broadcaster.engine
 
@@ -143,38 +146,86 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
             if command.verb == "status":
                 report = await run_in_session(engine, lambda s: service.reach_report(s, notice))
                 return [reply_in_place(context.message, status_text(report))]
-            kind = NoticeKind.CORRECTION if command.verb == "correct" else NoticeKind.RETRACTION
-            if kind is NoticeKind.RETRACTION:
-                await broadcaster.retract(notice.code)
+            if command.verb == "chase":
+                if chaser is None:
+                    return [reply_in_place(context.message, "本系统没有开启催办。")]
+                reminded = await chaser.chase_now(notice.code)
+                await audit(
+                    context,
+                    "notice.chase",
+                    target=notice.code,
+                    message=f"催办 {notice.code}：{reminded} 个群",
+                )
+                text = (
+                    f"已催办：通知 {notice.code} 未确认的 {reminded} 个群正在收到提醒。"
+                    if reminded
+                    else f"通知 {notice.code} 没有需要催办的群（都已确认，或不需要确认）。"
+                )
+                return [reply_in_place(context.message, text)]
+            if command.verb == "retract":
+                return await recall(context, notice.code, command.text)
             prepared = await broadcaster.send(
                 NoticeRequest(
                     title=notice.title,
-                    body=command.text or "撤回",
+                    body=command.text,
                     scope="",
                     issuer_name=sender.name,
                     issuer_person_id=sender.person_id,
                     channel="chat",
-                    kind=kind,
+                    kind=NoticeKind.CORRECTION,
                     parent_code=notice.code,
-                    ack_required=False,
+                    ack_required=notice.ack_required,
                     priority=notice.priority,
                 )
             )
         except compose.NoticeInvalid as exc:
             return [reply_in_place(context.message, str(exc))]
-        word = "更正" if kind is NoticeKind.CORRECTION else "撤回"
         await audit(
             context,
-            "notice.correct" if kind is NoticeKind.CORRECTION else "notice.recall",
+            "notice.correct",
             target=notice.code,
-            message=f"{word} {notice.code}（{prepared.code}）",
+            message=f"更正 {notice.code}（{prepared.code}）",
         )
-        return [
-            reply_in_place(
-                context.message,
-                f"{word} {prepared.code} 正在发往收到通知 {notice.code} 的 {prepared.groups} 个群。",
+        waits = notice.status is NoticeStatus.SENDING
+        text = (
+            f"更正 {prepared.code} 将在通知 {notice.code} 发送完毕后，发往收到它的群（最多 {prepared.groups} 个）。"
+            if waits
+            else f"更正 {prepared.code} 正在发往收到通知 {notice.code} 的 {prepared.groups} 个群。"
+        )
+        if notice.ack_required:
+            text += f"各群对更正的“收到”单独统计，原通知 {notice.code} 不再催办。"
+        return [reply_in_place(context.message, text)]
+
+    async def recall(context: Context, code: str, reason: str) -> Sequence[Reply]:
+        """撤回: stop what is not sent, stop chasing, tell the groups that got it."""
+        sender = context.sender
+        stopped = await broadcaster.retract(code)
+        parts = [f"通知 {code} 已撤回"]
+        if stopped.cancelled:
+            parts.append(f"还没发出的 {stopped.cancelled} 个群不再发送")
+        parts.append("不再催办")
+        if stopped.reached:
+            prepared = await broadcaster.send(
+                NoticeRequest(
+                    title=stopped.notice.title,
+                    body=reason or "撤回",
+                    scope="",
+                    issuer_name=sender.name,
+                    issuer_person_id=sender.person_id,
+                    channel="chat",
+                    kind=NoticeKind.RETRACTION,
+                    parent_code=code,
+                    ack_required=False,
+                    priority=stopped.notice.priority,
+                )
             )
-        ]
+            parts.append(f"撤回说明 {prepared.code} 正在发往已收到的 {prepared.groups} 个群")
+            target = f"（{prepared.code}）"
+        else:
+            parts.append("没有群收到过它，不用发撤回说明")
+            target = ""
+        await audit(context, "notice.recall", target=code, message=f"撤回 {code}{target}")
+        return [reply_in_place(context.message, "，".join(parts) + "。")]
 
     return router
 
@@ -210,6 +261,8 @@ def receipts_router(
         outcome = await run_in_session(engine, record)
         if outcome is None:
             return None
+        if outcome.marks_group:  # its reminder, if still waiting, is no longer needed
+            engine_holder.skip_reminders(outcome.notice_code, room_id)
         if outcome.shop_second_leader and outcome.new:
             # 双单元长: the owner must read it; the second leader confirms reaching them.
             return [reply_in_place(message, _SHOP_SECOND_LEADER.format(code=outcome.notice_code))]

@@ -1,4 +1,4 @@
-"""Receipts, the three escalation steps (time as a parameter) and the chat commands."""
+"""Receipts and the chat commands of notices (chasing: test_chasing.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from sqlmodel import Session, select
 from bot.hub import BotHub
 from bot.routers.notices import notices_router, receipts_router
 from broadcast import service
+from broadcast.chasing import silent_groups
 from broadcast.engine import Broadcaster, NoticeRequest
-from broadcast.receipts import escalate, is_acknowledgement
+from broadcast.receipts import is_acknowledgement
 from core.config import parse_settings
 from models.auth import AuditEntry
 from models.broadcast import (
@@ -25,7 +26,7 @@ from models.broadcast import (
     NoticeStatus,
     Receipt,
 )
-from models.db import session_scope
+from models.db import run_in_session, session_scope
 from models.org import OrgUnit
 from tests.broadcast.harness import PATHS, ROSTER, TOWN, fake, room_id, send
 
@@ -86,56 +87,6 @@ async def test_unit_leader_receipt_marks_the_unit(system, engine: Engine) -> Non
     assert report["levels"]["unit"]["acknowledged"] == 1  # type: ignore[index]
     assert ROSTER.rows[0].unit not in " ".join(report["silent_units"])  # type: ignore[arg-type]
     assert all(s.text.startswith("【") for s in bot1.sent)  # receipts get no answer
-
-
-async def test_three_escalation_steps_fire_once_each(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    _hub, broadcaster = system
-    await send(broadcaster)
-    reminders = SETTINGS.broadcast.reminders_normal
-    with session_scope(engine) as session:
-        sent_at = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at)
-
-    def run(after: timedelta) -> list:  # type: ignore[type-arg]
-        with session_scope(engine) as session:
-            return escalate(
-                session,
-                now=sent_at + after,
-                normal=reminders,
-                urgent=SETTINGS.broadcast.reminders_urgent,
-            )
-
-    assert run(timedelta(minutes=1)) == []
-    step1 = run(timedelta(minutes=31))
-    units = [r for r in ROSTER.rows]
-    assert len(step1) == len(units)
-    assert all(r.room_id and r.mention_ids and "尚未确认" in r.text for r in step1)
-    assert run(timedelta(minutes=32)) == []  # once
-    step2 = run(timedelta(hours=2, minutes=1))
-    grids = {r.path[:2] for r in ROSTER.rows}
-    assert len(step2) == len(grids) and all(r.contact_id and "还没有确认" in r.text for r in step2)
-    step3 = run(timedelta(hours=6, minutes=1))
-    villages = {r.village for r in ROSTER.rows}
-    assert len(step3) == len(villages) and all("全村仍有" in r.text for r in step3)
-    assert run(timedelta(days=2)) == []
-
-
-async def test_overdue_steps_after_a_restart_fire_once(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
-    _hub, broadcaster = system
-    await send(broadcaster)
-    with session_scope(engine) as session:
-        sent_at = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at)
-        late = escalate(
-            session,
-            now=sent_at + timedelta(days=1),
-            normal=SETTINGS.broadcast.reminders_normal,
-            urgent=SETTINGS.broadcast.reminders_urgent,
-        )
-    kinds = {("room" if r.room_id else "private") for r in late}
-    assert kinds == {"room", "private"}
-    with session_scope(engine) as session:
-        assert {d.escalation_step for d in session.exec(select(Delivery)) if d.level == "unit"} == {
-            3
-        }
 
 
 async def test_chat_issue_confirm_and_status(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
@@ -268,14 +219,7 @@ async def test_recall_after_sending_stops_the_chasing_and_marks_it_recalled(
         notice = service.notice_by_code(session, code)
         assert notice.status is NoticeStatus.RECALLED
         assert service.reach_report(session, notice)["status"] == "recalled"
-        sent_at = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at)
-        reminders = escalate(
-            session,
-            now=sent_at + timedelta(days=1),
-            normal=SETTINGS.broadcast.reminders_normal,
-            urgent=SETTINGS.broadcast.reminders_urgent,
-        )
-    assert not any(code in r.text for r in reminders)
+        assert not [n for _, n in silent_groups(session) if n.code == code]
 
 
 async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(
@@ -289,12 +233,11 @@ async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(
     )
     await broadcaster.confirm(prepared.code)
 
-    def recorded_sent() -> int:
-        with session_scope(engine) as session:
-            return sum(1 for d in session.exec(select(Delivery)) if d.state is DeliveryState.SENT)
+    def recorded_sent(session: Session) -> int:
+        return sum(1 for d in session.exec(select(Delivery)) if d.state is DeliveryState.SENT)
 
-    for _ in range(1000):  # until some groups are recorded as sent
-        if recorded_sent() >= 2:
+    for _ in range(1000):  # until some groups are recorded as sent (read without blocking the loop)
+        if await run_in_session(broadcaster.engine, recorded_sent) >= 2:
             break
         await asyncio.sleep(0.02)
     await broadcaster.retract(prepared.code)
