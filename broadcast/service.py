@@ -253,6 +253,14 @@ def stop_notice(session: Session, code: str) -> Stopped:
     for child in children:
         child.status = NoticeStatus.CANCELLED
         cancel_open(session, child)
+    for sent in session.exec(
+        select(Notice).where(
+            Notice.parent_id == notice.id,
+            Notice.kind == NoticeKind.CORRECTION,
+            Notice.status == NoticeStatus.DONE,
+        )
+    ):
+        sent.status = NoticeStatus.RECALLED  # withdrawn with the original: not chased
     reached = session.exec(
         select(func.count()).where(
             Delivery.notice_id == notice.id,

@@ -103,7 +103,7 @@ _PERMISSION_LABELS = {
     Permission.VIEW_ORG: "查看组织架构",
     Permission.VIEW_NOTICES: "查看通知",
     Permission.ISSUE_NOTICE: "发布通知",
-    Permission.MANAGE_NOTICE: "确认、取消、撤回或更正通知",
+    Permission.MANAGE_NOTICE: "确认、取消、撤回、更正或催办通知",
     Permission.VIEW_TICKETS: "查看工单",
     Permission.ACT_ON_TICKET: "办理工单",
     Permission.VIEW_BOTS: "查看机器人账号",
@@ -254,7 +254,7 @@ def decide(
                 return ALLOW
             if issuer_person_id is not None and principal.person_id == issuer_person_id:
                 return ALLOW
-            return Decision(False, "只有通知的发布人或镇干部可以确认、取消、撤回或更正通知")
+            return Decision(False, "只有通知的发布人或镇干部可以确认、取消、撤回、更正或催办通知")
         case Permission.VIEW_TICKETS | Permission.ACT_ON_TICKET:
             if department is not None and department in principal.departments():
                 return ALLOW
