@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from bot.dispatcher import GroupInfo, Holder, SenderInfo
@@ -98,7 +99,6 @@ def record_rooms(
         for u in session.exec(select(UnboundRoom).where(UnboundRoom.account_id == account_id))
     }
     bound = 0
-    new_groups: list[tuple[RoomSeen, ChatGroup]] = []
     for room in rooms:
         unit = units.get(PATH_SEP.join((town, *room.path))) if room.path is not None else None
         if unit is None or unit.id is None:
@@ -125,7 +125,6 @@ def record_rooms(
             )
             session.add(group)
             groups[room.room_id] = group
-            new_groups.append((room, group))
         elif (group.topic, group.org_unit_id, group.bound_by) != (
             room.topic,
             unit.id,
@@ -140,19 +139,23 @@ def record_rooms(
         if room.room_id in unbound:
             session.delete(unbound.pop(room.room_id))
     session.flush()
-    for room in rooms:
-        group = groups.get(room.room_id)
-        if group is None or group.id is None:
-            continue
-        membership = member_of.get(group.id)
-        if membership is None:
-            membership = GroupMembership(
-                bot_account_id=account.id, chat_group_id=group.id, seen_at=now
-            )
-            session.add(membership)
-            member_of[group.id] = membership
-        else:
-            membership.seen_at = now
+    # Bulk statements: an account is in hundreds of groups, and on SQLite the whole
+    # process shares one connection while this runs (at start, for every account).
+    seen_ids = {g.id for r in rooms if (g := groups.get(r.room_id)) is not None and g.id}
+    known = [member_of[i].id for i in seen_ids if i in member_of]
+    if known:
+        session.execute(
+            update(GroupMembership).where(col(GroupMembership.id).in_(known)).values(seen_at=now)
+        )
+    new = [i for i in seen_ids if i not in member_of]
+    if new:
+        session.execute(
+            insert(GroupMembership),
+            [
+                {"bot_account_id": account.id, "chat_group_id": i, "seen_at": now}
+                for i in sorted(new)
+            ],
+        )
     return bound
 
 

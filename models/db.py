@@ -96,7 +96,11 @@ def make_async_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         _prepare_sqlite_file(async_url)
         # One connection: the process's coroutines take turns instead of contending for
         # SQLite's single write lock (other processes wait through busy_timeout).
-        engine = create_async_engine(async_url, echo=echo, pool_size=1, max_overflow=0)
+        # The wait is the design, so it is long: a loaded machine at start (every account's
+        # rooms recorded in turn) must not abort on the pool's default 30 s.
+        engine = create_async_engine(
+            async_url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=300
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine

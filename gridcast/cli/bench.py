@@ -89,6 +89,27 @@ def bench_broadcast(
     )
 
 
+@bench.command("chase")
+@with_settings
+@click.option(
+    "--silent",
+    type=click.IntRange(min=0),
+    default=2020,
+    show_default=True,
+    help="Units that do not answer the urgent town notice (the rest do).",
+)
+@click.option("--rate-scale", type=click.FloatRange(0, 100, min_open=True), default=1.0)
+@click.option("--json", "as_json", is_flag=True)
+def bench_chase(settings: Settings, silent: int, rate_scale: float, as_json: bool) -> None:
+    """Reminders (催办) to the silent units of an urgent town notice, through the sandbox."""
+    from bench.chase import run_chase_bench
+
+    _emit(
+        asyncio.run(run_chase_bench(silent=silent, rate_scale=rate_scale, settings=settings)),
+        as_json,
+    )
+
+
 @bench.command("sandbox")
 @click.option("--sends", type=int, default=5000, show_default=True)
 @click.option("--accounts", type=int, default=8, show_default=True)
