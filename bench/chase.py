@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,7 @@ async def run_chase_bench(
                 clock=lambda: due,
             )
             started = time.monotonic()
+            started_at = datetime.now(UTC)
             round_started = time.perf_counter()
             report = await chaser.run_once()
             round_ms = (time.perf_counter() - round_started) * 1000
@@ -120,7 +121,7 @@ async def run_chase_bench(
             replies.cancel()
             samples = await asyncio.gather(replies, return_exceptions=True)
             latencies = samples[0] if isinstance(samples[0], list) else []
-            reminders = await run_in_session(engine, _reminder_rows)
+            reminders = await run_in_session(engine, lambda s: _reminder_rows(s, started_at))
         finally:
             await runner.cleanup()
     posts = Counter(
@@ -155,15 +156,13 @@ async def run_chase_bench(
     }
 
 
-def _reminder_rows(session: Session) -> dict[str, Any]:
+def _reminder_rows(session: Session, started_at: datetime) -> dict[str, Any]:
+    """The reminder rows; reach from the round's start (wall clock: the round itself ran
+    on a clock set to when the reminders fall due)."""
     reminder = session.exec(select(Notice).where(Notice.kind == NoticeKind.REMINDER)).one()
     rows = session.exec(select(Delivery).where(Delivery.notice_id == reminder.id)).all()
     sent = [r for r in rows if r.state is DeliveryState.SENT and r.sent_at is not None]
-    reach = (
-        max(r.sent_at for r in sent if r.sent_at) - reminder.started_at
-        if sent and reminder.started_at
-        else None
-    )
+    reach = max(r.sent_at for r in sent if r.sent_at) - started_at if sent else None
     return {
         "sent": len(sent),
         "unreachable": sum(1 for r in rows if r.state is DeliveryState.UNREACHABLE),

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, case, func, or_, true
 from sqlmodel import Session, col, select
 
-from models.broadcast import Delivery, DeliveryState, Notice, NoticeStatus
+from models.broadcast import Delivery, DeliveryState, Notice, NoticeKind, NoticeStatus
 from models.chat import ChatGroup
 from models.enums import Level
 from models.org import PATH_SEP, OrgPath, OrgUnit
@@ -87,7 +87,7 @@ def notice_lines(
     statement = (
         select(Notice, OrgUnit.path)
         .join(OrgUnit, col(OrgUnit.id) == col(Notice.scope_org_unit_id))
-        .where(scope_condition(town, scopes))
+        .where(scope_condition(town, scopes), col(Notice.kind) != NoticeKind.REMINDER)
         .order_by(col(Notice.id).desc())
         .limit(wanted.limit)
     )

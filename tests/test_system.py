@@ -103,7 +103,12 @@ async def running_system(
         try:
             await asyncio.wait_for(client.close(), STOP_TIMEOUT_S)
         except TimeoutError:  # a slow stop seen now and then (closing note); not what is tested
-            logging.getLogger(__name__).warning("the system took over %s s to stop", STOP_TIMEOUT_S)
+            stacks = "\n".join(
+                f"{task.get_name()}: {task.get_stack(limit=3)}" for task in asyncio.all_tasks()
+            )
+            logging.getLogger(__name__).warning(
+                "the system took over %s s to stop; tasks:\n%s", STOP_TIMEOUT_S, stacks
+            )
 
 
 @pytest.fixture
