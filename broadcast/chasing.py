@@ -11,7 +11,7 @@ times of the notice's :class:`~core.config.ReminderIntervals` after the group go
 3. for a unit, the village's station chief is told.
 
 Step-1 reminders are many (an urgent town notice can leave 2,000 units silent), so they
-are sent like a notice: a *reminder* notice (kind ``reminder``, code ``R…``) whose rows
+are sent like a notice: a *reminder* notice (kind ``reminder``, code ``C…``) whose rows
 are rows of the same outbox, planned over every account at a share of its rate that
 leaves room for residents' replies (``broadcast.reminder_rate_share``). Creating those
 rows and moving the groups to step 1 is one transaction: a stop at any moment loses

@@ -151,7 +151,7 @@ def create_notice(
     assert notice.id is not None
     notice.code = format_notice_code(notice.id)
     if kind is NoticeKind.REMINDER:  # never named by people: 催办 rows are not a notice
-        notice.code = "R" + notice.code[1:]
+        notice.code = "C" + notice.code[1:]
     planned = {int(d.group_id): d for d in plan.deliveries}
     unreachable = {int(u.group_id): u for u in plan.unreachable}
     rows = []

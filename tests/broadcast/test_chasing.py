@@ -109,7 +109,7 @@ async def test_steps_fire_once_each_and_reminders_go_through_the_outbox(chased, 
     with session_scope(engine) as session:
         reminder = session.exec(select(Notice).where(Notice.kind == NoticeKind.REMINDER)).one()
         rows = session.exec(select(Delivery).where(Delivery.notice_id == reminder.id)).all()
-        assert reminder.code.startswith("R") and reminder.status is NoticeStatus.DONE
+        assert reminder.code.startswith("C") and reminder.status is NoticeStatus.DONE
         assert {r.state for r in rows} == {DeliveryState.SENT}  # recorded when sent
         with pytest.raises(service.NoticeNotFound):
             service.notice_by_code(session, "N" + reminder.code[1:])
