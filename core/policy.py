@@ -79,6 +79,8 @@ class Permission(enum.StrEnum):
     """Plan and send a notice to a scope."""
     MANAGE_NOTICE = "manage_notice"
     """Confirm, cancel, recall or correct a notice: its issuer, or a town official."""
+    ASSIGN_TASK = "assign_task"
+    """Assign a task to grids (任务下达): town officials, a station chief in their village."""
     VIEW_TICKETS = "view_tickets"
     """Read the tickets of a scope (a liaison: those whistled to their department)."""
     ACT_ON_TICKET = "act_on_ticket"
@@ -104,6 +106,7 @@ _PERMISSION_LABELS = {
     Permission.VIEW_NOTICES: "查看通知",
     Permission.ISSUE_NOTICE: "发布通知",
     Permission.MANAGE_NOTICE: "确认、取消、撤回、更正或催办通知",
+    Permission.ASSIGN_TASK: "下达任务",
     Permission.VIEW_TICKETS: "查看工单",
     Permission.ACT_ON_TICKET: "办理工单",
     Permission.VIEW_BOTS: "查看机器人账号",
@@ -255,6 +258,15 @@ def decide(
             if issuer_person_id is not None and principal.person_id == issuer_person_id:
                 return ALLOW
             return Decision(False, "只有通知的发布人或镇干部可以确认、取消、撤回、更正或催办通知")
+        case Permission.ASSIGN_TASK:
+            for post in principal.posts:
+                if post.role == Role.TOWN_OFFICIAL:
+                    return ALLOW
+                if post.role == Role.STATION_CHIEF and within(target, post.scope):
+                    return ALLOW
+            if principal.holds(Role.STATION_CHIEF):
+                return Decision(False, f"「{_scope_name(target)}」不在您的村，不能下达任务")
+            return Decision(False, "只有镇干部和村网格站站长可以下达任务")
         case Permission.VIEW_TICKETS | Permission.ACT_ON_TICKET:
             if department is not None and department in principal.departments():
                 return ALLOW

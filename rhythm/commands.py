@@ -3,7 +3,9 @@
 * ``会商 T… 结论 … [责任人 姓名] [期限 12月5日 | 2026-12-05 | 3天]``: a consultation outcome;
 * ``已解决 [T…]`` / ``未解决 [T…] 情况``: a resident's answer to a call-back (回访);
 * ``领取 [R…]``, ``进度 [R…] 60% 说明``, ``完成 [R…] 说明``, ``退回 [R…] 原因``: a grid
-  leader's work on a task (the code may be left out when they have one open task).
+  leader's work on a task (the code may be left out when they have one open task);
+* ``#任务 范围[、范围…] 标题 / 说明 期限 3天|12月5日[18:00] [逐户清单]``: a town official or
+  station chief assigns a task (任务下达).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 __all__ = [
+    "AssignCommand",
     "CallBackAnswer",
     "ConsultCommand",
     "RhythmError",
@@ -50,6 +53,21 @@ class TaskCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class AssignCommand:
+    """``#任务``: the scopes as written (a village, ``村/网格``, ``村网格`` or, for a station
+    chief, a bare ``第2网格``), and the deadline: ``within`` from now, or a day (at
+    ``at`` local time, 18:00 when not given)."""
+
+    scopes: tuple[str, ...]
+    title: str
+    body: str
+    within: timedelta | None = None
+    day: date | None = None
+    at: time | None = None
+    checklist: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RhythmError:
     message: str
 
@@ -65,6 +83,13 @@ _TASK_VERBS = {"领取": "accept", "进度": "progress", "完成": "done", "退�
 _TASK_RE = re.compile(
     rf"^(?P<verb>领取|进度|完成|退回)\s*[:：]?\s*(?P<code>{_TASK})?(?:\s+|$)(?P<rest>.*)$", re.S
 )
+ASSIGN_USAGE = "#任务 范围 标题 / 说明 期限 3天，例如：#任务 城北村 果树丈量 / 配合拆迁组丈量果树 期限 3天 逐户清单"
+_ASSIGN = re.compile(r"^#\s*任务(?:下达)?\s*(?P<rest>.*)$", re.S)
+_ASSIGN_DUE = re.compile(
+    r"(?:期限|截止|完成期限|限期)\s*[:：]?\s*(?P<due>\d{4}-\d{1,2}-\d{1,2}|\d{1,2}月\d{1,2}[日号]?|\d{1,3}\s*(?:天|小时))"
+    r"(?:\s*(?P<hour>\d{1,2})[:：点](?P<minute>\d{2})?分?)?(?:前|内|之内)?"
+)
+_CHECKLIST = re.compile(r"(?:逐户|逐单元|按单元)?(?:清单|打卡)")
 _PERCENT = re.compile(r"^(?P<n>\d{1,3})\s*[%％]\s*(?P<rest>.*)$", re.S)
 
 
@@ -87,11 +112,51 @@ def parse_due(text: str, *, today: date) -> date | None:
     return None
 
 
+def parse_assign(text: str, *, today: date) -> AssignCommand | RhythmError:
+    """The rest of a ``#任务`` command. Pure."""
+    parts = text.strip().split(None, 1)  # the scopes (黄霞村/第1网格 holds a "/" too)
+    if len(parts) < 2:
+        return RhythmError(f"请写明范围和任务名称。{ASSIGN_USAGE}")
+    scopes = tuple(s for s in re.split(r"[、,，;；]", parts[0]) if s.strip())
+    title, sep, tail = parts[1].replace("／", "/").partition("/")
+    if not sep:
+        return RhythmError(f"请用“/”分开任务名称和说明。{ASSIGN_USAGE}")
+    title = title.strip()
+    due = _ASSIGN_DUE.search(tail)
+    if due is None:
+        return RhythmError(f"请写明完成期限，例如“期限 3天”或“期限 12月5日18:00”。{ASSIGN_USAGE}")
+    spec = re.sub(r"\s+", "", due["due"])
+    within = day = None
+    at = None
+    if spec.endswith("小时"):
+        within = timedelta(hours=int(spec[:-2]))
+    elif spec.endswith("天") and due["hour"] is None:
+        within = timedelta(days=int(spec[:-1]))
+    else:
+        day = parse_due(spec, today=today)
+        if day is None:
+            return RhythmError("期限请写成「3天」「12月5日」「2026-12-05」或「12月5日18:00」。")
+    if due["hour"] is not None:
+        hour, minute = int(due["hour"]), int(due["minute"] or 0)
+        if hour > 23 or minute > 59:
+            return RhythmError("期限的时间请写成 0:00 到 23:59。")
+        at = time(hour, minute)
+    checklist = _CHECKLIST.search(tail) is not None
+    body = _CHECKLIST.sub("", _ASSIGN_DUE.sub("", tail)).strip(" ，,；;。\n")
+    if not title or len(title) > 60:
+        return RhythmError("任务名称请写在 1 到 60 字之间。")
+    if (within is not None and within <= timedelta(0)) or len(scopes) > 50:
+        return RhythmError("期限必须在现在之后，范围最多 50 个。")
+    return AssignCommand(scopes, title, body, within, day, at, checklist)
+
+
 def parse_rhythm_command(
     text: str, *, today: date
-) -> ConsultCommand | CallBackAnswer | TaskCommand | RhythmError | None:
+) -> AssignCommand | ConsultCommand | CallBackAnswer | TaskCommand | RhythmError | None:
     """The command in ``text``, an error for a malformed one, ``None`` for other text."""
     text = unicodedata.normalize("NFKC", text).strip()
+    if m := _ASSIGN.match(text):
+        return parse_assign(m["rest"], today=today)
     if m := _CONSULT.match(text):
         if not m["code"]:
             return RhythmError(

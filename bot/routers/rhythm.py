@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime, time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 
 from bot.audit import chat_principal, record_chat
 from bot.dispatcher import Context, Router, reply_in_place
-from core.clock import local_day
+from broadcast.service import scope_unit
+from core.clock import TOWN_TZ, format_local_time, local_day
 from core.config import Settings
 from core.messaging import Reply
 from core.policy import Permission, decide
 from models.auth import AuditOutcome
 from models.db import run_in_session
-from models.org import OrgUnit
+from models.org import OrgUnit, town_relative
 from rhythm.commands import (
+    AssignCommand,
     CallBackAnswer,
     ConsultCommand,
     RhythmError,
@@ -31,12 +34,21 @@ from rhythm.commands import (
     parse_rhythm_command,
 )
 from rhythm.consultation import answer_call_back, pending_call_backs, record_consultation
-from rhythm.tasks import TaskError, handle_task_command, has_open_task
+from rhythm.tasks import (
+    TaskError,
+    assign_task,
+    handle_task_command,
+    has_open_task,
+    task_status,
+)
 from tickets.errors import TicketError
 from tickets.lifecycle import TransitionRefused
 from tickets.rows import load_ticket
 
 __all__ = ["rhythm_router"]
+
+DEFAULT_DUE_TIME = time(18, 0)
+"""A task due on a day is due at the end of its working day."""
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +94,76 @@ def rhythm_router(engine: AsyncEngine, settings: Settings) -> Router:
     return router
 
 
+def _assign(
+    session: Session, settings: Settings, context: Context, command: AssignCommand
+) -> list[Reply]:
+    """#任务: resolve the scopes (a station chief's bare 第2网格 is in their village), check
+    each against the policy, assign, and tell the issuer what went to whom."""
+    principal = chat_principal(context)
+    own = [post.scope for post in principal.posts] if principal is not None else []
+    paths = []
+    for written in command.scopes:
+        try:
+            unit = scope_unit(session, written, town=settings.town.name, relative_to=own)
+        except LookupError:
+            raise _Refused(
+                f"找不到范围「{written}」（写法：村、村/网格 或 村/网格/单元）。",
+                "task.assign",
+                written,
+            ) from None
+        decision = decide(principal, Permission.ASSIGN_TASK, scope=town_relative(unit.path))
+        if not decision:
+            raise _Refused(decision.reason, "task.assign", written)
+        paths.append(unit.path)
+    now = context.now
+    if command.within is not None:
+        deadline = now + command.within
+    else:
+        assert command.day is not None
+        local = datetime.combine(command.day, command.at or DEFAULT_DUE_TIME, tzinfo=TOWN_TZ)
+        deadline = local.astimezone(UTC)
+    try:
+        task, replies = assign_task(
+            session,
+            settings,
+            title=command.title,
+            scope=paths,
+            deadline=deadline,
+            now=now,
+            issuer_name=context.sender.name,
+            issuer_contact_id=context.sender.contact_id,
+            issuer_person_id=context.sender.person_id,
+            body=command.body,
+            checklist=command.checklist,
+        )
+    except TaskError as error:
+        raise _Refused(error.message, "task.assign", ",".join(command.scopes)) from None
+    record_chat(session, context, "task.assign", target=task.code, message=command.title)
+    missing = task_status(session, task.code)[1]
+    without = [row.grid for row in missing if not row.leader]
+    text = (
+        f"任务 {task.code}「{task.title}」已下达到 {len(replies)} 位网格长，"
+        f"期限 {format_local_time(deadline)}。网格长回复“领取 {task.code}”“进度 {task.code} 60%”"
+        f"“完成 {task.code}”办理。"
+    )
+    if without:
+        text += f"\n以下网格没有网格长，请另行安排：{'、'.join(without)}。"
+    return [reply_in_place(context.message, text), *replies]
+
+
 def _handle(
     session: Session,
     settings: Settings,
     context: Context,
-    command: ConsultCommand | CallBackAnswer | TaskCommand | RhythmError,
+    command: AssignCommand | ConsultCommand | CallBackAnswer | TaskCommand | RhythmError,
 ) -> list[Reply] | None:
     message = context.message
     sender, name, now = message.sender_id, message.sender_name, context.now
     match command:
+        case AssignCommand():
+            if context.sender.person_id is None:
+                return None
+            return _assign(session, settings, context, command)
         case RhythmError():
             if context.sender.person_id is None:
                 return None  # a resident's words that look like a command: not ours

@@ -3,6 +3,7 @@ the grid leader gets it privately and answers 领取, 进度 and 完成 in chat.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -13,9 +14,10 @@ from core.messaging import Reply
 from models.auth import AuditEntry
 from models.db import run_in_session, session_scope
 from models.rhythm import TaskAssignment, TaskState
+from orgtree.binding import topic_for
 from rhythm.tasks import AssignmentRow, assign_task, run_task_timers, task_status
 from sandbox.sandbox import MessageView
-from tests.test_system import ROW, System, system, until  # noqa: F401 (fixture)
+from tests.test_system import ROSTER, ROW, System, system, until  # noqa: F401 (fixture)
 from web.keys import ENGINE, HUB
 
 
@@ -119,3 +121,35 @@ def test_task_reminder_and_overdue_fire_once_and_a_checklist_gates_completion(
             raise AssertionError("completion with open checklist items was accepted")
         assignment = session.exec(select(TaskAssignment)).one()
         assert assignment.state is TaskState.ASSIGNED
+
+
+async def test_a_station_chief_assigns_a_task_from_chat(system: System) -> None:  # noqa: F811
+    """#任务 in chat: a station chief's bare 第N网格 is their village's; the grid leader gets
+    it privately; someone else's village and residents are refused."""
+    chief = ROW.station_chief.wechat_id or ""
+    village_topic = topic_for(system.settings.town.name, ROW.path[:1])
+    posted = system.sandbox.post_message(
+        village_topic, chief, f"#任务 {ROW.grid} 果树丈量 / 配合征迁队丈量果树 期限 3天 逐户清单"
+    )
+    [answer] = await until(lambda: system.bot_lines(village_topic, posted.seq))  # type: ignore[misc]
+    assert "已下达到 1 位网格长" in answer.text, answer.text
+    code = re.search(r"R\d{4}", answer.text).group(0)  # type: ignore[union-attr]
+    leader = ROW.grid_leader.wechat_id or ""
+    got = await until(lambda: [m for _, m in system.private_from_bots(leader) if code in m.text])
+    assert "果树丈量" in got[0].text  # type: ignore[index]
+
+    def rows(session: Session) -> list[AssignmentRow]:
+        return task_status(session, code)[1]
+
+    [row] = await run_in_session(system.client.app[ENGINE], rows)
+    assert row.grid == ROW.grid and row.units_total > 0  # the checklist: one item per unit
+
+    other = next(r for r in ROSTER.rows if r.village != ROW.village)
+    posted = system.sandbox.post_message(
+        village_topic, chief, f"#任务 {other.village} 排查 / 消防排查 期限 2天"
+    )
+    [refused] = await until(lambda: system.bot_lines(village_topic, posted.seq))  # type: ignore[misc]
+    assert "不在您的村" in refused.text
+    posted = system.sandbox.post_message(village_topic, chief, f"#任务 {ROW.grid} 排查 / 没有期限")
+    [usage] = await until(lambda: system.bot_lines(village_topic, posted.seq))  # type: ignore[misc]
+    assert "期限" in usage.text
