@@ -393,7 +393,7 @@ _PLACES: Final = ("国欢大道", "国湄•领涵", "国湄·领涵", "国湄�
 # Public places that locate a problem (村口, 菜市场旁边). Generic parts of a home
 # (楼道, 楼顶) and objects of a complaint (公厕, 垃圾站) are deliberately absent.
 _LANDMARKS: Final = split_words(
-    "村口 村头 村尾 巷口 十字路口 路口 桥头 桥下 桥底下 桥底 桥上 河边 溪边 河堤 江边 "
+    "村口 村头 村尾 巷口 十字路口 路口 桥头 桥下面 桥下 桥底下 桥底 桥上 河边 溪边 河堤 江边 "
     "池塘 水库 菜市场 农贸市场 市场 超市 学校 小学 中学 幼儿园 卫生院 医院 祠堂 宫庙 "
     "公园 广场 篮球场 球场 停车场 地下车库 村委会 村部 居委会 老人活动中心 "
     "文化活动中心 活动中心 加油站 公交站 车站 站台 工业区 工地 后山 老街 新街 "

@@ -21,11 +21,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Literal
 
 from tickets.intake.hanzi import fold_text
 
-__all__ = ["Locator"]
+__all__ = ["Locator", "Register", "writing_register"]
+
+Register = Literal["chat", "longform", "voice"]
+"""How a message was written: a group-chat line, a letter or post, a voice transcript."""
+
+_PUNCTUATION: Final = re.compile(r"[,.!?;:，。！？；：、~…\n]")
+_LETTER: Final = re.compile(r"标题|主题\s*[:：]|内容\s*[:：]|尊敬的|敬爱的|领导")
+VOICE_MIN_CHARS: Final = 16
+"""A text this long with no punctuation at all reads as a voice transcript."""
+LETTER_MIN_CHARS: Final = 100
+
+
+def writing_register(text: str) -> Register:
+    """The register ``text`` (normalised) is most likely written in.
+
+    A letter or post is long or carries a letter's marks (标题：, 尊敬的领导); a voice
+    transcript is a run of speech with no punctuation at all; anything else is chat.
+    Each register's labels place a location's boundaries differently (see
+    :meth:`Locator.locate`).
+    """
+    stripped = text.strip()
+    if (
+        len(stripped) >= VOICE_MIN_CHARS
+        and not _PUNCTUATION.search(stripped)
+        and not any(ch.isspace() for ch in stripped)
+    ):
+        return "voice"
+    if len(stripped) >= LETTER_MIN_CHARS or _LETTER.search(stripped, 0, 40):
+        return "longform"
+    return "chat"
 
 
 def _cjk_except(stop: str) -> str:
@@ -48,7 +77,7 @@ _STOP: Final = (
 )
 _NAME_CHAR: Final = _cjk_except(_STOP)
 _VILLAGE_STOP: Final = (
-    "的在是了我你他她们这那个到从和跟与就都也还去来回进出全本外邻每各整哪别两几农乡"
+    "的在是了我你他她们这那个到从和跟与就都也还去来回进出全本外邻每各整哪别两几农乡啊呢吧吗呀哦嘛"
 )
 _VILLAGE_CHAR: Final = _cjk_except(_VILLAGE_STOP)
 _GENERIC_VILLAGES: Final = frozenset(
@@ -81,8 +110,10 @@ _ROAD: Final = re.compile(
     rf"{_NAME_CHAR}{{2,4}}(?:大道|大街|公路|路|街|巷)(?![灯等面牌况费线子边上])"
 )
 _VILLAGE: Final = re.compile(rf"{_VILLAGE_CHAR}{{2}}村(?![民委里子庄])")
+# (区, 镇, 县, 市 end the administrative names before a compound's: 涵江区碧桂园小区)
+_COMPOUND_CHAR: Final = _cjk_except(_STOP + "区镇县市")
 _COMPOUND: Final = re.compile(
-    rf"(?:{_NAME_CHAR}|[•·]){{2,6}}(?:小区|花园|公寓|家园|新村|大厦|苑|华府|山庄|名城)"
+    rf"{_COMPOUND_CHAR}(?:{_COMPOUND_CHAR}|[•·]){{1,4}}(?:小区|花园|公寓|家园|新村|大厦|苑|华府|山庄|名城)"
 )
 _HOUSE_NUMBER: Final = re.compile(r"[0-9]{1,4}号(?!楼)|[一二三四五六七八九十0-9]{1,3}组")
 # A named institution or district: 国欢中学, 国欢农贸市场, 城北工业园, 涵江区, 新县镇.
@@ -123,44 +154,76 @@ class Locator:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Every place mentioned in normalised ``text``, as (start, end) offsets."""
-        spans: list[tuple[int, int]] = []
-        for pattern in (
-            self._places,
-            self._landmarks,
-            _BUILDING_CHAIN,
-            _COMPOUND,
-            _INSTITUTION,
-            _DISTRICT,
+        return [(s, e) for s, e, _ in self._kinded_spans(text)]
+
+    def _kinded_spans(self, text: str) -> list[tuple[int, int, str]]:
+        spans: list[tuple[int, int, str]] = []
+        for pattern, kind in (
+            (self._places, "place"),
+            (self._landmarks, "landmark"),
+            (_BUILDING_CHAIN, "building"),
+            (_COMPOUND, "compound"),
+            (_INSTITUTION, "institution"),
+            (_DISTRICT, "district"),
         ):
             if pattern is not None:
-                spans.extend(m.span() for m in pattern.finditer(text))
+                spans.extend((*_after_junk(m), kind) for m in pattern.finditer(text))
         for m in _ROAD.finditer(text):
             stem = m.group(0).rstrip("大道街公路巷")
             if stem and stem[-1] not in _GENERIC_ROAD_END:
-                spans.append(m.span())
+                spans.append((*_after_junk(m), "road"))
         spans.extend(
-            m.span() for m in _VILLAGE.finditer(text) if m.group(0) not in _GENERIC_VILLAGES
+            (*m.span(), "village")
+            for m in _VILLAGE.finditer(text)
+            if m.group(0) not in _GENERIC_VILLAGES
         )
+        # A known name inside a longer match (大雨国欢大道) is where the name begins.
+        known = [(s, e) for s, e, kind in spans if kind == "place"]
+        if known:
+            spans = [
+                (next((ks for ks, ke in known if s < ks and ke == e), s), e, kind)
+                for s, e, kind in spans
+            ]
         return spans
 
-    def locate(self, text: str) -> tuple[int, int] | None:
-        """The first place in normalised ``text`` with what joins it, or None."""
-        spans = sorted(self.spans(text))
-        if not spans:
+    def locate(self, text: str, register: Register = "chat") -> tuple[int, int] | None:
+        """The first place in normalised ``text`` with what joins it, or None.
+
+        The boundaries follow the labelling guideline, the most specific literal place
+        (5栋302, 菜市场旁边, 国湄领涵9栋); in a voice transcript the labels keep the
+        whole spoken phrase (溪头村后山那边, 八栋的电梯), so the spoken links and
+        pointing words after the place are kept there.
+        """
+        kinded = sorted(self._kinded_spans(text))
+        if not kinded:
             return None
         groups: list[tuple[int, int]] = []
-        for s, e in spans:
+        for s, e, _ in kinded:
             if groups and s <= groups[-1][1]:
                 groups[-1] = (groups[-1][0], max(groups[-1][1], e))
             else:
                 groups.append((s, e))
         start, end = groups[0]
+        # A bare public place (工地, 学校) named before a place with a name (国欢大道旁边
+        # 那个工地) says less: the named one is the location.
+        if all(k == "landmark" for s, e, k in kinded if start <= s < end):
+            named = next(
+                (
+                    g
+                    for g in groups[1:]
+                    if any(k != "landmark" for s, e, k in kinded if g[0] <= s < g[1])
+                ),
+                None,
+            )
+            if named is not None:
+                start, end = named
         # The same place named again more fully (梧塘镇 ... 涵江区梧塘镇) is more specific.
         first = text[start:end]
         for s, e in groups[1:]:
             if e - s > end - start and text[s:e].endswith(first):
                 start, end = s, e
                 break
+        start = _name_before_building(text, start, end)
         house = _HOUSE_NUMBER.match(text, end)
         if house:
             end = house.end()
@@ -169,15 +232,69 @@ class Locator:
             end = direction.end()
         # 镇前街那个公共厕所, 沿河路那个桥: the place named after a spoken link is the
         # more specific one (but 国欢大道那边 says no more than 国欢大道).
-        link = _SPOKEN_LINK.match(text, end)
-        if link:
-            place = _SPOKEN_PLACE.match(text, link.end())
-            if place:
-                end = place.end()
-                after = _SPOKEN_AFTER.match(text, end)
-                if after:
-                    end = after.end()
+        for _ in range(3 if register == "voice" else 1):
+            link = (_VOICE_LINK if register == "voice" else _SPOKEN_LINK).match(text, end)
+            if not link:
+                break
+            place = (_VOICE_PLACE if register == "voice" else _SPOKEN_PLACE).match(text, link.end())
+            if not place:
+                break
+            end = place.end()
+            after = _SPOKEN_AFTER.match(text, end)
+            if after:
+                end = after.end()
         part = _PART_OF_BUILDING.match(text, end)
         if part:
             end = part.end()
+        if register == "voice":
+            # Speech points on: 溪头村后山那边, 八栋的电梯, 国欢大道那个公交站过去一点.
+            tail = _VOICE_TAIL.match(text, end)
+            if tail:
+                end = tail.end()
         return start, end
+
+
+# Words a road match may swallow before the name (我住兴化路, 请问开元路, 反映沿河路).
+_JUNK_BEFORE: Final = re.compile(r"^(?:我住|住在|住|请问|反映|举报|对|刚才|现在|建议|改善|关于|在)")
+
+
+def _after_junk(match: re.Match[str]) -> tuple[int, int]:
+    start, end = match.span()
+    junk = _JUNK_BEFORE.match(match.group(0))
+    if junk and end - start - junk.end() >= 3:
+        start += junk.end()
+    return start, end
+
+
+_NAME_RUN: Final = re.compile(rf"{_NAME_CHAR}{{2,4}}$")
+_NOT_A_NAME: Final = frozenset(("小区", "楼栋", "对面", "后面", "前面", "旁边", "东边", "西边"))
+
+
+def _name_before_building(text: str, start: int, end: int) -> int:
+    """Where a compound's name starts right before its building (东岸名邸5栋,
+    国美领函七栋): a run of 2-4 name characters after a particle or the beginning."""
+    if not _BUILDING_CHAIN.match(text, start):
+        return start
+    run = _NAME_RUN.search(text, max(0, start - 4), start)
+    if run is None:
+        return start
+    before = run.start() - 1
+    if before >= 0 and re.match(_NAME_CHAR, text[before]):
+        return start  # a longer run: a sentence, not a name
+    if run.group(0) in _NOT_A_NAME:
+        return start
+    return run.start()
+
+
+_VOICE_LINK: Final = re.compile(
+    r"(?:那个|那条|那座|那片|那家|那块|那栋|那间|的(?=[^那我你他她])|[跟和与往到](?=[^我你他她]))+"
+)
+_VOICE_TAIL: Final = re.compile(
+    r"(?:过去一点|这边|那边|那一段|这一段|那段|这段|那里|这里|那一带|那块|下面)"
+)
+_VOICE_PLACE: Final = re.compile(
+    rf"[^\s,.!?;:，。！？；：、啊呀呢嘛了在是有就都也还我你他她它]{{0,10}}?"
+    rf"(?:{_DIRECTION}|下面|里面|上面|外面|那里|路|街|桥头|桥|沟|河边|河|渠|站|厂|场|点|库|口"
+    rf"|池|园|楼(?![上下])|栋|段|所|盖|馆|地方|空地上?|通道|巷|房|箱|庙|宿舍|二期|组|电梯|田里|堂|村"
+    rf"|交界|交叉的那个地方|去的那条路|那边|这边)"
+)

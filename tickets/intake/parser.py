@@ -65,7 +65,7 @@ from core.acknowledgement import (
 )
 from tickets.intake.hanzi import fold, fold_text
 from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
-from tickets.intake.location import Locator
+from tickets.intake.location import Locator, writing_register
 from tickets.intake.model import MODEL_FILE, IntakeModel, ModelScores
 
 __all__ = [
@@ -915,7 +915,8 @@ class Parser:
             evidence.append(Evidence("urgent", "urgent", "", round(scores.urgent, 3), "model"))
             urgent = True
         location: str | None = None
-        span = self._locator.locate(reading.text.body)
+        body = reading.text.body
+        span = self._locator.locate(body, writing_register(body))
         if span is not None:
             location = reading.text.original_span(*span).strip() or None
             if location:

@@ -213,7 +213,22 @@ def test_past_hypothetical_or_plain_problems_are_normal(text: str) -> None:
         ("城北工业园里面有家厂半夜排黑水，河里的鱼都死了", "城北工业园"),
         ("我是后埔村三组的，村里的垃圾桶满了好几天没人拉", "后埔村三组"),
         ("我们十二栋的电梯又坏了，物业也不来修", "十二栋"),
+        # a short line: the same place named again more fully is the more specific one
+        ("梧塘镇那座桥护栏断了，涵江区梧塘镇进村的石桥，很危险", "涵江区梧塘镇"),
+        # a letter: the district before a compound stays, the room too (most specific)
         ("标题：梧塘镇一座桥护栏断了 内容：涵江区梧塘镇进村的石桥护栏断了很危险", "涵江区梧塘镇"),
+        (
+            "尊敬的领导：您好！我住在翠湖苑5号楼1203，楼上1303装修把防水层打坏了，"
+            "我家卫生间天花板一直渗水，墙面发霉，和楼上协商了好几次都没有结果，"
+            "物业也说管不了，恳请社区出面调解。",
+            "翠湖苑5号楼1203",
+        ),
+        # a voice transcript (no punctuation): the whole spoken phrase
+        (
+            "喂网格长啊就是我们溪尾村那个祠堂这边两家人吵起来了还动手了你们快来",
+            "溪尾村那个祠堂这边",
+        ),
+        ("嗯那个我是金港花园七栋的楼上天天半夜拖椅子吵得睡不着", "金港花园七栋"),
         ("那个兴化路那个公共厕所啊脏得没法进去了", "兴化路那个公共厕所"),
         ("电动车在二楼楼梯口充电冒烟了", "二楼楼梯口"),
     ],
@@ -351,8 +366,8 @@ def test_targets_on_the_development_set() -> None:
 HELDOUT_FLOORS = {
     # register: (F1, recall, category, urgent recall, urgent precision, location exact)
     "chat": (0.95, 0.97, 0.90, 0.94, 0.55, 0.48),  # floors: urgent recall, precision, location
-    "longform": (0.95, 0.97, 0.87, 0.95, 0.80, 0.26),  # floors: category, location
-    "voice": (0.95, 0.97, 0.90, 0.95, 0.75, 0.27),  # floors: urgent precision, location
+    "longform": (0.95, 0.97, 0.87, 0.95, 0.80, 0.32),  # floors: category, location
+    "voice": (0.95, 0.97, 0.90, 0.95, 0.75, 0.58),  # floors: urgent precision, location
 }
 
 
