@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, exists, select
 
@@ -126,9 +126,10 @@ def _intervals(
 
 
 def silent_groups(
-    session: Session, *, notice_id: int | None = None
+    session: Session, *, notice_id: int | None = None, any_step: bool = False
 ) -> list[tuple[SilentGroup, Notice]]:
-    """Every silent unit or grid group of the notices still chased (of one notice)."""
+    """Every silent unit or grid group of the notices still chased (of one notice), with
+    a step left to take (``any_step``: also those chased to the end)."""
     correction = aliased(Notice)
     superseded = exists().where(
         col(correction.parent_id) == col(Notice.id),
@@ -148,19 +149,25 @@ def silent_groups(
             col(Delivery.level).in_([level.value for level in CHASED_LEVELS]),
             Delivery.state == DeliveryState.SENT,
             col(Delivery.acked_at).is_(None),
-            Delivery.escalation_step < 3,
             ~superseded,
         )
         .order_by(col(Delivery.id))
     )
     if notice_id is not None:
         statement = statement.where(col(Notice.id) == notice_id)
+    if not any_step:
+        statement = statement.where(
+            or_(
+                *(
+                    (col(Delivery.level) == level.value) & (col(Delivery.escalation_step) < steps)
+                    for level, steps in STEPS.items()
+                )
+            )
+        )
     out = []
     for delivery, notice, unit in session.exec(statement):
         assert delivery.id is not None and notice.id is not None and delivery.sent_at
         level = Level(delivery.level)
-        if delivery.escalation_step >= STEPS[level]:
-            continue
         out.append(
             (
                 SilentGroup(
@@ -217,7 +224,7 @@ def take_round(
     transaction; the private notes of steps 2 and 3 are returned to be sent, and recorded
     with :func:`record_notes` once they were. ``remind_all`` (催办 now): every silent
     group of the notice gets a reminder now, whatever its step."""
-    found = silent_groups(session, notice_id=notice_id)
+    found = silent_groups(session, notice_id=notice_id, any_step=remind_all)
     notices = {notice.id: notice for _, notice in found if notice.id is not None}
     pending = pending_reminders(session, notices)
     result = Round()
