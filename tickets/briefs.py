@@ -27,6 +27,7 @@ from orgtree.directory import PostHolder
 from tickets.configured import category_name, sla_policy
 from tickets.lifecycle import AWAITING_ACCEPTANCE, EVENT_ZH, LEVEL_ZH, TicketView
 from tickets.rows import origin_path
+from tickets.shops import SHOP_EVENT_ZH
 from tickets.sla import deadlines_for
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "leader_phone_for_residents",
     "unit_leader_copies",
 ]
+
+_EVENT_ZH = {**EVENT_ZH, **SHOP_EVENT_ZH}
 
 MAX_BRIEF_TEXT = 500
 MAX_HISTORY = 8
@@ -54,7 +57,7 @@ def history_lines(session: Session, row: Ticket) -> list[str]:
     ).all()
     lines: list[str] = []
     for event in events[-MAX_HISTORY:]:
-        what = "受理" if event.kind == "create" else EVENT_ZH.get(event.kind, event.kind)
+        what = "受理" if event.kind == "create" else _EVENT_ZH.get(event.kind, event.kind)
         who = event.actor_name or ""
         note = f"：{_cut(event.note, 80)}" if event.note else ""
         lines.append(f"  {format_local_time(event.at)} {who}{what}{note}")

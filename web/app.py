@@ -22,6 +22,7 @@ from bot.routers.directory import directory_router
 from bot.routers.households import households_router
 from bot.routers.notices import notices_router, receipts_router
 from bot.routers.rhythm import rhythm_router
+from bot.routers.shops import shops_router
 from bot.routers.tickets import tickets_router
 from bot.store import leader_chain
 from bot.transport import ChatTransport
@@ -167,6 +168,7 @@ def bots_ctx(
                 deadline_s=settings.broadcast.deadline.total_seconds(),
             ),
             households_router(engine, window=settings.broadcast.ack_window),
+            shops_router(engine),
             rhythm_router(engine, settings),
             tickets_router(engine, settings),
             receipts_router(
