@@ -362,8 +362,10 @@ def handle_shop_reply(
     first = act_on_follow_up(follow_up, name=name, role=role, now=now)
     actor = Actor(contact_id, ActorRole.UNIT_LEADER, name)
     if role is Role.UNIT_LEADER:
+        if not first and follow_up.acted_role == Role.UNIT_LEADER.value:
+            return f"工单 {row.code} 您已回复过收到。"
         _timeline(session, row, "shop_owner_ack", actor=actor, now=now, note=f"店主{name}回复收到")
-        return f"已记录：您已知悉工单 {row.code}。" if first else f"工单 {row.code} 已记录过。"
+        return f"已记录：您已知悉工单 {row.code}。"
     owner = follow_up.owner_name or "店主"
     _timeline(
         session,
