@@ -5,6 +5,7 @@ timeline records who acted."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -49,7 +50,9 @@ async def test_a_silent_owner_brings_in_the_second_unit_leader(
         SHOP_TOPIC, resident, "店门口的下水道堵了，污水漫到路上，请尽快处理"
     )
     [receipt] = await until(lambda: system.bot_lines(SHOP_TOPIC, posted.seq))  # type: ignore[misc]
-    code = next(w for w in receipt.text.replace("（", " ").split() if w.startswith("T"))[:14]
+    match = re.search(r"T\d{8}-\d{4}", receipt.text)
+    assert match is not None, receipt.text
+    code = match.group()
     [(_, copy)] = await until(  # type: ignore[misc]
         lambda: [p for p in system.private_from_bots(OWNER) if "本店工单" in p[1].text]
     )
