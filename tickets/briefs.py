@@ -2,7 +2,7 @@
 
 What a whistled department needs to act (网格吹哨，部门报到): the complaint, the place,
 the grid and its leader's contact, what was done so far, and the deadline for 报到.
-A unit's leaders get a copy of a ticket from their unit (a shop's two as well).
+A unit's leaders get a copy of a ticket from their unit (a shop's owner first: tickets.shops).
 
 The same brief goes out with the whistle and answers the liaison's 查询. The liaison
 handles the ticket, so phones are shown as :mod:`core.privacy` allows a handler: the
@@ -134,9 +134,9 @@ def unit_leader_copies(
     holder_label: str,
     skip: Iterable[str],
 ) -> list[Reply]:
-    """A new ticket from a unit reaches its unit leaders (both of a shop's: the owner
-    and the second unit leader), so they know what their unit reported; the grid leader
-    handles it. Nothing for a ticket from a grid or village group."""
+    """A new ticket from a unit reaches its unit leaders, so they know what their unit
+    reported; the grid leader handles it. Nothing for a ticket from a grid or village
+    group. A shop's ticket goes to its owner first instead (:mod:`tickets.shops`)."""
     unit = session.get(OrgUnit, row.unit_id)
     if unit is None or unit.level is not Level.UNIT or unit.id is None:
         return []
