@@ -110,8 +110,12 @@ async def run_due_timers(
         )
         if changed:
             log.info("tickets: %d timer(s) rescheduled", changed)
-    codes = await run_in_session(engine, lambda s: due_ticket_codes(session=s, now=now))
-    replies: list[Reply] = []
+    # 双单元长: shop owners silent past tickets.shop_owner_silence (tickets.shops), in the
+    # transaction that looks for due tickets (no extra one per tick)
+    codes, replies = await run_in_session(
+        engine,
+        lambda s: (due_ticket_codes(session=s, now=now), remind_shop_tickets(s, settings, now)),
+    )
     for code in codes:
         try:
             replies.extend(
@@ -125,8 +129,6 @@ async def run_due_timers(
         except Exception:
             log.exception("tickets: timers of %s failed", code)
     replies.extend(await run_in_session(engine, lambda s: take_outbox(session=s, now=now)))
-    # 双单元长: shop owners silent past tickets.shop_owner_silence (tickets.shops)
-    replies.extend(await run_in_session(engine, lambda s: remind_shop_tickets(s, settings, now)))
     return replies
 
 
