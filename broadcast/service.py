@@ -14,6 +14,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from broadcast import membership, planner
+from broadcast.household_reach import household_report
 from core.ids import InvalidCode, format_notice_code, parse_notice_code
 from models.broadcast import (
     FINAL_DELIVERY_STATES,
@@ -376,7 +377,8 @@ def _percentile_time(times: Sequence[float], total: int, share: float) -> float 
 
 def reach_report(session: Session, notice: Notice) -> dict[str, object]:
     """Targeted, sent, failed, unreachable, uncertain per level; time to 50/90/99/100%;
-    acknowledgement coverage per level; silent units."""
+    acknowledgement coverage per level; silent units; households reached and confirmed
+    (:func:`broadcast.household_reach.household_report`)."""
     assert notice.id is not None
     deliveries = list(session.exec(select(Delivery).where(Delivery.notice_id == notice.id)))
     per_level: dict[str, Counter[str]] = defaultdict(Counter)
@@ -447,6 +449,7 @@ def reach_report(session: Session, notice: Notice) -> dict[str, object]:
         "receipts": receipts,
         "silent_units": [p.split(PATH_SEP, 1)[-1] for p in silent],
         "median_send_s": round(statistics.median(sent_times), 1) if sent_times else None,
+        "households": household_report(session, notice),
     }
 
 

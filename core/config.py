@@ -280,6 +280,10 @@ class TicketSettings(_Section):
     """Each 延期 adds at most this many days."""
     timer_interval: Duration = timedelta(seconds=30)
     """How often the scheduler looks for due SLA reminders, escalations and rating timeouts."""
+    shop_owner_silence: Duration = timedelta(hours=2)
+    """双单元长: a ticket from a shop (沿街商铺) or a task checklist item for it goes to the
+    shop's owner (法人单元长) first; when the owner has not answered after this long, the
+    shop's second unit leader is reminded privately to follow up with the owner."""
 
     @model_validator(mode="after")
     def _accept_within_resolve(self) -> TicketSettings:

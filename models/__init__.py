@@ -7,7 +7,8 @@ from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Rec
 from models.cap import CapMessage
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
 from models.enums import AccountStatus, Level, Role, UnitKind
-from models.org import Department, OrgUnit, Person, RoleAssignment
+from models.households import HouseholdConfirmation, HouseholdVisitRequest
+from models.org import Department, HouseholdContact, OrgUnit, Person, RoleAssignment
 from models.rhythm import (
     CadenceRun,
     CallBack,
@@ -17,6 +18,7 @@ from models.rhythm import (
     TaskChecklistItem,
     TaskEvent,
 )
+from models.shops import ShopFollowUp, ShopSubject
 from models.tickets import (
     IntakeMessage,
     Ticket,
@@ -42,6 +44,9 @@ __all__ = [
     "DeliveryState",
     "Department",
     "GroupMembership",
+    "HouseholdConfirmation",
+    "HouseholdContact",
+    "HouseholdVisitRequest",
     "IntakeMessage",
     "Level",
     "Notice",
@@ -51,6 +56,8 @@ __all__ = [
     "Receipt",
     "Role",
     "RoleAssignment",
+    "ShopFollowUp",
+    "ShopSubject",
     "SignInCode",
     "Task",
     "TaskAssignment",

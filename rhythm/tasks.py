@@ -10,6 +10,9 @@ Reminders and escalation follow the tickets' SLA machinery (:class:`tickets.sla.
 a reminder to the grid leader when the policy's share of the time is left, and at the
 deadline the station chief and the issuer are told; each timer has a key recorded in
 ``fired_timers`` so it fires once, also after a restart.
+
+A shop's checklist item goes to the shop's owner first, and to its second unit leader
+when the owner stays silent (双单元长, :mod:`rhythm.shop_tasks`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from models.rhythm import Task, TaskAssignment, TaskChecklistItem, TaskEvent, Ta
 from orgtree import directory
 from orgtree.directory import PostHolder
 from rhythm.commands import TaskCommand
+from rhythm.shop_tasks import close_shop_item, open_shop_items, remind_shop_task_items
 from tickets.configured import sla_policy
 from tickets.sla import SlaPolicy
 
@@ -153,13 +157,17 @@ def assign_task(
         session.flush()
         assert assignment.id is not None
         if checklist:
-            for member in members:
-                assert member.id is not None
-                session.add(
-                    TaskChecklistItem(
-                        assignment_id=assignment.id, unit_id=member.id, unit_name=member.name
-                    )
+            items = [
+                TaskChecklistItem(
+                    assignment_id=assignment.id, unit_id=member.id, unit_name=member.name
                 )
+                for member in members
+                if member.id is not None
+            ]
+            session.add_all(items)
+            session.flush()
+            # 双单元长: a shop's item goes to its owner first (rhythm.shop_tasks)
+            replies.extend(open_shop_items(session, settings, task, items, now))
         session.add(
             TaskEvent(
                 task_id=task.id,
@@ -283,6 +291,7 @@ def handle_task_command(
                     name,
                     command.note[len(item.unit_name) :].strip(),
                 )
+                close_shop_item(session, item, name=name, now=now)
                 done = sum(1 for i in items if i.done_at is not None)
                 assignment.progress = round(100 * done / len(items))
                 assignment.state = TaskState.IN_PROGRESS
@@ -460,6 +469,7 @@ def run_task_timers(session: Session, settings: Settings, now: datetime) -> list
             )
         assignment.fired_timers = fired
         assignment.next_timer_at = _next_timer(task, assignment, policy)
+    replies.extend(remind_shop_task_items(session, settings, now))
     return replies
 
 

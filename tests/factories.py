@@ -67,3 +67,13 @@ def api_token(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def shop_town() -> TownRoster:
+    """:func:`small_town` plus the first shop (沿街商铺) of its first grid, with its owner
+    and second unit leader (双单元长): the last row."""
+    roster = small_town()
+    grid = roster.rows[0].path[:2]
+    shop = next(r for r in guohuan().rows if r.path[:2] == grid and r.unit_kind.value == "shop")
+    assert shop.second_unit_leader is not None
+    return dataclasses.replace(roster, rows=(*roster.rows, shop))

@@ -2,7 +2,7 @@
 
 What a whistled department needs to act (网格吹哨，部门报到): the complaint, the place,
 the grid and its leader's contact, what was done so far, and the deadline for 报到.
-A unit's leaders get a copy of a ticket from their unit (a shop's two as well).
+A unit's leaders get a copy of a ticket from their unit (a shop's owner first: tickets.shops).
 
 The same brief goes out with the whistle and answers the liaison's 查询. The liaison
 handles the ticket, so phones are shown as :mod:`core.privacy` allows a handler: the
@@ -27,6 +27,7 @@ from orgtree.directory import PostHolder
 from tickets.configured import category_name, sla_policy
 from tickets.lifecycle import AWAITING_ACCEPTANCE, EVENT_ZH, LEVEL_ZH, TicketView
 from tickets.rows import origin_path
+from tickets.shops import SHOP_EVENT_ZH
 from tickets.sla import deadlines_for
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "leader_phone_for_residents",
     "unit_leader_copies",
 ]
+
+_EVENT_ZH = {**EVENT_ZH, **SHOP_EVENT_ZH}
 
 MAX_BRIEF_TEXT = 500
 MAX_HISTORY = 8
@@ -54,7 +57,7 @@ def history_lines(session: Session, row: Ticket) -> list[str]:
     ).all()
     lines: list[str] = []
     for event in events[-MAX_HISTORY:]:
-        what = "受理" if event.kind == "create" else EVENT_ZH.get(event.kind, event.kind)
+        what = "受理" if event.kind == "create" else _EVENT_ZH.get(event.kind, event.kind)
         who = event.actor_name or ""
         note = f"：{_cut(event.note, 80)}" if event.note else ""
         lines.append(f"  {format_local_time(event.at)} {who}{what}{note}")
@@ -131,9 +134,9 @@ def unit_leader_copies(
     holder_label: str,
     skip: Iterable[str],
 ) -> list[Reply]:
-    """A new ticket from a unit reaches its unit leaders (both of a shop's: the owner
-    and the second unit leader), so they know what their unit reported; the grid leader
-    handles it. Nothing for a ticket from a grid or village group."""
+    """A new ticket from a unit reaches its unit leaders, so they know what their unit
+    reported; the grid leader handles it. Nothing for a ticket from a grid or village
+    group. A shop's ticket goes to its owner first instead (:mod:`tickets.shops`)."""
     unit = session.get(OrgUnit, row.unit_id)
     if unit is None or unit.level is not Level.UNIT or unit.id is None:
         return []

@@ -53,6 +53,7 @@ from tickets.rows import (
     store_view,
     ticket_view,
 )
+from tickets.shops import shop_ticket_copies
 from tickets.sla import deadlines_for
 
 __all__ = [
@@ -326,19 +327,22 @@ def _open(
         f"查询进度请发送「查询 {code}」。"
     )
     brief = _new_ticket_brief(session, settings, row=row, reporter=reporter, accept_by=accept_by)
+    holder_label = holder.label if holder is not None else "镇综治中心"
+    skip = {reporter.contact_id, *recipients}
+    # 双单元长: a shop's ticket goes to its owner first (tickets.shops); other units'
+    # leaders all get a copy.
+    copies = shop_ticket_copies(
+        session, settings, row=row, holder_label=holder_label, skip=skip, now=now
+    )
+    if copies is None:
+        copies = unit_leader_copies(
+            session, settings, row=row, holder_label=holder_label, skip=skip
+        )
     replies = tuple(
         Reply(brief, contact_id=contact_id)
         for contact_id in dict.fromkeys(recipients)
         if contact_id != reporter.contact_id
-    ) + tuple(
-        unit_leader_copies(
-            session,
-            settings,
-            row=row,
-            holder_label=holder.label if holder is not None else "镇综治中心",
-            skip=[reporter.contact_id, *recipients],
-        )
-    )
+    ) + tuple(copies)
     return Filed(IntakeKind.TICKET, code, row.id, receipt, replies)
 
 

@@ -2,7 +2,8 @@
 
 :func:`fire_timers` applies the timers of one ticket due at ``now`` (a data function,
 like the rest of the ticket code); :func:`run_due_timers` applies every SLA reminder, expiry escalation and rating timeout
-due at ``now`` and returns the messages to send; it is idempotent (each ticket records
+due at ``now`` (and the reminders of shops' second unit leaders, :mod:`tickets.shops`)
+and returns the messages to send; it is idempotent (each ticket records
 the timers that fired), so calling it at start fires the deadlines that passed while the
 process was down exactly once. :func:`add_ticket_jobs` wraps it in one APScheduler
 interval job that also sends the replies.
@@ -33,6 +34,7 @@ from tickets.configured import lifecycle_rules, sla_policy
 from tickets.lifecycle import SYSTEM
 from tickets.outbox import take_outbox
 from tickets.rows import lock_ticket, record_event, reporter_ids, store_view, ticket_view
+from tickets.shops import remind_shop_tickets
 from tickets.sla import next_wakeup, run_due
 
 __all__ = [
@@ -108,8 +110,12 @@ async def run_due_timers(
         )
         if changed:
             log.info("tickets: %d timer(s) rescheduled", changed)
-    codes = await run_in_session(engine, lambda s: due_ticket_codes(session=s, now=now))
-    replies: list[Reply] = []
+    # 双单元长: shop owners silent past tickets.shop_owner_silence (tickets.shops), in the
+    # transaction that looks for due tickets (no extra one per tick)
+    codes, replies = await run_in_session(
+        engine,
+        lambda s: (due_ticket_codes(session=s, now=now), remind_shop_tickets(s, settings, now)),
+    )
     for code in codes:
         try:
             replies.extend(

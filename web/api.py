@@ -137,6 +137,45 @@ class LiveOut(Strict):
     pending: int
 
 
+class HouseholdTallyOut(Strict):
+    units_targeted: int
+    """Unit groups the notice targeted."""
+    households: int
+    """户数 of the unit groups targeted."""
+    reached: int
+    """Households of the unit groups that got the notice."""
+    confirmed: int
+    """Households their unit leaders confirmed (已通知 k/n户; 已全部通知 counts all)."""
+    unknown_units: int
+    """Units whose roster has no 户数 (they count 0)."""
+    reached_share: float
+    confirmed_share: float
+
+
+class VillageHouseholdsOut(HouseholdTallyOut):
+    village: str
+
+
+class GridHouseholdsOut(HouseholdTallyOut):
+    village: str
+    grid: str
+
+
+class UnitHouseholdsOut(Strict):
+    path: str
+    households: int | None
+    reached: bool
+    confirmed: int | None
+    confirmed_by: str | None
+    confirmed_at: datetime | None
+
+
+class HouseholdsOut(HouseholdTallyOut):
+    villages: list[VillageHouseholdsOut]
+    grids: list[GridHouseholdsOut]
+    units: list[UnitHouseholdsOut]
+
+
 class NoticeReportOut(Strict):
     model_config = ConfigDict(extra="forbid")
 
@@ -159,6 +198,7 @@ class NoticeReportOut(Strict):
     receipts: int
     silent_units: list[str]
     median_send_s: float | None
+    households: HouseholdsOut
     live: LiveOut | None
 
 

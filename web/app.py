@@ -21,13 +21,16 @@ from sqlmodel import Session, select
 
 from bot.hub import BotHub
 from bot.routers.directory import directory_router
+from bot.routers.households import households_router
 from bot.routers.notices import notices_router, receipts_router
 from bot.routers.rhythm import rhythm_router
+from bot.routers.shops import shops_router
 from bot.routers.tickets import tickets_router
 from bot.store import leader_chain
 from bot.transport import ChatTransport
 from broadcast.chasing import Chaser
 from broadcast.engine import SEND_JITTER_S, Broadcaster
+from broadcast.household_visits import add_household_visit_job
 from core.clock import utcnow
 from core.config import BotAccountSettings, Settings
 from core.policy import Permission
@@ -177,6 +180,8 @@ def bots_ctx(
                 town=settings.town.name,
                 deadline_s=settings.broadcast.deadline.total_seconds(),
             ),
+            households_router(engine, window=settings.broadcast.ack_window),
+            shops_router(engine),
             rhythm_router(engine, settings),
             tickets_router(engine, settings),
             receipts_router(
@@ -213,6 +218,9 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler = AsyncIOScheduler(timezone=settings.town.timezone)
 
     add_ticket_jobs(scheduler, engine=engine, settings=settings, send=hub.send, clock=utcnow)
+    add_household_visit_job(
+        scheduler, engine=engine, settings=settings, send=hub.send, clock=utcnow
+    )
     add_ops_jobs(scheduler, app)
     add_rhythm_jobs(
         scheduler,

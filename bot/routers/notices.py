@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -305,4 +306,52 @@ def status_text(report: dict[str, object]) -> str:
     if silent:
         shown = "、".join(s.split("/")[-1] for s in silent[:10])
         lines.append(f"未确认单元 {len(silent)} 个：{shown}{'等' if len(silent) > 10 else ''}。")
+    households = report.get("households")
+    if isinstance(households, dict):
+        lines.extend(household_lines(households))
     return "\n".join(lines)
+
+
+MAX_HOUSEHOLD_LINES = 15
+
+
+def household_lines(households: dict[str, Any]) -> list[str]:
+    """每家每户: households reached and confirmed, in total and one level below the scope
+    (villages; the grids of one village; the units of one grid)."""
+    if not households.get("units"):
+        return []
+
+    def figures(t: dict[str, Any]) -> str:
+        return (
+            f"送达 {t['reached']}/{t['households']}户，单元长确认已通知 {t['confirmed']}户"
+            f"（{t['confirmed_share'] * 100:.0f}%）"
+        )
+
+    lines = [f"户数：{figures(households)}。"]
+    if households.get("unknown_units"):
+        lines.append(f"另有 {households['unknown_units']} 个单元花名册未登记户数，未计入。")
+    villages, grids = households["villages"], households["grids"]
+    if len(villages) > 1:
+        parts = [(v["village"], v) for v in villages]
+    elif len(grids) > 1:
+        parts = [(g["grid"], g) for g in grids]
+    else:
+        parts = [
+            (
+                u["path"].split("/")[-1],
+                {
+                    "households": u["households"] or 0,
+                    "reached": (u["households"] or 0) if u["reached"] else 0,
+                    "confirmed": u["confirmed"] or 0,
+                    "confirmed_share": (u["confirmed"] or 0) / u["households"]
+                    if u["households"]
+                    else 0.0,
+                },
+            )
+            for u in households["units"]
+        ]
+    for name, tally in parts[:MAX_HOUSEHOLD_LINES]:
+        lines.append(f"  {name}：{figures(tally)}")
+    if len(parts) > MAX_HOUSEHOLD_LINES:
+        lines.append(f"  …共 {len(parts)} 项，详见控制台。")
+    return lines

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from broadcast import service as notices
 from broadcast.history import STATUS_ZH, NoticeFilter, live_picture, notice_lines, silent_units
+from broadcast.household_reach import household_report
 from core.clock import utcnow
 from core.policy import Permission, decide
 from models.broadcast import Notice, NoticeStatus
@@ -127,6 +128,7 @@ async def notice_page(request: web.Request) -> web.StreamResponse:
         return {
             "live": live_picture(session, notice, now=now),
             "silent": silent_units(session, notice.id),
+            "households": household_report(session, notice),
         }
 
     data = await run_in_session(request.app[ENGINE], read)

@@ -1,0 +1,237 @@
+"""Chasing silent units through their contact party members (党员联系户).
+
+When a unit group is still silent on a notice at the step where its grid leader is told
+(``ReminderIntervals.tell_grid_leader`` after the send, see :mod:`broadcast.receipts`),
+each party member who is the contact of some of the unit's households
+(:class:`models.org.HouseholdContact`) is asked privately to visit them. Each ask is
+recorded (:class:`models.households.HouseholdVisitRequest`) and sent once, also across
+restarts, and recorded only once sent (a stop before that asks again at the next start).
+Silent means: no leader's receipt and no ``已通知 k/n户`` from its leaders.
+
+:func:`ask_contact_members` is the data function (time is a parameter);
+:func:`add_household_visit_job` puts it on the one scheduler of ``gridcast run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import Session, col, select
+
+from core.config import ReminderIntervals, Settings
+from core.messaging import Reply
+from models.broadcast import Delivery, DeliveryState, Notice, NoticePriority, NoticeStatus
+from models.chat import ChatGroup
+from models.db import run_in_session
+from models.enums import Level, Role
+from models.households import HouseholdConfirmation, HouseholdVisitRequest
+from models.org import HouseholdContact, OrgUnit, Person
+from orgtree import directory
+
+__all__ = ["JOB_ID", "add_household_visit_job", "ask_contact_members", "visit_text"]
+
+log = logging.getLogger(__name__)
+
+JOB_ID = "notice-household-visits"
+
+
+def visit_text(
+    *, name: str, code: str, title: str, unit: str, households: int, leaders: str
+) -> str:
+    """The private ask to a contact party member."""
+    tell = f"，并告知单元长{leaders}" if leaders else ""
+    return (
+        f"{name}您好：通知 {code}「{title}」的{unit}单元群至今没有回复。"
+        f"您是该单元 {households} 户的联系党员，请上门或电话把通知告知这些住户{tell}。"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class VisitAsk:
+    reply: Reply
+    row: HouseholdVisitRequest
+    """Recorded once the ask was handed to WeChat (:func:`record_asks`)."""
+
+
+def ask_contact_members(
+    session: Session,
+    *,
+    now: datetime,
+    normal: ReminderIntervals,
+    urgent: ReminderIntervals,
+    window: timedelta,
+) -> list[Reply]:
+    """:func:`due_asks`, recorded as asked at once (tests; the job records each ask
+    only once sent)."""
+    asks = due_asks(session, now=now, normal=normal, urgent=urgent, window=window)
+    record_asks(session, asks)
+    return [a.reply for a in asks]
+
+
+def record_asks(session: Session, asks: Iterable[VisitAsk]) -> None:
+    for ask in asks:
+        session.add(ask.row)
+
+
+def due_asks(
+    session: Session,
+    *,
+    now: datetime,
+    normal: ReminderIntervals,
+    urgent: ReminderIntervals,
+    window: timedelta,
+) -> list[VisitAsk]:
+    """The asks due to the contact party members of every unit still silent past its
+    notice's ``tell_grid_leader`` step (notices sent within ``window``) and not asked yet.
+    Nothing is written."""
+    silent = session.exec(
+        select(Delivery, Notice, OrgUnit)
+        .join(Notice, col(Notice.id) == col(Delivery.notice_id))
+        .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
+        .join(OrgUnit, col(OrgUnit.id) == col(ChatGroup.org_unit_id))
+        .where(
+            col(Notice.ack_required).is_(True),
+            col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
+            Delivery.level == Level.UNIT.value,
+            Delivery.state == DeliveryState.SENT,
+            col(Delivery.acked_at).is_(None),
+            col(Delivery.sent_at) >= now - window,
+            or_(
+                and_(
+                    col(Notice.priority) == NoticePriority.URGENT,
+                    col(Delivery.sent_at) <= now - urgent.tell_grid_leader,
+                ),
+                and_(
+                    col(Notice.priority) == NoticePriority.NORMAL,
+                    col(Delivery.sent_at) <= now - normal.tell_grid_leader,
+                ),
+            ),
+        )
+        .order_by(col(Delivery.id))
+    ).all()
+    if not silent:
+        return []
+    notice_ids = {n.id for _, n, _ in silent}
+    unit_ids = [u.id for _, _, u in silent if u.id is not None]
+    confirmed = set(
+        session.exec(
+            select(HouseholdConfirmation.notice_id, HouseholdConfirmation.org_unit_id).where(
+                col(HouseholdConfirmation.notice_id).in_(notice_ids)
+            )
+        ).all()
+    )
+    asked = set(
+        session.exec(
+            select(
+                HouseholdVisitRequest.notice_id,
+                HouseholdVisitRequest.org_unit_id,
+                HouseholdVisitRequest.person_id,
+            ).where(col(HouseholdVisitRequest.notice_id).in_(notice_ids))
+        ).all()
+    )
+    contacts: dict[int, list[tuple[HouseholdContact, Person]]] = defaultdict(list)
+    for contact, person in session.exec(
+        select(HouseholdContact, Person)
+        .join(Person, col(Person.id) == col(HouseholdContact.person_id))
+        .where(col(HouseholdContact.org_unit_id).in_(unit_ids))
+        .order_by(col(HouseholdContact.id))
+    ):
+        contacts[contact.org_unit_id].append((contact, person))
+    leaders = directory.holders_by_unit(
+        session, unit_ids=[u for u in unit_ids if u in contacts], roles=[Role.UNIT_LEADER]
+    )
+    replies: list[VisitAsk] = []
+    for _delivery, notice, unit in silent:
+        assert notice.id is not None and unit.id is not None
+        if (notice.id, unit.id) in confirmed:
+            continue
+        leader_names = "、".join(h.name for h in leaders.get(unit.id, []))
+        for contact, person in contacts.get(unit.id, []):
+            assert person.id is not None
+            key = (notice.id, unit.id, person.id)
+            if key in asked:
+                continue
+            asked.add(key)
+            contact_id = directory.contact_id_of(person)
+            row = HouseholdVisitRequest(
+                notice_id=notice.id,
+                org_unit_id=unit.id,
+                person_id=person.id,
+                contact_id=contact_id,
+                households=contact.households,
+                asked_at=now,
+            )
+            reply = Reply(
+                visit_text(
+                    name=person.name,
+                    code=notice.code,
+                    title=notice.title,
+                    unit="/".join(unit.town_path[1:]),
+                    households=contact.households,
+                    leaders=leader_names,
+                ),
+                contact_id=contact_id,
+            )
+            replies.append(VisitAsk(reply, row))
+    return replies
+
+
+VISIT_INTERVAL_S = 30
+
+
+def add_household_visit_job(
+    scheduler: Any,
+    *,
+    engine: AsyncEngine,
+    settings: Settings,
+    send: Callable[[Reply], Awaitable[object]],
+    clock: Callable[[], datetime],
+) -> Any:
+    """An interval job on the deployment's one APScheduler: ask, then send; an ask that
+    fell due while the process was down runs at start, once (it is recorded)."""
+
+    async def tick() -> None:
+        now = clock()
+        asks = await run_in_session(
+            engine,
+            lambda s: due_asks(
+                s,
+                now=now,
+                normal=settings.broadcast.reminders_normal,
+                urgent=settings.broadcast.reminders_urgent,
+                window=settings.broadcast.ack_window,
+            ),
+        )
+        sent: list[VisitAsk] = []
+        try:
+            for ask in asks:
+                try:
+                    await send(ask.reply)
+                except Exception as exc:  # one failed ask must not stop the others
+                    log.warning("visit ask to %s not sent: %s", ask.reply.contact_id, exc)
+                    continue
+                sent.append(ask)
+        finally:  # recorded only once handed to WeChat: a stop before that loses nothing
+            if sent:
+                await asyncio.shield(run_in_session(engine, lambda s: record_asks(s, sent)))
+
+    return scheduler.add_job(
+        tick,
+        "interval",
+        seconds=VISIT_INTERVAL_S,
+        id=JOB_ID,
+        name="联系党员上门通知",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=None,
+        next_run_time=clock(),
+    )
