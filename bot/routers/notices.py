@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from bot.audit import chat_principal, record_chat
 from bot.dispatcher import Context, Router, reply_in_place
-from broadcast import compose, receipts, service
+from broadcast import actions, compose, receipts, service
 from broadcast.engine import Broadcaster, NoticeRequest
 from core.messaging import Reply
 from core.policy import ISSUER_ROLES, Permission, decide
@@ -144,22 +144,24 @@ def notices_router(broadcaster: Broadcaster, *, town: str, deadline_s: float) ->
                 report = await run_in_session(engine, lambda s: service.reach_report(s, notice))
                 return [reply_in_place(context.message, status_text(report))]
             kind = NoticeKind.CORRECTION if command.verb == "correct" else NoticeKind.RETRACTION
-            if kind is NoticeKind.RETRACTION:
-                await broadcaster.retract(notice.code)
-            prepared = await broadcaster.send(
-                NoticeRequest(
-                    title=notice.title,
-                    body=command.text or "撤回",
-                    scope="",
+            if kind is NoticeKind.CORRECTION:
+                prepared = await actions.correct(
+                    broadcaster,
+                    notice.code,
+                    command.text,
                     issuer_name=sender.name,
                     issuer_person_id=sender.person_id,
                     channel="chat",
-                    kind=kind,
-                    parent_code=notice.code,
-                    ack_required=False,
-                    priority=notice.priority,
                 )
-            )
+            else:
+                prepared = await actions.recall(
+                    broadcaster,
+                    notice.code,
+                    issuer_name=sender.name,
+                    issuer_person_id=sender.person_id,
+                    channel="chat",
+                    reason=command.text,
+                )
         except compose.NoticeInvalid as exc:
             return [reply_in_place(context.message, str(exc))]
         word = "更正" if kind is NoticeKind.CORRECTION else "撤回"
