@@ -309,6 +309,7 @@ def live_picture(session: Session, notice: Notice, *, now: datetime) -> dict[str
         "code": notice.code,
         "status": notice.status.value,
         "status_label": STATUS_ZH[notice.status],
+        "ack_required": notice.ack_required,
         "targeted": total,
         "sent": counts["sent"],
         "failed": counts["failed"],

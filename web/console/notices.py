@@ -334,7 +334,8 @@ async def notice_page(request: web.Request) -> web.StreamResponse:
 @guarded(Permission.VIEW_NOTICES)
 async def notice_live(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: the live picture whenever a delivery or receipt is recorded
-    (read every 0.3 s), until every delivery is final."""
+    (read every 0.3 s while sending, every 2 s after), until every delivery is final and,
+    for a notice that asks for receipts, as long as the page stays open."""
     code = request.match_info["code"]
     _notice_row, scope = await _notice(request, code)
     await authorize(request, Permission.VIEW_NOTICES, scope=scope, target=code)
@@ -351,10 +352,16 @@ async def notice_live(request: web.Request) -> web.StreamResponse:
         )
         return version, data
 
-    def final(data: dict[str, object]) -> bool:
-        return data["status"] in ("done", "cancelled") and data["pending"] == 0
+    def sent(data: dict[str, object]) -> bool:
+        return data["status"] in ("done", "cancelled", "recalled") and data["pending"] == 0
 
-    return await event_stream(request, snapshot, interval_s=0.3, event="reach", final=final)
+    def final(data: dict[str, object]) -> bool:
+        # A notice that asks for receipts stays live after sending: they come in later.
+        return sent(data) and not (data["ack_required"] and data["status"] == "done")
+
+    return await event_stream(
+        request, snapshot, interval_s=0.3, event="reach", final=final, settled=sent
+    )
 
 
 async def _manage(request: web.Request, verb: str) -> tuple[Notice, OrgPath, Principal, str]:
