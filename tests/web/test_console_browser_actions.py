@@ -45,7 +45,7 @@ from tests.web.test_console_browser import (
     sign_in_with_password,
     wait_for,
 )
-from tests.web.test_console_browser import browser as browser  # noqa: F401 (fixture)
+from tests.web.test_console_browser import browser as browser  # the fixture, shared
 
 GRID_A = "/".join(ROW.path[:2])
 
