@@ -12,13 +12,13 @@ from sqlmodel import Session
 
 from bot.audit import chat_principal, record_chat
 from bot.dispatcher import Context, Router, reply_in_place
-from broadcast import compose, receipts, service
+from broadcast import actions, compose, receipts, service
 from broadcast.chasing import Chaser
 from broadcast.engine import Broadcaster, NoticeRequest
 from core.messaging import Reply
 from core.policy import ISSUER_ROLES, Permission, decide
 from models.auth import AuditOutcome
-from models.broadcast import NoticeKind, NoticePriority, NoticeStatus
+from models.broadcast import NoticePriority, NoticeStatus
 from models.db import run_in_session
 from models.enums import Role
 
@@ -164,20 +164,29 @@ def notices_router(
                 )
                 return [reply_in_place(context.message, text)]
             if command.verb == "retract":
-                return await recall(context, notice.code, command.text)
-            prepared = await broadcaster.send(
-                NoticeRequest(
-                    title=notice.title,
-                    body=command.text,
-                    scope="",
+                recalled = await actions.recall(
+                    broadcaster,
+                    notice.code,
                     issuer_name=sender.name,
                     issuer_person_id=sender.person_id,
                     channel="chat",
-                    kind=NoticeKind.CORRECTION,
-                    parent_code=notice.code,
-                    ack_required=notice.ack_required,
-                    priority=notice.priority,
+                    reason=command.text,
                 )
+                child = f"（{recalled.retraction.code}）" if recalled.retraction else ""
+                await audit(
+                    context,
+                    "notice.recall",
+                    target=notice.code,
+                    message=f"撤回 {notice.code}{child}",
+                )
+                return [reply_in_place(context.message, recalled.summary_zh())]
+            prepared = await actions.correct(
+                broadcaster,
+                notice.code,
+                command.text,
+                issuer_name=sender.name,
+                issuer_person_id=sender.person_id,
+                channel="chat",
             )
         except compose.NoticeInvalid as exc:
             return [reply_in_place(context.message, str(exc))]
@@ -196,37 +205,6 @@ def notices_router(
         if notice.ack_required:
             text += f"各群对更正的“收到”单独统计，原通知 {notice.code} 不再催办。"
         return [reply_in_place(context.message, text)]
-
-    async def recall(context: Context, code: str, reason: str) -> Sequence[Reply]:
-        """撤回: stop what is not sent, stop chasing, tell the groups that got it."""
-        sender = context.sender
-        stopped = await broadcaster.retract(code)
-        parts = [f"通知 {code} 已撤回"]
-        if stopped.cancelled:
-            parts.append(f"还没发出的 {stopped.cancelled} 个群不再发送")
-        parts.append("不再催办")
-        if stopped.reached:
-            prepared = await broadcaster.send(
-                NoticeRequest(
-                    title=stopped.notice.title,
-                    body=reason or "撤回",
-                    scope="",
-                    issuer_name=sender.name,
-                    issuer_person_id=sender.person_id,
-                    channel="chat",
-                    kind=NoticeKind.RETRACTION,
-                    parent_code=code,
-                    ack_required=False,
-                    priority=stopped.notice.priority,
-                )
-            )
-            parts.append(f"撤回说明 {prepared.code} 正在发往已收到的 {prepared.groups} 个群")
-            target = f"（{prepared.code}）"
-        else:
-            parts.append("没有群收到过它，不用发撤回说明")
-            target = ""
-        await audit(context, "notice.recall", target=code, message=f"撤回 {code}{target}")
-        return [reply_in_place(context.message, "，".join(parts) + "。")]
 
     return router
 

@@ -136,6 +136,10 @@ def samples(codes: dict[str, str]) -> dict[tuple[str, str], dict[str, Sample]]:
             "in": Sample(f"/console/notices/{codes['in']}/recall"),
             "out": Sample(f"/console/notices/{codes['out']}/recall"),
         },
+        ("POST", "/console/notices/{code}/correct"): {
+            "in": Sample(f"/console/notices/{codes['in']}/correct"),
+            "out": Sample(f"/console/notices/{codes['out']}/correct"),
+        },
         ("GET", "/console/org"): {
             "in": Sample(f"/console/org?path={VILLAGE_A}/{GRID_A}"),
             "out": Sample(f"/console/org?path={VILLAGE_B}"),
@@ -210,6 +214,10 @@ ALLOWED: dict[tuple[str, str], dict[str, set[str]]] = {
         "out": {"admin", "town_official"},
     },
     ("POST", "/console/notices/{code}/recall"): {
+        "in": {"admin", "town_official"},
+        "out": {"admin", "town_official"},
+    },
+    ("POST", "/console/notices/{code}/correct"): {
         "in": {"admin", "town_official"},
         "out": {"admin", "town_official"},
     },

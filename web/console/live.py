@@ -40,7 +40,12 @@ async def event_stream(
     interval_s: float,
     event: str,
     final: Callable[[dict[str, object]], bool] = lambda _data: False,
+    settled: Callable[[dict[str, object]], bool] = lambda _data: False,
+    settled_interval_s: float = 2.0,
 ) -> web.StreamResponse:
+    """Send ``snapshot`` as ``event`` whenever its version changes, every ``interval_s``
+    (every ``settled_interval_s`` once the last data was ``settled``: little changes any
+    more, as acknowledgements after a notice went out), until it is ``final``."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -52,6 +57,7 @@ async def event_stream(
     closing = request.app[CLOSING]
     last_version: str | None = None
     last_sent = time.monotonic()
+    wait_s = interval_s
     with contextlib.suppress(ConnectionResetError):
         await response.write(b"retry: 1000\n\n")
         while not closing.is_set():
@@ -64,9 +70,10 @@ async def event_stream(
                 if final(data):
                     await response.write(b"event: end\ndata: {}\n\n")
                     break
+                wait_s = settled_interval_s if settled(data) else interval_s
             elif time.monotonic() - last_sent > KEEPALIVE_S:
                 await response.write(b": keep-alive\n\n")
                 last_sent = time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(closing.wait(), interval_s)
+                await asyncio.wait_for(closing.wait(), wait_s)
     return response

@@ -4,10 +4,11 @@ lists the org paths its rules are about)."""
 from __future__ import annotations
 
 from core.policy import Permission, Principal, decide
+from core.privacy import Viewer
 from models.enums import Role
 from models.org import OrgPath
 
-__all__ = ["notice_scopes", "org_scopes"]
+__all__ = ["notice_scopes", "org_scopes", "viewer_of"]
 
 
 def _scopes(principal: Principal, permission: Permission) -> list[OrgPath] | None:
@@ -30,3 +31,11 @@ def notice_scopes(principal: Principal) -> list[OrgPath] | None:
 
 def org_scopes(principal: Principal) -> list[OrgPath] | None:
     return _scopes(principal, Permission.VIEW_ORG)
+
+
+def viewer_of(principal: Principal) -> Viewer:
+    """The person as :mod:`core.privacy` sees a viewer: staff over the scopes of their
+    posts (a liaison's town-wide post opens no phones; an admin's opens all)."""
+    return Viewer.staff(
+        post.scope for post in principal.posts if post.role != Role.DEPARTMENT_LIAISON
+    )

@@ -29,13 +29,33 @@
     return "请求未能完成";
   }
 
-  // Forms posted to a console route (multipart; HTML or JSON back).
+  // Forms posted to a console route (multipart; HTML or JSON back). A form with
+  // data-step asks first: its submit opens the confirmation step, whose own submit posts.
   $$("form[data-post]").forEach((form) => {
+    const step = form.dataset.step ? $(form.dataset.step) : null;
+    const start = $("[data-step-start]", form);
+    const preview = $("[data-preview]", form);
+    const closeStep = (focus) => {
+      if (!step || step.hidden) return;
+      step.hidden = true;
+      if (start) start.hidden = false;
+      if (focus && start) $("button", start).focus();
+    };
+    $$("[data-step-back]", form).forEach((back) => back.addEventListener("click", () => closeStep(true)));
+    if (preview) preview.addEventListener("input", () => closeStep(false)); // confirm what is sent
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (step && step.hidden) {
+        if (preview) $(preview.dataset.preview).textContent = preview.value.trim();
+        step.hidden = false;
+        if (start) start.hidden = true;
+        $("button[type=submit]", step).focus();
+        return;
+      }
       if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
-      const button = $("button[type=submit]", form);
+      const button = event.submitter || $("button[type=submit]", form);
       if (button) button.disabled = true;
+      let leaving = false;
       try {
         const result = await send(form.dataset.post, { method: "POST", body: new FormData(form) });
         if (typeof result.body === "string") {
@@ -46,11 +66,14 @@
         }
         if (!result.ok) { flash(problemText(result.body), true); return; }
         flash(result.body.message || "已完成");
-        if (result.body.redirect) window.setTimeout(() => { window.location.href = result.body.redirect; }, 600);
+        if (result.body.redirect) {
+          leaving = true;
+          window.setTimeout(() => { window.location.href = result.body.redirect; }, 600);
+        }
       } catch (error) {
         flash("网络错误：" + error, true);
       } finally {
-        if (button) button.disabled = false;
+        if (button && !leaving) button.disabled = false;
       }
     });
   });
