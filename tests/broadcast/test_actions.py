@@ -40,7 +40,7 @@ async def test_recall_stops_the_notice_and_tells_every_group_that_got_it(  # typ
 ) -> None:
     hub, broadcaster = system
     code = await send(broadcaster, scope=VILLAGE)
-    prepared = await actions.recall(
+    recalled = await actions.recall(
         broadcaster,
         code,
         issuer_name="镇应急办",
@@ -48,6 +48,8 @@ async def test_recall_stops_the_notice_and_tells_every_group_that_got_it(  # typ
         channel="web",
         reason="发错了村",
     )
+    prepared = recalled.retraction
+    assert prepared is not None and "已撤回" in recalled.summary_zh()
     async with asyncio.timeout(20):
         await broadcaster.wait(prepared.code)
     child = notice(engine, prepared.code)
