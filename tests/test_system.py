@@ -33,7 +33,7 @@ from orgtree.service import apply_roster
 from sandbox.sandbox import MessageView, Sandbox
 from tests.factories import api_token, bearer, small_town
 from web.app import create_app
-from web.keys import HUB
+from web.keys import ENGINE, HUB
 
 ROSTER = small_town()
 TOWN = ROSTER.town
@@ -109,6 +109,9 @@ async def running_system(
             logging.getLogger(__name__).warning(
                 "the system took over %s s to stop; tasks:\n%s", STOP_TIMEOUT_S, stacks
             )
+            # Its connections must not outlive the test (an unclosed one is a
+            # ResourceWarning, an error in whichever test the collector runs in).
+            await client.app[ENGINE].dispose()
 
 
 @pytest.fixture
