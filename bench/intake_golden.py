@@ -18,6 +18,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from tickets.intake import BATCH_LINES, Parser, load_labelled
 from tickets.intake.model import DATA_DIR
@@ -46,11 +47,11 @@ def labelled_texts() -> list[str]:
     return texts + list(EXTRA_TEXTS)
 
 
-def outputs(texts: list[str]) -> tuple[list[object], list[object]]:
+def outputs(texts: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every field of each parse, one message at a time and in batches."""
     parser = Parser()
     single = [dataclasses.asdict(parser.parse(text)) for text in texts]
-    batched: list[object] = []
+    batched: list[dict[str, Any]] = []
     for start in range(0, len(texts), BATCH_LINES):
         batched.extend(
             dataclasses.asdict(p) for p in parser.parse_many(texts[start : start + BATCH_LINES])

@@ -51,8 +51,6 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from re import _constants as _sre  # type: ignore[attr-defined]
-from re import _parser as _sre_parse  # type: ignore[attr-defined]
 from typing import Any, Final, Literal
 
 import ahocorasick
@@ -67,6 +65,7 @@ from tickets.intake.hanzi import fold, fold_text
 from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
 from tickets.intake.location import Locator, writing_register
 from tickets.intake.model import MODEL_FILE, IntakeModel, ModelScores
+from tickets.intake.prefilter import Prefilter
 
 __all__ = [
     "CATEGORY_MARGIN",
@@ -264,44 +263,6 @@ def _normalise(text: str) -> _Text:
     body = _MENTION.sub(lambda m: " " * len(m.group(0)), normal)
     body = _STRAY_AT.sub(" ", body)
     return _Text(text, body, origin_map, mentions)
-
-
-# --- a cheap test before each pattern ------------------------------------------------------
-
-
-def _required_in(items: Any) -> frozenset[str] | None:
-    """Characters of which every match of the parsed regex sequence ``items`` holds at least
-    one, or None when that cannot be read off (a class like ``\\d``, an optional part)."""
-    best: frozenset[str] | None = None
-    for op, av in items:
-        found: frozenset[str] | None = None
-        if op is _sre.LITERAL:
-            found = frozenset((chr(av),))
-        elif op is _sre.IN:
-            if all(o is _sre.LITERAL for o, _ in av):
-                found = frozenset(chr(v) for _, v in av)
-        elif op is _sre.SUBPATTERN:
-            found = _required_in(av[-1])
-        elif op is _sre.BRANCH:
-            parts = [_required_in(b) for b in av[1]]
-            if all(p is not None for p in parts):
-                found = frozenset().union(*(p for p in parts if p is not None))
-        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and av[0] >= 1:
-            found = _required_in(av[2])
-        if found is not None and (best is None or len(found) < len(best)):
-            best = found
-    return best
-
-
-def required_characters(pattern: re.Pattern[str]) -> frozenset[str] | None:
-    """Characters of which every match of ``pattern`` holds at least one (so a text with
-    none of them cannot match and the search can be skipped), or None if unknown."""
-    if pattern.flags & re.IGNORECASE:
-        return None
-    try:
-        return _required_in(_sre_parse.parse(pattern.pattern, pattern.flags))
-    except Exception:  # a private module of the standard library: never rely on it
-        return None
 
 
 # --- shapes of messages that are not tickets ---------------------------------------------
@@ -691,7 +652,8 @@ class Parser:
         self._locator = Locator(lexicon.places, lexicon.landmarks)
         self._order = {code: i for i, code in enumerate(lexicon.category_codes)}
         self._hypothetical = tuple(lexicon.hypothetical)
-        self._patterns = tuple((p, required_characters(p.regex)) for p in lexicon.patterns)
+        self._patterns = tuple(lexicon.patterns)
+        self._prefilter = Prefilter([p.regex for p in self._patterns])
         # No trailing text after an ack word: 收到，路灯还是坏的 is a complaint, not a receipt.
         self._acknowledgement = AcknowledgementDetector(
             (fold_text(a) for a in lexicon.acknowledgements), accept_trailing=False
@@ -785,10 +747,9 @@ class Parser:
         evidence = [h.evidence() for h in hits]
         urgent_matches: list[tuple[int, int, float]] = []
         cancelled: set[str] = set()
-        characters = set(body)
-        for pattern, needed in self._patterns:
-            if needed is not None and needed.isdisjoint(characters):
-                continue  # none of the characters every match holds: no match
+        patterns = self._patterns
+        for index in self._prefilter.candidates(body):  # the others cannot match
+            pattern = patterns[index]
             match = pattern.regex.search(body)
             if match is None:
                 continue
