@@ -86,6 +86,7 @@ _FORMAT: Final = "gridcast-intake-model/1"
 _FIXED_ARCHIVE_TIME: Final = (1980, 1, 1, 0, 0, 0)
 
 FloatArray = npt.NDArray[np.float64]
+_FIRST: Final = np.zeros(1, dtype=np.intp)
 
 
 def char_ngrams(body: str) -> list[str]:
@@ -338,8 +339,24 @@ class IntakeModel:
         return found
 
     def score(self, body: str) -> ModelScores:
-        """Score one normalised message."""
-        return self.score_many([body])[0]
+        """Score one normalised message: :meth:`score_many` of it, with fewer numpy calls
+        (each costs more than the arithmetic of one message); the same numbers, bit for bit."""
+        logits = self._bias.copy()
+        text = _SPACES.sub(" ", body).strip()
+        if text:
+            chars = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+            high = chars << 21
+            keys = np.concatenate((high, high[:-1] | chars[1:])) if NGRAM_MAX >= 2 else high
+            index = self._table.find(keys)
+            grams, counts = np.unique(index[index >= 0], return_counts=True)
+            if len(grams):
+                values = (np.log(counts) + 1.0) * self._idf[grams]
+                # bincount and reduceat: the sums of score_many, in the same order
+                norm = np.sqrt(np.bincount(np.zeros(len(values), np.intp), weights=values * values))
+                values /= norm[0]
+                contributions = values[:, None] * self._weights[grams]
+                logits += np.add.reduceat(contributions, _FIRST, axis=0)[0]
+        return self._scores(logits[None, :])[0]
 
     def score_many(self, bodies: Sequence[str]) -> list[ModelScores]:
         """Score many normalised messages at once (one sparse product for the batch).
