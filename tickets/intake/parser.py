@@ -51,7 +51,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import ahocorasick
 
@@ -281,6 +281,10 @@ _OFFICIAL_MENTION: Final = re.compile(r"书记|网格|主任|村长|单元长|�
 # --- jieba, for single-character cues -----------------------------------------------------
 
 
+_UNSEEN: Final = object()
+_NOT_A_PREFIX: Final = object()
+
+
 class _Segmenter:
     """A private jieba tokenizer (jieba's global one is left alone), loaded on first use.
 
@@ -293,6 +297,10 @@ class _Segmenter:
         self._tokenizer: Any = None
         self._words: dict[str, None] = {}
         self._added: set[str] = set()
+        self._log_total = 0.0
+        # Fragment -> ``_log_probability`` (a float, None or _NOT_A_PREFIX), filled as
+        # texts need them.
+        self._logp: dict[str, Any] = {}
 
     def add_words(self, words: Iterable[str]) -> None:
         with self._lock:
@@ -307,6 +315,9 @@ class _Segmenter:
             if word not in self._added:
                 self._tokenizer.add_word(word, freq=200_000)
                 self._added.add(word)
+        # New words change the total: what was computed from the old one is forgotten.
+        self._log_total = math.log(self._tokenizer.total)
+        self._logp = {}
 
     def _load(self) -> Any:
         with self._lock:
@@ -330,6 +341,17 @@ class _Segmenter:
     def warm_up(self) -> None:
         self._load()
 
+    def _log_probability(self, tokenizer: Any, fragment: str) -> Any:
+        """jieba's log(count) - log(total) of a word; None for a prefix of a word that is
+        not one itself, ``_NOT_A_PREFIX`` for neither. Remembered: texts reuse words."""
+        if fragment not in tokenizer.FREQ:
+            found: Any = _NOT_A_PREFIX
+        else:
+            count = tokenizer.FREQ[fragment]
+            found = math.log(count) - self._log_total if count else None
+        self._logp[fragment] = found
+        return found
+
     def single_character_words(self, run: str) -> frozenset[int]:
         """Offsets in ``run`` (Chinese characters only) of one-character words.
 
@@ -339,29 +361,32 @@ class _Segmenter:
         pass over jieba's dictionary with the same arithmetic, so the same route.
         """
         tokenizer = self._load()
-        freq = tokenizer.FREQ
-        log = math.log
-        logtotal = log(tokenizer.total)
+        logp = self._logp
         n = len(run)
         score = [0.0] * (n + 1)
         route = [0] * (n + 1)
         for k in range(n - 1, -1, -1):
-            # The words of the dictionary starting at k (every prefix of a word is in
-            # ``freq``, with 0 unless it is a word); the best (score, end), as jieba's max.
-            best: tuple[float, int] | None = None
+            # The words of the dictionary starting at k (every prefix of a word is in the
+            # dictionary, with no probability unless it is a word); the best (score, end),
+            # as jieba's max: a later end wins a tie.
+            best = -math.inf
+            end = -1
             i = k
-            fragment = run[k]
-            while i < n and fragment in freq:
-                count = freq[fragment]
-                if count:
-                    candidate = (log(count) - logtotal + score[i + 1], i)
-                    if best is None or candidate > best:
-                        best = candidate
-                i += 1
+            while i < n:
                 fragment = run[k : i + 1]
-            if best is None:
-                best = (log(freq.get(run[k]) or 1) - logtotal + score[k + 1], k)
-            score[k], route[k] = best
+                word = logp.get(fragment, _UNSEEN)
+                if word is _UNSEEN:
+                    word = self._log_probability(tokenizer, fragment)
+                if word is _NOT_A_PREFIX:
+                    break
+                if word is not None:
+                    candidate = word + score[i + 1]
+                    if candidate >= best:
+                        best, end = candidate, i
+                i += 1
+            if end < 0:  # no word starts here: the character alone, with count 1
+                best, end = -self._log_total + score[k + 1], k
+            score[k], route[k] = best, end
         offsets: set[int] = set()
         position = 0
         while position < n:
@@ -389,18 +414,23 @@ class _Cue:
         return (self.kind, self.label)
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
+class _Hit(NamedTuple):
+    """A cue phrase found in a text. (A named tuple: thousands are made per second, and a
+    frozen dataclass costs several times more to make.)"""
+
     start: int
     end: int
     phrase: str
     cue: _Cue
+    evidence: Evidence
+    """The same for every hit of this phrase and cue: made once, shared."""
 
-    def evidence(self) -> Evidence:
-        kind = self.cue.kind
-        if kind == "blocker":  # filtered out before scoring; kept total for the type checker
-            kind = "negative"
-        return Evidence(kind, self.cue.label, self.phrase, self.cue.weight)
+
+def _evidence_of(phrase: str, cue: _Cue) -> Evidence:
+    kind = cue.kind
+    if kind == "blocker":  # filtered out before scoring; kept total for the type checker
+        kind = "negative"
+    return Evidence(kind, cue.label, phrase, cue.weight)
 
 
 def _is_cjk(ch: str) -> bool:
@@ -442,7 +472,7 @@ class _PhraseIndex:
                 phrase,
                 (
                     phrase,
-                    tuple(phrase_cues),
+                    tuple((cue, _evidence_of(phrase, cue)) for cue in phrase_cues),
                     len(phrase),
                     _is_ascii_alnum(phrase[0]),
                     _is_ascii_alnum(phrase[-1]),
@@ -458,7 +488,7 @@ class _PhraseIndex:
         if self._automaton is None or not text:
             return []
         n = len(text)
-        found: list[tuple[int, int, str, tuple[_Cue, ...]]] = []
+        found: list[tuple[int, int, str, tuple[tuple[_Cue, Evidence], ...]]] = []
         for last, (phrase, phrase_cues, length, ascii_first, ascii_last) in self._automaton.iter(
             text
         ):
@@ -472,11 +502,13 @@ class _PhraseIndex:
             found.append((i, j, phrase, phrase_cues))
         found.sort(key=_span_key)
         return [
-            _Hit(i, j, phrase, cue) for i, j, phrase, phrase_cues in found for cue in phrase_cues
+            _Hit(i, j, phrase, cue, evidence)
+            for i, j, phrase, phrase_cues in found
+            for cue, evidence in phrase_cues
         ]
 
 
-def _span_key(item: tuple[int, int, str, tuple[_Cue, ...]]) -> tuple[int, int]:
+def _span_key(item: tuple[int, int, str, tuple[tuple[_Cue, Evidence], ...]]) -> tuple[int, int]:
     return item[0], item[1]
 
 
@@ -744,7 +776,7 @@ class Parser:
             return _NOT_A_TICKET_EMPTY, None
 
         hits = _filter_hits(self._index.find(body), body)
-        evidence = [h.evidence() for h in hits]
+        evidence = [h.evidence for h in hits]
         urgent_matches: list[tuple[int, int, float]] = []
         cancelled: set[str] = set()
         patterns = self._patterns
