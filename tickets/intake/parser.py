@@ -46,11 +46,12 @@ import enum
 import functools
 import logging
 import math
+import operator
 import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NamedTuple
 
 import ahocorasick
@@ -408,10 +409,11 @@ class _Cue:
     kind: Literal["category", "request", "urgent", "negative", "blocker"]
     label: str
     weight: float
+    namespace: tuple[str, str] = field(init=False, compare=False, repr=False)
+    """(kind, label): the table the cue belongs to."""
 
-    @property
-    def namespace(self) -> tuple[str, str]:
-        return (self.kind, self.label)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "namespace", (self.kind, self.label))
 
 
 class _Hit(NamedTuple):
@@ -500,7 +502,7 @@ class _PhraseIndex:
             ):
                 continue
             found.append((i, j, phrase, phrase_cues))
-        found.sort(key=_span_key)
+        found.sort(key=_SPAN)  # (one span is one phrase: never a tie)
         return [
             _Hit(i, j, phrase, cue, evidence)
             for i, j, phrase, phrase_cues in found
@@ -508,8 +510,7 @@ class _PhraseIndex:
         ]
 
 
-def _span_key(item: tuple[int, int, str, tuple[tuple[_Cue, Evidence], ...]]) -> tuple[int, int]:
-    return item[0], item[1]
+_SPAN: Final = operator.itemgetter(0, 1)
 
 
 def _nested(spans: Iterable[tuple[int, int]]) -> Callable[[int, int], bool]:
@@ -569,32 +570,26 @@ def _standalone(text: str, hits: Sequence[_Hit]) -> set[int]:
 def _filter_hits(hits: list[_Hit], text: str) -> list[_Hit]:
     """Apply blockers, the single-character rule and per-table nesting."""
     blockers = [(h.start, h.end) for h in hits if h.cue.kind == "blocker"]
-    if blockers:
-        blocked = _nested(blockers)
-        kept = [h for h in hits if h.cue.kind != "blocker" and not blocked(h.start, h.end)]
-    else:
-        kept = hits
-    # 不亮了 is not 亮了, 不开心 not 开心: a negated good outcome is still a problem.
-    kept = [
-        h
-        for h in kept
-        if not (h.cue.label in _NEGATABLE and h.start > 0 and text[h.start - 1] in "不没未别")
-    ]
+    blocked = _nested(blockers) if blockers else None
+    kept: list[_Hit] = []
+    checked: list[_Hit] = []
+    for h in hits:
+        cue = h.cue
+        if blocked is not None and (cue.kind == "blocker" or blocked(h.start, h.end)):
+            continue
+        # 不亮了 is not 亮了, 不开心 not 开心: a negated good outcome is still a problem.
+        if cue.label in _NEGATABLE and h.start > 0 and text[h.start - 1] in "不没未别":
+            continue
+        kept.append(h)
+        if cue.kind == "category" and h.end - h.start == 1 and _is_cjk(h.phrase):
+            checked.append(h)
     # A one-character category cue (吵, 臭, 偷) counts only where jieba makes it a word of
     # its own: 火 in 着了火 but not in 火锅. Only the run of Chinese around it is cut.
-    checked = [
-        h for h in kept if h.cue.kind == "category" and len(h.phrase) == 1 and _is_cjk(h.phrase)
-    ]
     if checked:
         alone = _standalone(text, checked)
-        kept = [
-            h
-            for h in kept
-            if h.cue.kind != "category"
-            or len(h.phrase) > 1
-            or not _is_cjk(h.phrase)
-            or h.start in alone
-        ]
+        dropped = {id(h) for h in checked if h.start not in alone}
+        if dropped:
+            kept = [h for h in kept if id(h) not in dropped]
     # A category phrase inside a longer phrase of another category is that category's
     # (油漆味 is pollution, not the 油漆 of a fire hazard; 女厕所 is not sanitation).
     spans = [(h.start, h.end) for h in kept if h.cue.kind == "category"]
@@ -608,16 +603,26 @@ def _filter_hits(hits: list[_Hit], text: str) -> list[_Hit]:
     for h in kept:
         by_namespace.setdefault(h.cue.namespace, []).append(h)
     for group in by_namespace.values():
+        if len(group) == 1:
+            result.append(group[0])
+            continue
         taken: list[_Hit] = []
         phrases: set[str] = set()
-        for h in sorted(group, key=lambda h: (h.start - h.end, h.start)):
+        for h in sorted(group, key=_longest_first):
             if h.phrase in phrases or any(h.start < t.end and t.start < h.end for t in taken):
                 continue
             taken.append(h)
             phrases.add(h.phrase)
         result.extend(taken)
-    result.sort(key=lambda h: h.start)
+    result.sort(key=_START)
     return result
+
+
+def _longest_first(h: _Hit) -> tuple[int, int]:
+    return h.start - h.end, h.start
+
+
+_START: Final = operator.itemgetter(0)
 
 
 # --- the parser -----------------------------------------------------------------------------
@@ -863,8 +868,10 @@ class Parser:
             evidence.append(Evidence("ticket", "ticket", "", round(scores.ticket, 3), "model"))
             # A danger now (水漫进客厅) is a call for help even with no topic word the rules
             # know; unless it is a notice or a warning passed on.
-            danger, _ = self._urgency(reading, reading.category)
-            rules_yes = reading.is_ticket or (danger >= URGENT_THRESHOLD and not reading.vetoed)
+            rules_yes = reading.is_ticket or (
+                not reading.vetoed
+                and self._urgency(reading, reading.category)[0] >= URGENT_THRESHOLD
+            )
             vote = TICKET_RULE_VOTE if rules_yes else -TICKET_RULE_VOTE
             if rules_yes and any(e.source == "letter_to_government" for e in evidence):
                 vote = ASK_RULE_VOTE  # 何时解决？ 请问政府有没有规划: asked of the government
@@ -940,8 +947,9 @@ class Parser:
         if reading.category is not None and reading.category not in scores.categories:
             return reading.category
         rule_scores = reading.category_scores
+        log = math.log
         blend = {
-            code: math.log(max(p, 1e-9)) + CATEGORY_RULE_WEIGHT * rule_scores.get(code, 0.0)
+            code: log(p if p >= 1e-9 else 1e-9) + CATEGORY_RULE_WEIGHT * rule_scores.get(code, 0.0)
             for code, p in scores.categories.items()
         }
         best = max(blend, key=lambda c: blend[c])
