@@ -260,6 +260,8 @@ def _normalise(text: str) -> _Text:
         origin_map: tuple[int, ...] | None = tuple(origin)
     else:
         origin_map = None  # one to one: offsets are the same
+    if "@" not in normal:  # most messages mention no one
+        return _Text(text, normal, origin_map, ())
     mentions = tuple(m.group(1) for m in _MENTION.finditer(normal))
     body = _MENTION.sub(lambda m: " " * len(m.group(0)), normal)
     body = _STRAY_AT.sub(" ", body)
