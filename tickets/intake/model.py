@@ -16,8 +16,8 @@ pairs (1- and 2-grams) of the normalised text:
 (liblinear, deterministic) and takes about two seconds, so it is done once, by
 ``gridcast parse --build-model`` (:mod:`tickets.intake.build`), which writes the weights to
 :data:`MODEL_FILE`; a process loads that file when the parser first needs the model
-(a few milliseconds; no pickle). Scoring needs only numpy: a dictionary look-up per
-n-gram and one small matrix product.
+(a few milliseconds; no pickle). Scoring needs only numpy: a hash-table look-up per
+n-gram and one small sparse product.
 
 The file (:meth:`IntakeModel.to_bytes`) is an ``.npz`` archive that ``numpy.load`` reads:
 ``ngrams`` (the vocabulary, sorted), ``idf``, ``weights`` (float32, one row per n-gram,
