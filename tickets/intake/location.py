@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Final, Literal
 
 from tickets.intake.hanzi import fold_text
+from tickets.intake.prefilter import Prefilter
 
 __all__ = ["Locator", "Register", "writing_register"]
 
@@ -151,6 +152,23 @@ class Locator:
         self._places = re.compile(place_names) if place_names else None
         # 广场舞 is a dance, not a square.
         self._landmarks = re.compile(rf"(?:{landmark_names})(?!舞)") if landmark_names else None
+        # The kinds of place in the order their spans are listed; road and village last.
+        self._kinds: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+            (pattern, kind)
+            for pattern, kind in (
+                (self._places, "place"),
+                (self._landmarks, "landmark"),
+                (_BUILDING_CHAIN, "building"),
+                (_COMPOUND, "compound"),
+                (_INSTITUTION, "institution"),
+                (_DISTRICT, "district"),
+                (_ROAD, "road"),
+                (_VILLAGE, "village"),
+            )
+            if pattern is not None
+        )
+        # Most texts name few kinds of place: the others' patterns are not searched.
+        self._prefilter = Prefilter([pattern for pattern, _ in self._kinds])
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Every place mentioned in normalised ``text``, as (start, end) offsets."""
@@ -158,25 +176,21 @@ class Locator:
 
     def _kinded_spans(self, text: str) -> list[tuple[int, int, str]]:
         spans: list[tuple[int, int, str]] = []
-        for pattern, kind in (
-            (self._places, "place"),
-            (self._landmarks, "landmark"),
-            (_BUILDING_CHAIN, "building"),
-            (_COMPOUND, "compound"),
-            (_INSTITUTION, "institution"),
-            (_DISTRICT, "district"),
-        ):
-            if pattern is not None:
+        for index in self._prefilter.candidates(text):
+            pattern, kind = self._kinds[index]
+            if kind == "road":
+                for m in pattern.finditer(text):
+                    stem = m.group(0).rstrip("大道街公路巷")
+                    if stem and stem[-1] not in _GENERIC_ROAD_END:
+                        spans.append((*_after_junk(m), "road"))
+            elif kind == "village":
+                spans.extend(
+                    (*m.span(), "village")
+                    for m in pattern.finditer(text)
+                    if m.group(0) not in _GENERIC_VILLAGES
+                )
+            else:
                 spans.extend((*_after_junk(m), kind) for m in pattern.finditer(text))
-        for m in _ROAD.finditer(text):
-            stem = m.group(0).rstrip("大道街公路巷")
-            if stem and stem[-1] not in _GENERIC_ROAD_END:
-                spans.append((*_after_junk(m), "road"))
-        spans.extend(
-            (*m.span(), "village")
-            for m in _VILLAGE.finditer(text)
-            if m.group(0) not in _GENERIC_VILLAGES
-        )
         # A known name inside a longer match (大雨国欢大道) is where the name begins.
         known = [(s, e) for s, e, kind in spans if kind == "place"]
         if known:

@@ -46,14 +46,13 @@ import enum
 import functools
 import logging
 import math
+import operator
 import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from re import _constants as _sre  # type: ignore[attr-defined]
-from re import _parser as _sre_parse  # type: ignore[attr-defined]
-from typing import Any, Final, Literal
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, NamedTuple
 
 import ahocorasick
 
@@ -67,6 +66,7 @@ from tickets.intake.hanzi import fold, fold_text
 from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
 from tickets.intake.location import Locator, writing_register
 from tickets.intake.model import MODEL_FILE, IntakeModel, ModelScores
+from tickets.intake.prefilter import Prefilter
 
 __all__ = [
     "CATEGORY_MARGIN",
@@ -260,48 +260,12 @@ def _normalise(text: str) -> _Text:
         origin_map: tuple[int, ...] | None = tuple(origin)
     else:
         origin_map = None  # one to one: offsets are the same
+    if "@" not in normal:  # most messages mention no one
+        return _Text(text, normal, origin_map, ())
     mentions = tuple(m.group(1) for m in _MENTION.finditer(normal))
     body = _MENTION.sub(lambda m: " " * len(m.group(0)), normal)
     body = _STRAY_AT.sub(" ", body)
     return _Text(text, body, origin_map, mentions)
-
-
-# --- a cheap test before each pattern ------------------------------------------------------
-
-
-def _required_in(items: Any) -> frozenset[str] | None:
-    """Characters of which every match of the parsed regex sequence ``items`` holds at least
-    one, or None when that cannot be read off (a class like ``\\d``, an optional part)."""
-    best: frozenset[str] | None = None
-    for op, av in items:
-        found: frozenset[str] | None = None
-        if op is _sre.LITERAL:
-            found = frozenset((chr(av),))
-        elif op is _sre.IN:
-            if all(o is _sre.LITERAL for o, _ in av):
-                found = frozenset(chr(v) for _, v in av)
-        elif op is _sre.SUBPATTERN:
-            found = _required_in(av[-1])
-        elif op is _sre.BRANCH:
-            parts = [_required_in(b) for b in av[1]]
-            if all(p is not None for p in parts):
-                found = frozenset().union(*(p for p in parts if p is not None))
-        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and av[0] >= 1:
-            found = _required_in(av[2])
-        if found is not None and (best is None or len(found) < len(best)):
-            best = found
-    return best
-
-
-def required_characters(pattern: re.Pattern[str]) -> frozenset[str] | None:
-    """Characters of which every match of ``pattern`` holds at least one (so a text with
-    none of them cannot match and the search can be skipped), or None if unknown."""
-    if pattern.flags & re.IGNORECASE:
-        return None
-    try:
-        return _required_in(_sre_parse.parse(pattern.pattern, pattern.flags))
-    except Exception:  # a private module of the standard library: never rely on it
-        return None
 
 
 # --- shapes of messages that are not tickets ---------------------------------------------
@@ -320,6 +284,10 @@ _OFFICIAL_MENTION: Final = re.compile(r"书记|网格|主任|村长|单元长|�
 # --- jieba, for single-character cues -----------------------------------------------------
 
 
+_UNSEEN: Final = object()
+_NOT_A_PREFIX: Final = object()
+
+
 class _Segmenter:
     """A private jieba tokenizer (jieba's global one is left alone), loaded on first use.
 
@@ -332,6 +300,10 @@ class _Segmenter:
         self._tokenizer: Any = None
         self._words: dict[str, None] = {}
         self._added: set[str] = set()
+        self._log_total = 0.0
+        # Fragment -> ``_log_probability`` (a float, None or _NOT_A_PREFIX), filled as
+        # texts need them.
+        self._logp: dict[str, Any] = {}
 
     def add_words(self, words: Iterable[str]) -> None:
         with self._lock:
@@ -346,6 +318,9 @@ class _Segmenter:
             if word not in self._added:
                 self._tokenizer.add_word(word, freq=200_000)
                 self._added.add(word)
+        # New words change the total: what was computed from the old one is forgotten.
+        self._log_total = math.log(self._tokenizer.total)
+        self._logp = {}
 
     def _load(self) -> Any:
         with self._lock:
@@ -369,6 +344,17 @@ class _Segmenter:
     def warm_up(self) -> None:
         self._load()
 
+    def _log_probability(self, tokenizer: Any, fragment: str) -> Any:
+        """jieba's log(count) - log(total) of a word; None for a prefix of a word that is
+        not one itself, ``_NOT_A_PREFIX`` for neither. Remembered: texts reuse words."""
+        if fragment not in tokenizer.FREQ:
+            found: Any = _NOT_A_PREFIX
+        else:
+            count = tokenizer.FREQ[fragment]
+            found = math.log(count) - self._log_total if count else None
+        self._logp[fragment] = found
+        return found
+
     def single_character_words(self, run: str) -> frozenset[int]:
         """Offsets in ``run`` (Chinese characters only) of one-character words.
 
@@ -378,29 +364,32 @@ class _Segmenter:
         pass over jieba's dictionary with the same arithmetic, so the same route.
         """
         tokenizer = self._load()
-        freq = tokenizer.FREQ
-        log = math.log
-        logtotal = log(tokenizer.total)
+        logp = self._logp
         n = len(run)
         score = [0.0] * (n + 1)
         route = [0] * (n + 1)
         for k in range(n - 1, -1, -1):
-            # The words of the dictionary starting at k (every prefix of a word is in
-            # ``freq``, with 0 unless it is a word); the best (score, end), as jieba's max.
-            best: tuple[float, int] | None = None
+            # The words of the dictionary starting at k (every prefix of a word is in the
+            # dictionary, with no probability unless it is a word); the best (score, end),
+            # as jieba's max: a later end wins a tie.
+            best = -math.inf
+            end = -1
             i = k
-            fragment = run[k]
-            while i < n and fragment in freq:
-                count = freq[fragment]
-                if count:
-                    candidate = (log(count) - logtotal + score[i + 1], i)
-                    if best is None or candidate > best:
-                        best = candidate
-                i += 1
+            while i < n:
                 fragment = run[k : i + 1]
-            if best is None:
-                best = (log(freq.get(run[k]) or 1) - logtotal + score[k + 1], k)
-            score[k], route[k] = best
+                word = logp.get(fragment, _UNSEEN)
+                if word is _UNSEEN:
+                    word = self._log_probability(tokenizer, fragment)
+                if word is _NOT_A_PREFIX:
+                    break
+                if word is not None:
+                    candidate = word + score[i + 1]
+                    if candidate >= best:
+                        best, end = candidate, i
+                i += 1
+            if end < 0:  # no word starts here: the character alone, with count 1
+                best, end = -self._log_total + score[k + 1], k
+            score[k], route[k] = best, end
         offsets: set[int] = set()
         position = 0
         while position < n:
@@ -422,24 +411,30 @@ class _Cue:
     kind: Literal["category", "request", "urgent", "negative", "blocker"]
     label: str
     weight: float
+    namespace: tuple[str, str] = field(init=False, compare=False, repr=False)
+    """(kind, label): the table the cue belongs to."""
 
-    @property
-    def namespace(self) -> tuple[str, str]:
-        return (self.kind, self.label)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "namespace", (self.kind, self.label))
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
+class _Hit(NamedTuple):
+    """A cue phrase found in a text. (A named tuple: thousands are made per second, and a
+    frozen dataclass costs several times more to make.)"""
+
     start: int
     end: int
     phrase: str
     cue: _Cue
+    evidence: Evidence
+    """The same for every hit of this phrase and cue: made once, shared."""
 
-    def evidence(self) -> Evidence:
-        kind = self.cue.kind
-        if kind == "blocker":  # filtered out before scoring; kept total for the type checker
-            kind = "negative"
-        return Evidence(kind, self.cue.label, self.phrase, self.cue.weight)
+
+def _evidence_of(phrase: str, cue: _Cue) -> Evidence:
+    kind = cue.kind
+    if kind == "blocker":  # filtered out before scoring; kept total for the type checker
+        kind = "negative"
+    return Evidence(kind, cue.label, phrase, cue.weight)
 
 
 def _is_cjk(ch: str) -> bool:
@@ -481,7 +476,7 @@ class _PhraseIndex:
                 phrase,
                 (
                     phrase,
-                    tuple(phrase_cues),
+                    tuple((cue, _evidence_of(phrase, cue)) for cue in phrase_cues),
                     len(phrase),
                     _is_ascii_alnum(phrase[0]),
                     _is_ascii_alnum(phrase[-1]),
@@ -497,7 +492,7 @@ class _PhraseIndex:
         if self._automaton is None or not text:
             return []
         n = len(text)
-        found: list[tuple[int, int, str, tuple[_Cue, ...]]] = []
+        found: list[tuple[int, int, str, tuple[tuple[_Cue, Evidence], ...]]] = []
         for last, (phrase, phrase_cues, length, ascii_first, ascii_last) in self._automaton.iter(
             text
         ):
@@ -509,14 +504,15 @@ class _PhraseIndex:
             ):
                 continue
             found.append((i, j, phrase, phrase_cues))
-        found.sort(key=_span_key)
+        found.sort(key=_SPAN)  # (one span is one phrase: never a tie)
         return [
-            _Hit(i, j, phrase, cue) for i, j, phrase, phrase_cues in found for cue in phrase_cues
+            _Hit(i, j, phrase, cue, evidence)
+            for i, j, phrase, phrase_cues in found
+            for cue, evidence in phrase_cues
         ]
 
 
-def _span_key(item: tuple[int, int, str, tuple[_Cue, ...]]) -> tuple[int, int]:
-    return item[0], item[1]
+_SPAN: Final = operator.itemgetter(0, 1)
 
 
 def _nested(spans: Iterable[tuple[int, int]]) -> Callable[[int, int], bool]:
@@ -576,32 +572,26 @@ def _standalone(text: str, hits: Sequence[_Hit]) -> set[int]:
 def _filter_hits(hits: list[_Hit], text: str) -> list[_Hit]:
     """Apply blockers, the single-character rule and per-table nesting."""
     blockers = [(h.start, h.end) for h in hits if h.cue.kind == "blocker"]
-    if blockers:
-        blocked = _nested(blockers)
-        kept = [h for h in hits if h.cue.kind != "blocker" and not blocked(h.start, h.end)]
-    else:
-        kept = hits
-    # 不亮了 is not 亮了, 不开心 not 开心: a negated good outcome is still a problem.
-    kept = [
-        h
-        for h in kept
-        if not (h.cue.label in _NEGATABLE and h.start > 0 and text[h.start - 1] in "不没未别")
-    ]
+    blocked = _nested(blockers) if blockers else None
+    kept: list[_Hit] = []
+    checked: list[_Hit] = []
+    for h in hits:
+        cue = h.cue
+        if blocked is not None and (cue.kind == "blocker" or blocked(h.start, h.end)):
+            continue
+        # 不亮了 is not 亮了, 不开心 not 开心: a negated good outcome is still a problem.
+        if cue.label in _NEGATABLE and h.start > 0 and text[h.start - 1] in "不没未别":
+            continue
+        kept.append(h)
+        if cue.kind == "category" and h.end - h.start == 1 and _is_cjk(h.phrase):
+            checked.append(h)
     # A one-character category cue (吵, 臭, 偷) counts only where jieba makes it a word of
     # its own: 火 in 着了火 but not in 火锅. Only the run of Chinese around it is cut.
-    checked = [
-        h for h in kept if h.cue.kind == "category" and len(h.phrase) == 1 and _is_cjk(h.phrase)
-    ]
     if checked:
         alone = _standalone(text, checked)
-        kept = [
-            h
-            for h in kept
-            if h.cue.kind != "category"
-            or len(h.phrase) > 1
-            or not _is_cjk(h.phrase)
-            or h.start in alone
-        ]
+        dropped = {id(h) for h in checked if h.start not in alone}
+        if dropped:
+            kept = [h for h in kept if id(h) not in dropped]
     # A category phrase inside a longer phrase of another category is that category's
     # (油漆味 is pollution, not the 油漆 of a fire hazard; 女厕所 is not sanitation).
     spans = [(h.start, h.end) for h in kept if h.cue.kind == "category"]
@@ -615,16 +605,26 @@ def _filter_hits(hits: list[_Hit], text: str) -> list[_Hit]:
     for h in kept:
         by_namespace.setdefault(h.cue.namespace, []).append(h)
     for group in by_namespace.values():
+        if len(group) == 1:
+            result.append(group[0])
+            continue
         taken: list[_Hit] = []
         phrases: set[str] = set()
-        for h in sorted(group, key=lambda h: (h.start - h.end, h.start)):
+        for h in sorted(group, key=_longest_first):
             if h.phrase in phrases or any(h.start < t.end and t.start < h.end for t in taken):
                 continue
             taken.append(h)
             phrases.add(h.phrase)
         result.extend(taken)
-    result.sort(key=lambda h: h.start)
+    result.sort(key=_START)
     return result
+
+
+def _longest_first(h: _Hit) -> tuple[int, int]:
+    return h.start - h.end, h.start
+
+
+_START: Final = operator.itemgetter(0)
 
 
 # --- the parser -----------------------------------------------------------------------------
@@ -691,7 +691,8 @@ class Parser:
         self._locator = Locator(lexicon.places, lexicon.landmarks)
         self._order = {code: i for i, code in enumerate(lexicon.category_codes)}
         self._hypothetical = tuple(lexicon.hypothetical)
-        self._patterns = tuple((p, required_characters(p.regex)) for p in lexicon.patterns)
+        self._patterns = tuple(lexicon.patterns)
+        self._prefilter = Prefilter([p.regex for p in self._patterns])
         # No trailing text after an ack word: 收到，路灯还是坏的 is a complaint, not a receipt.
         self._acknowledgement = AcknowledgementDetector(
             (fold_text(a) for a in lexicon.acknowledgements), accept_trailing=False
@@ -782,13 +783,12 @@ class Parser:
             return _NOT_A_TICKET_EMPTY, None
 
         hits = _filter_hits(self._index.find(body), body)
-        evidence = [h.evidence() for h in hits]
+        evidence = [h.evidence for h in hits]
         urgent_matches: list[tuple[int, int, float]] = []
         cancelled: set[str] = set()
-        characters = set(body)
-        for pattern, needed in self._patterns:
-            if needed is not None and needed.isdisjoint(characters):
-                continue  # none of the characters every match holds: no match
+        patterns = self._patterns
+        for index in self._prefilter.candidates(body):  # the others cannot match
+            pattern = patterns[index]
             match = pattern.regex.search(body)
             if match is None:
                 continue
@@ -870,8 +870,10 @@ class Parser:
             evidence.append(Evidence("ticket", "ticket", "", round(scores.ticket, 3), "model"))
             # A danger now (水漫进客厅) is a call for help even with no topic word the rules
             # know; unless it is a notice or a warning passed on.
-            danger, _ = self._urgency(reading, reading.category)
-            rules_yes = reading.is_ticket or (danger >= URGENT_THRESHOLD and not reading.vetoed)
+            rules_yes = reading.is_ticket or (
+                not reading.vetoed
+                and self._urgency(reading, reading.category)[0] >= URGENT_THRESHOLD
+            )
             vote = TICKET_RULE_VOTE if rules_yes else -TICKET_RULE_VOTE
             if rules_yes and any(e.source == "letter_to_government" for e in evidence):
                 vote = ASK_RULE_VOTE  # 何时解决？ 请问政府有没有规划: asked of the government
@@ -947,8 +949,9 @@ class Parser:
         if reading.category is not None and reading.category not in scores.categories:
             return reading.category
         rule_scores = reading.category_scores
+        log = math.log
         blend = {
-            code: math.log(max(p, 1e-9)) + CATEGORY_RULE_WEIGHT * rule_scores.get(code, 0.0)
+            code: log(p if p >= 1e-9 else 1e-9) + CATEGORY_RULE_WEIGHT * rule_scores.get(code, 0.0)
             for code, p in scores.categories.items()
         }
         best = max(blend, key=lambda c: blend[c])
