@@ -698,7 +698,12 @@ class Broadcaster:
                 pending = [t for t in run.workers.values() if not t.done()]
                 if pending:
                     results = await asyncio.gather(*pending, return_exceptions=True)
-                    failures += [r for r in results if isinstance(r, BaseException)]
+                    failures += [  # a sender cancelled by a retraction (撤回) did not fail
+                        r
+                        for r in results
+                        if isinstance(r, BaseException)
+                        and not isinstance(r, asyncio.CancelledError)
+                    ]
                 elif run.replan_at is not None:  # a re-plan is due: it may start senders
                     await asyncio.sleep(REPLAN_COALESCE_S)
                 else:

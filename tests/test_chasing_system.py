@@ -182,3 +182,74 @@ async def test_a_correction_is_acknowledged_apart_and_a_recall_ends_the_chasing(
     assert status is NoticeStatus.RECALLED
     assert NoticeKind.RETRACTION in statuses
     assert statuses[NoticeKind.CORRECTION] is NoticeStatus.RECALLED  # its chasing ends too
+
+
+@pytest.fixture
+async def slow_system(db_url: str, engine: Engine, tmp_path: Path) -> AsyncIterator[System]:
+    """Accounts at 1 post/s: a town-wide notice takes several seconds, time to act mid-way."""
+    async with running_system(db_url, engine, tmp_path, ROSTER, rate_per_s=1) as running:
+        yield running
+
+
+def texts_by_room(system: System) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for room in system.sandbox.rooms(with_members=False):
+        lines = [m.text for m in system.bot_lines(room.room_id) if m.text.startswith("【")]
+        if lines:
+            out[room.room_id] = lines
+    return out
+
+
+async def test_mid_send_correction_waits_and_mid_send_recall_stops(
+    slow_system: System,
+) -> None:
+    """Through the sandbox: a correction issued while the notice is still going out
+    reaches every group after the original, and only those; a recall issued while a
+    second notice is going out stops it, and the retraction goes only where it arrived."""
+    system = slow_system
+    official = OFFICIAL.wechat_id or ""
+    town_topic = topic(())
+
+    async def start(title: str) -> str:
+        response = await system.client.post(
+            "/api/notices",
+            json={
+                "title": title,
+                "body": "正文",
+                "scope": TOWN,
+                "issuer": OFFICIAL.name,
+                "confirm": True,
+            },
+        )
+        assert response.status == 201, await response.text()
+        code: str = (await response.json())["code"]
+        await until(lambda: any(code in t for ts in texts_by_room(system).values() for t in ts))
+        return code
+
+    code = await start("停水通知")
+    reply = await ask(system, town_topic, official, f"#更正 {code} 改为周日停水")
+    assert "发送完毕后" in reply.text  # it waits for the original
+    async with asyncio.timeout(60):
+        await system.client.app[BROADCASTER].idle()
+    rooms = texts_by_room(system)
+    got = {r for r, ts in rooms.items() if any(t.startswith(f"【通知 {code}】") for t in ts)}
+    corrected = {r for r, ts in rooms.items() if any(t.startswith("【更正") for t in ts)}
+    assert corrected == got and len(got) > 5
+    for room in corrected:
+        lines = rooms[room]
+        first_original = next(i for i, t in enumerate(lines) if t.startswith(f"【通知 {code}】"))
+        first_correction = next(i for i, t in enumerate(lines) if t.startswith("【更正"))
+        assert first_original < first_correction
+
+    second = await start("停电通知")
+    posted = system.sandbox.post_message(town_topic, official, f"#撤回 {second} 发错了")
+    answers = await until(
+        lambda: [m for m in system.bot_lines(town_topic, posted.seq) if "不再催办" in m.text]
+    )
+    assert "不再发送" in answers[0].text  # type: ignore[index]  # stopped mid-way
+    async with asyncio.timeout(60):
+        await system.client.app[BROADCASTER].idle()
+    rooms = texts_by_room(system)
+    reached = {r for r, ts in rooms.items() if any(t.startswith(f"【通知 {second}】") for t in ts)}
+    told = {r for r, ts in rooms.items() if any(t.startswith("【撤回") for t in ts)}
+    assert told == reached and 0 < len(reached) < len(got)

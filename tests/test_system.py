@@ -77,10 +77,15 @@ STOP_TIMEOUT_S = 30
 
 @asynccontextmanager
 async def running_system(
-    db_url: str, engine: Engine, tmp_path: Path, roster: TownRoster = ROSTER
+    db_url: str,
+    engine: Engine,
+    tmp_path: Path,
+    roster: TownRoster = ROSTER,
+    *,
+    rate_per_s: float = 20,
 ) -> AsyncIterator[System]:
     """``roster`` in the database, the sandbox built from it, and the whole application
-    with a town official's token on every request."""
+    with a town official's token on every request (each account posts ``rate_per_s``)."""
     with session_scope(engine) as session:
         apply_roster(session=session, roster=roster)
     settings = parse_settings(
@@ -88,7 +93,12 @@ async def running_system(
             "data_dir": str(tmp_path),
             "database": {"url": db_url},
             "web": {"port": 0},
-            "bots": {"sandbox_accounts": 3, "rate_per_s": 20, "burst": 5, "accounts_per_room": 2},
+            "bots": {
+                "sandbox_accounts": 3,
+                "rate_per_s": rate_per_s,
+                "burst": 5,
+                "accounts_per_room": 2,
+            },
             "sandbox": {"residents_per_unit": 2, "throttle_cooldown": "3s"},
         }
     )
