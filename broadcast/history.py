@@ -46,6 +46,7 @@ KIND_ZH = {
     NoticeKind.NOTICE: "通知",
     NoticeKind.CORRECTION: "更正",
     NoticeKind.RETRACTION: "撤回",
+    NoticeKind.REMINDER: "催办",
 }
 
 STATUS_ZH = {

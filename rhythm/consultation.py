@@ -5,25 +5,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
 from core.config import Settings
 from core.messaging import Reply
+from models.enums import Level
+from models.org import OrgPath, OrgUnit
 from models.rhythm import CallBack as CallBackRow
 from models.rhythm import ConsultationItem
 from models.tickets import Ticket
 from orgtree import directory
 from rhythm.commands import CallBackAnswer, ConsultCommand
 from rhythm.periods import Cadence, period_key
-from rhythm.weekly import due_date
+from rhythm.tasks import scope_condition
+from rhythm.weekly import REASON_ZH, due_date
 from tickets.actors import actors_of, notification_replies
 from tickets.configured import lifecycle_rules, sla_policy
 from tickets.lifecycle import Action, CallBack, Consult, TransitionRefused, apply
 from tickets.rows import lock_ticket, record_event, reporter_ids, store_view, ticket_view
 
-__all__ = ["Recorded", "answer_call_back", "pending_call_backs", "record_consultation"]
+__all__ = [
+    "AgendaLine",
+    "Recorded",
+    "agenda_lines",
+    "answer_call_back",
+    "pending_call_backs",
+    "record_consultation",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +167,76 @@ def answer_call_back(
     row.answered_at, row.solved, row.answer = now, answer.solved, answer.answer
     row.reopened = not answer.solved
     return recorded
+
+
+@dataclass(frozen=True, slots=True)
+class AgendaLine:
+    """One item of a village's consultation agenda (周商), with its outcome if recorded."""
+
+    period: str
+    village: str
+    code: str
+    place: str
+    """The ticket's unit, below the town (``黄霞村/第1网格/3栋``)."""
+    text: str
+    reasons: tuple[str, ...]
+    """In Chinese (:data:`rhythm.weekly.REASON_ZH`; ``会上补充`` for an item added by an outcome)."""
+    conclusion: str
+    owner: str
+    due_on: date | None
+    recorded_at: datetime | None
+    recorded_by: str
+
+
+def agenda_lines(
+    session: Session,
+    *,
+    town: str,
+    scopes: Sequence[OrgPath] | None,
+    latest_only: bool = True,
+    recorded_only: bool = False,
+    limit: int = 200,
+) -> list[AgendaLine]:
+    """Agenda items whose ticket is within ``scopes`` (``None``: the whole town): with
+    ``latest_only`` those of each village's latest agenda; with ``recorded_only`` the
+    outcomes recorded, latest first."""
+    statement = (
+        select(ConsultationItem, Ticket.code, Ticket.text, OrgUnit.path)
+        .join(Ticket, col(Ticket.id) == col(ConsultationItem.ticket_id))
+        .join(OrgUnit, col(OrgUnit.id) == col(Ticket.unit_id))
+    )
+    if scopes is not None:
+        statement = statement.where(scope_condition(col(OrgUnit.path), town, scopes))
+    if recorded_only:
+        statement = statement.where(col(ConsultationItem.recorded_at).is_not(None)).order_by(
+            col(ConsultationItem.recorded_at).desc()
+        )
+    else:
+        statement = statement.order_by(col(ConsultationItem.village_id), col(ConsultationItem.id))
+    rows = list(session.exec(statement))
+    if latest_only:
+        latest: dict[int, str] = {}
+        for item, *_ in rows:
+            if item.reasons != ["manual"]:
+                latest[item.village_id] = max(latest.get(item.village_id, ""), item.period)
+        rows = [r for r in rows if r[0].period == latest.get(r[0].village_id)]
+    villages = {
+        unit.id: unit.name
+        for unit in session.exec(select(OrgUnit).where(OrgUnit.level == Level.VILLAGE))
+    }
+    return [
+        AgendaLine(
+            period=item.period,
+            village=villages.get(item.village_id, ""),
+            code=code,
+            place=path.split("/", 1)[-1],
+            text=text,
+            reasons=tuple(REASON_ZH.get(r, "会上补充") for r in item.reasons),
+            conclusion=item.conclusion,
+            owner=item.owner_name,
+            due_on=item.due_on,
+            recorded_at=item.recorded_at,
+            recorded_by=item.recorded_by,
+        )
+        for item, code, text, path in rows[:limit]
+    ]

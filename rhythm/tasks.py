@@ -17,17 +17,21 @@ when the owner stays silent (双单元长, :mod:`rhythm.shop_tasks`).
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, func, select
 
 from core.clock import format_local_time
 from core.config import Settings
 from core.messaging import Reply
 from models.enums import Level
-from models.org import OrgUnit
+from models.org import PATH_SEP, OrgPath, OrgUnit
 from models.rhythm import Task, TaskAssignment, TaskChecklistItem, TaskEvent, TaskState
 from orgtree import directory
 from orgtree.directory import PostHolder
@@ -37,12 +41,18 @@ from tickets.configured import sla_policy
 from tickets.sla import SlaPolicy
 
 __all__ = [
+    "REPORT_HEADER",
     "AssignmentRow",
     "TaskError",
+    "TaskLine",
     "assign_task",
     "due_task_timers",
     "handle_task_command",
+    "report_file",
+    "report_lines",
     "run_task_timers",
+    "scope_condition",
+    "task_lines",
     "task_status",
 ]
 
@@ -487,6 +497,8 @@ class AssignmentRow:
     units_total: int
     done_at: datetime | None
     note: str
+    place: OrgPath = ()
+    """The grid's path below the town (what a viewer's scope is compared with)."""
 
 
 def task_status(session: Session, code: str) -> tuple[Task, list[AssignmentRow]]:
@@ -515,9 +527,145 @@ def task_status(session: Session, code: str) -> tuple[Task, list[AssignmentRow]]
                 units_total=len(items),
                 done_at=assignment.done_at,
                 note=assignment.note,
+                place=grid.town_path if grid else (),
             )
         )
     return task, rows
+
+
+REPORT_HEADER = [
+    "村",
+    "网格",
+    "网格长",
+    "状态",
+    "进度%",
+    "单元完成",
+    "单元总数",
+    "完成时间",
+    "说明",
+]
+"""The columns of a task's report (``gridcast task export`` and the console's export)."""
+
+
+def report_lines(rows: Sequence[AssignmentRow]) -> list[list[str | int]]:
+    """A task's report, one line per grid, under :data:`REPORT_HEADER`. Pure."""
+    return [
+        [
+            r.village,
+            r.grid,
+            r.leader,
+            r.state.label,
+            r.progress,
+            r.units_done,
+            r.units_total,
+            format_local_time(r.done_at) if r.done_at else "",
+            r.note,
+        ]
+        for r in rows
+    ]
+
+
+def report_file(task: Task, rows: Sequence[AssignmentRow], kind: str) -> bytes:
+    """A task's report as ``csv`` (UTF-8 with BOM, for Excel) or ``xlsx`` (a title row,
+    then the header and one line per grid)."""
+    lines = report_lines(rows)
+    if kind == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(REPORT_HEADER)
+        writer.writerows(lines)
+        return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = task.code
+    sheet.append([task.title])
+    sheet.append(REPORT_HEADER)
+    for line in lines:
+        sheet.append(line)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLine:
+    """One task as a list shows it: counts of its grids' assignments by state (only the
+    grids within the viewer's scopes), and how many are late."""
+
+    code: str
+    title: str
+    deadline: datetime
+    issuer: str
+    created_at: datetime
+    counts: dict[TaskState, int]
+    overdue: int
+
+    @property
+    def grids(self) -> int:
+        return sum(self.counts.values())
+
+
+def scope_condition(path: Mapped[str], town: str, scopes: Sequence[OrgPath]) -> ColumnElement[bool]:
+    """SQL: ``path`` (an org unit's full path) is within one of ``scopes``."""
+    clauses = [
+        (path == prefix) | path.startswith(prefix + PATH_SEP)
+        for prefix in (PATH_SEP.join((town, *scope)) for scope in scopes)
+    ]
+    return or_(*clauses) if clauses else false()
+
+
+def task_lines(
+    session: Session,
+    *,
+    town: str,
+    scopes: Sequence[OrgPath] | None,
+    now: datetime,
+    limit: int = 200,
+) -> list[TaskLine]:
+    """The latest ``limit`` tasks with a grid within ``scopes`` (``None``: the whole
+    town), newest first, with those grids counted by state."""
+    joined = (
+        select(Task, TaskAssignment.state)
+        .join(TaskAssignment, col(TaskAssignment.task_id) == col(Task.id))
+        .join(OrgUnit, col(OrgUnit.id) == col(TaskAssignment.grid_id))
+    )
+    ids = (
+        select(Task.id)
+        .join(TaskAssignment, col(TaskAssignment.task_id) == col(Task.id))
+        .join(OrgUnit, col(OrgUnit.id) == col(TaskAssignment.grid_id))
+    )
+    if scopes is not None:
+        joined = joined.where(scope_condition(col(OrgUnit.path), town, scopes))
+        ids = ids.where(scope_condition(col(OrgUnit.path), town, scopes))
+    wanted = list(
+        session.exec(ids.group_by(col(Task.id)).order_by(col(Task.id).desc()).limit(limit)).all()
+    )
+    if not wanted:
+        return []
+    tasks: dict[int, Task] = {}
+    counts: dict[int, dict[TaskState, int]] = {}
+    late: dict[int, int] = {}
+    for task, state in session.exec(joined.where(col(Task.id).in_(wanted))):
+        assert task.id is not None
+        tasks[task.id] = task
+        counts.setdefault(task.id, dict.fromkeys(TaskState, 0))[TaskState(state)] += 1
+        if state in OPEN_TASK_STATES and task.deadline < now:
+            late[task.id] = late.get(task.id, 0) + 1
+    return [
+        TaskLine(
+            code=task.code,
+            title=task.title,
+            deadline=task.deadline,
+            issuer=task.issuer_name,
+            created_at=task.created_at,
+            counts=counts[task_id],
+            overdue=late.get(task_id, 0),
+        )
+        for task_id, task in sorted(tasks.items(), reverse=True)
+    ]
 
 
 def tasks_in(

@@ -6,7 +6,6 @@ the ticket outbox and sent by the timer job of the running ``gridcast run``.
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from pathlib import Path
 
@@ -174,45 +173,15 @@ def task_status_command(settings: Settings, code: str) -> None:
 )
 def task_export(settings: Settings, code: str, out_path: Path) -> None:
     """The task's report per grid, as XLSX or CSV."""
-    from rhythm.tasks import TaskError, task_status
+    from rhythm.tasks import TaskError, report_file, task_status
 
     with open_database(settings) as engine, session_scope(engine) as session:
         try:
             found, rows = task_status(session, code.upper())
         except TaskError as error:
             raise click.ClickException(error.message) from None
-        title = found.title
-    header = ["村", "网格", "网格长", "状态", "进度%", "单元完成", "单元总数", "完成时间", "说明"]
-    lines = [
-        [
-            r.village,
-            r.grid,
-            r.leader,
-            r.state.label,
-            r.progress,
-            r.units_done,
-            r.units_total,
-            format_local_time(r.done_at) if r.done_at else "",
-            r.note,
-        ]
-        for r in rows
-    ]
-    if out_path.suffix.lower() == ".csv":
-        with out_path.open("w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            writer.writerows(lines)
-    else:
-        from openpyxl import Workbook
-
-        book = Workbook()
-        sheet = book.active
-        sheet.title = code.upper()
-        sheet.append([title])
-        sheet.append(header)
-        for line in lines:
-            sheet.append(line)
-        book.save(out_path)
+    kind = "csv" if out_path.suffix.lower() == ".csv" else "xlsx"
+    out_path.write_bytes(report_file(found, rows, kind))
     click.echo(f"{out_path}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from aiohttp import web
@@ -20,6 +21,7 @@ from models.enums import Level, Role
 from models.org import OrgUnit
 from models.tickets import Ticket
 from orgtree.service import apply_roster
+from rhythm.tasks import assign_task
 from tests.factories import api_token, bearer, small_town
 from web.app import create_app
 from web.endpoints import PERMISSION_ATTR
@@ -51,6 +53,7 @@ class Sample:
 def samples(codes: dict[str, str]) -> dict[tuple[str, str], dict[str, Sample]]:
     """(method, route) -> scope -> request. Scoped routes have ``in`` and ``out``."""
     notice = {"title": "停水通知", "body": "明天停水", "levels": ["unit"]}
+    task = {"title": "果树丈量", "deadline": (date.today() + timedelta(days=2)).isoformat()}
     return {
         ("GET", "/healthz"): {"any": Sample("/healthz")},
         ("GET", "/"): {"any": Sample("/")},
@@ -140,6 +143,33 @@ def samples(codes: dict[str, str]) -> dict[tuple[str, str], dict[str, Sample]]:
             "in": Sample(f"/console/notices/{codes['in']}/correct"),
             "out": Sample(f"/console/notices/{codes['out']}/correct"),
         },
+        ("POST", "/console/notices/{code}/chase"): {
+            "in": Sample(f"/console/notices/{codes['in']}/chase"),
+            "out": Sample(f"/console/notices/{codes['out']}/chase"),
+        },
+        ("GET", "/console/tasks"): {"any": Sample("/console/tasks")},
+        ("GET", "/console/tasks/new"): {"any": Sample("/console/tasks/new")},
+        ("POST", "/console/tasks"): {
+            "in": Sample("/console/tasks", {**task, "scope": [f"{VILLAGE_A}/{GRID_A}"]}),
+            "out": Sample("/console/tasks", {**task, "scope": [VILLAGE_B]}),
+        },
+        ("GET", "/console/tasks/{code}"): {
+            "in": Sample(f"/console/tasks/{codes['task_in']}"),
+            "out": Sample(f"/console/tasks/{codes['task_out']}"),
+        },
+        ("GET", "/console/tasks/{code}/export.{kind}"): {
+            "in": Sample(f"/console/tasks/{codes['task_in']}/export.csv"),
+            "out": Sample(f"/console/tasks/{codes['task_out']}/export.csv"),
+        },
+        ("GET", "/console/consult"): {"any": Sample("/console/consult")},
+        ("POST", "/console/consult/{code}"): {
+            "in": Sample(f"/console/consult/{codes['ticket_in']}"),
+            "out": Sample(f"/console/consult/{codes['ticket_out']}"),
+        },
+        ("GET", "/console/month"): {"any": Sample("/console/month?month=2026-01")},
+        ("GET", "/console/month/report.{kind}"): {
+            "any": Sample("/console/month/report.xlsx?month=2026-01")
+        },
         ("GET", "/console/org"): {
             "in": Sample(f"/console/org?path={VILLAGE_A}/{GRID_A}"),
             "out": Sample(f"/console/org?path={VILLAGE_B}"),
@@ -152,6 +182,8 @@ def samples(codes: dict[str, str]) -> dict[tuple[str, str], dict[str, Sample]]:
         ("GET", "/console/system/audit"): {"any": Sample("/console/system/audit")},
     }
 
+
+STAFF = {"admin", "town_official", "station_chief", "grid_leader", "unit_leader"}
 
 # Who may do what, written out by hand (the policy's own tests check the rules; this
 # checks that every route asks the policy and obeys it).
@@ -221,6 +253,30 @@ ALLOWED: dict[tuple[str, str], dict[str, set[str]]] = {
         "in": {"admin", "town_official"},
         "out": {"admin", "town_official"},
     },
+    ("POST", "/console/notices/{code}/chase"): {
+        "in": {"admin", "town_official"},
+        "out": {"admin", "town_official"},
+    },
+    ("GET", "/console/tasks"): {"any": STAFF},
+    ("GET", "/console/tasks/new"): {"any": {"admin", "town_official", "station_chief"}},
+    ("POST", "/console/tasks"): {
+        "in": {"admin", "town_official", "station_chief"},
+        "out": {"admin", "town_official"},
+    },
+    ("GET", "/console/tasks/{code}"): {
+        "in": {"admin", "town_official", "station_chief", "grid_leader"},
+        "out": {"admin", "town_official"},
+    },
+    ("GET", "/console/tasks/{code}/export.{kind}"): {
+        "in": {"admin", "town_official", "station_chief", "grid_leader"},
+        "out": {"admin", "town_official"},
+    },
+    ("GET", "/console/consult"): {"any": STAFF},
+    # a token reaches the check but cannot record: an outcome is a person's
+    ("POST", "/console/consult/{code}"): {"in": set(), "out": set()},
+    # 月结 is counted per village and for the town: a grid or a unit has no report
+    ("GET", "/console/month"): {"any": {"admin", "town_official", "station_chief"}},
+    ("GET", "/console/month/report.{kind}"): {"any": {"admin", "town_official", "station_chief"}},
     ("GET", "/console/org"): {
         "in": {"admin", "town_official", "station_chief", "grid_leader"},
         "out": {"admin", "town_official"},
@@ -313,6 +369,17 @@ async def matrix(
             ("ticket_out", VILLAGE_B),
         ):
             codes[scope] = _ticket(session, f"{TOWN}/{path}", len(codes))
+        for scope, path in (("task_in", f"{VILLAGE_A}/{GRID_A}"), ("task_out", VILLAGE_B)):
+            task, _replies = assign_task(
+                session,
+                settings,
+                title="测试任务",
+                scope=[path],
+                deadline=datetime.now(UTC) + timedelta(days=2),
+                now=datetime.now(UTC),
+                issuer_name="某人",
+            )
+            codes[scope] = task.code
     tokens = {
         name: api_token(engine, role=role, scope=scope, department=department, name=name)
         for name, (role, scope, department) in ROLES.items()

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web.console import base, notices, org, overview, system, tickets
+from web.console import base, notices, org, overview, rhythm, system, tasks, tickets
 from web.console.base import console_setup, html_errors
 from web.console.live import live_setup
 
 __all__ = ["html_errors", "setup"]
 
-_MODULES = (overview, tickets, notices, org, system)  # their routes are on base.routes
+_MODULES = (
+    overview,
+    tickets,
+    notices,
+    tasks,
+    rhythm,
+    org,
+    system,
+)  # their routes are on base.routes
 
 
 def setup(app: web.Application) -> None:

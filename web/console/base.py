@@ -103,6 +103,7 @@ class Menu:
     tickets: bool
     notices: bool
     issue: bool
+    rhythm: bool
     org: bool
     system: bool
     bots: bool
@@ -120,6 +121,7 @@ def menu_of(principal: Principal) -> Menu:
         tickets=tickets,
         notices=widest_scope(principal, Permission.VIEW_NOTICES) is not None,
         issue=widest_scope(principal, Permission.ISSUE_NOTICE) is not None,
+        rhythm=widest_scope(principal, Permission.VIEW_TICKETS) is not None,
         org=widest_scope(principal, Permission.VIEW_ORG) is not None,
         system=bots or admin or audit,
         bots=bots,

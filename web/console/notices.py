@@ -37,7 +37,7 @@ from models.enums import Level
 from models.org import PATH_SEP, OrgPath, OrgUnit
 from web.console.base import CONSOLE, page, principal_required, routes, widest_scope
 from web.console.live import event_stream
-from web.console.scopes import notice_scopes, viewer_of
+from web.console.scopes import notice_scopes, picker_places, viewer_of
 from web.endpoints import ApiError, guarded
 from web.keys import BROADCASTER, CHASER, ENGINE, SETTINGS
 from web.security import audit, authorize
@@ -155,7 +155,7 @@ async def history(request: web.Request) -> web.StreamResponse:
                 problems.append(f"范围：{exc}")
             else:
                 filtered = replace(wanted, place=unit.town_path)
-        places = [p for scope in (scopes or [()]) for p in _picker(session, town, scope)]
+        places = [p for scope in (scopes or [()]) for p in picker_places(session, town, scope)]
         if problems:
             return {"lines": [], "total": 0, "problems": problems, "places": places}
         total = count_notices(session, town=town, scopes=scopes, wanted=filtered)
@@ -179,24 +179,6 @@ async def history(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _picker(session: Session, town: str, root: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The town, villages and grids under ``root`` for the scope picker (units are found
-    by the search box)."""
-    prefix = PATH_SEP.join((town, *root))
-    rows = session.exec(
-        select(OrgUnit.path, OrgUnit.name, OrgUnit.level)
-        .where(
-            col(OrgUnit.level).in_([Level.TOWN, Level.VILLAGE, Level.GRID]),
-            (col(OrgUnit.path) == prefix) | col(OrgUnit.path).startswith(prefix + PATH_SEP),
-        )
-        .order_by(col(OrgUnit.id))
-    ).all()
-    return [
-        {"path": path, "name": name, "depth": Level(level).depth, "level": Level(level).label}
-        for path, name, level in rows
-    ]
-
-
 @routes.get(CONSOLE + "notices/new")
 @guarded(Permission.ISSUE_NOTICE)
 async def compose(request: web.Request) -> web.StreamResponse:
@@ -208,7 +190,7 @@ async def compose(request: web.Request) -> web.StreamResponse:
         root = ()
     settings = request.app[SETTINGS]
     town = settings.town.name
-    picker = await run_in_session(request.app[ENGINE], lambda s: _picker(s, town, root))
+    picker = await run_in_session(request.app[ENGINE], lambda s: picker_places(s, town, root))
     return await page(
         request,
         "notice_new.html",

@@ -3,12 +3,16 @@ lists the org paths its rules are about)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlmodel import Session, col, select
+
 from core.policy import Permission, Principal, decide
 from core.privacy import Viewer
-from models.enums import Role
-from models.org import OrgPath
+from models.enums import Level, Role
+from models.org import PATH_SEP, OrgPath, OrgUnit
 
-__all__ = ["notice_scopes", "org_scopes", "viewer_of"]
+__all__ = ["notice_scopes", "org_scopes", "picker_places", "ticket_scopes", "viewer_of"]
 
 
 def _scopes(principal: Principal, permission: Permission) -> list[OrgPath] | None:
@@ -33,9 +37,32 @@ def org_scopes(principal: Principal) -> list[OrgPath] | None:
     return _scopes(principal, Permission.VIEW_ORG)
 
 
+def ticket_scopes(principal: Principal) -> list[OrgPath] | None:
+    """Where the person sees tickets by place (a liaison's department is not a place)."""
+    return _scopes(principal, Permission.VIEW_TICKETS)
+
+
 def viewer_of(principal: Principal) -> Viewer:
     """The person as :mod:`core.privacy` sees a viewer: staff over the scopes of their
     posts (a liaison's town-wide post opens no phones; an admin's opens all)."""
     return Viewer.staff(
         post.scope for post in principal.posts if post.role != Role.DEPARTMENT_LIAISON
     )
+
+
+def picker_places(session: Session, town: str, root: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The town, villages and grids under ``root`` for the scope picker (units are found
+    by the search box)."""
+    prefix = PATH_SEP.join((town, *root))
+    rows = session.exec(
+        select(OrgUnit.path, OrgUnit.name, OrgUnit.level)
+        .where(
+            col(OrgUnit.level).in_([Level.TOWN, Level.VILLAGE, Level.GRID]),
+            (col(OrgUnit.path) == prefix) | col(OrgUnit.path).startswith(prefix + PATH_SEP),
+        )
+        .order_by(col(OrgUnit.id))
+    ).all()
+    return [
+        {"path": path, "name": name, "depth": Level(level).depth, "level": Level(level).label}
+        for path, name, level in rows
+    ]

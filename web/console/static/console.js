@@ -192,6 +192,17 @@
     });
   }
 
+  // A multiple-choice tree (the task form): the search box hides what does not match.
+  $$("[data-filter]").forEach((picker) => {
+    const search = $("[data-filter-input]", picker);
+    if (!search) return;
+    search.addEventListener("input", () => {
+      const text = search.value.trim();
+      $$(".tree li", picker).forEach((li) => { li.hidden = text !== "" && !li.dataset.path.includes(text); });
+    });
+    search.addEventListener("keydown", (event) => { if (event.key === "Enter") event.preventDefault(); });
+  });
+
   // The ticket board reloads its table when a ticket in scope changes.
   const board = $("#board[data-live]");
   if (board && window.EventSource) {
