@@ -110,7 +110,8 @@ def test_station_chief_recalls_a_notice_from_its_page(server: ConsoleServer, bro
     assert not bot_lines(server, unit_topic, "【撤回")
     page.get_by_role("button", name="撤回…").click()
     page.get_by_role("button", name="确认撤回").click()
-    expect(page.locator("#flash")).to_contain_text("正在发往收到通知")
+    expect(page.locator("#flash")).to_contain_text(f"通知 {code} 已撤回")
+    expect(page.locator("#flash")).to_contain_text("不再催办")
     child = wait_for_child(page, code)
     expect(page.locator("h1")).to_contain_text("撤回")
     expect(page.locator("#c-pct")).to_have_text("100.0%", timeout=20_000)
@@ -119,6 +120,23 @@ def test_station_chief_recalls_a_notice_from_its_page(server: ConsoleServer, bro
     page.get_by_role("link", name=code).click()
     expect(page.locator("#n-status")).to_have_text("已撤回")
     assert page.locator("#recall-form").count() == 0  # nothing left to recall
+    page.context.close()
+
+
+def test_station_chief_chases_the_silent_units_from_the_notice_page(
+    server: ConsoleServer, browser: Any
+) -> None:
+    page = new_page(browser, server)
+    sign_in_with_password(page, CHIEF.phone)
+    code = issue(page, GRID_A, "消防演练", "周六上午消防演练，请各单元长回复收到。")
+    open_notice_when_reached(page, code)
+    unit_topic = topic_for(TOWN, ROW.path)
+    page.get_by_role("button", name="催办…").click()
+    expect(page.locator("#chase-step")).to_be_visible()
+    page.get_by_role("button", name="确认催办").click()
+    expect(page.locator("#flash")).to_contain_text("已催办")
+    lines = wait_for(lambda: bot_lines(server, unit_topic, "尚未确认"))
+    assert code in lines[0] and f"@{ROW.unit_leader.name}" in lines[0]
     page.context.close()
 
 

@@ -173,7 +173,7 @@ async def history(request: web.Request) -> web.StreamResponse:
             "q": shown,
             "pages": pages,
             "statuses": [(s.value, STATUS_ZH[s]) for s in NoticeStatus],
-            "kinds": [(k.value, KIND_ZH[k]) for k in NoticeKind],
+            "kinds": [(k.value, KIND_ZH[k]) for k in NoticeKind if k is not NoticeKind.REMINDER],
             "can_issue": widest_scope(principal, Permission.ISSUE_NOTICE) is not None,
         },
     )
