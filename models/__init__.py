@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.auth import ApiToken, AuditEntry, ChatBinding, Credential, SignInCode
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
 from models.cap import CapMessage
+from models.cluster import AccountLease, ClusterJobRun, ClusterWorker
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
 from models.enums import AccountStatus, Level, Role, UnitKind
 from models.households import HouseholdConfirmation, HouseholdVisitRequest
@@ -29,6 +30,7 @@ from models.tickets import (
 )
 
 __all__ = [
+    "AccountLease",
     "AccountStatus",
     "ApiToken",
     "AuditEntry",
@@ -38,6 +40,8 @@ __all__ = [
     "CapMessage",
     "ChatBinding",
     "ChatGroup",
+    "ClusterJobRun",
+    "ClusterWorker",
     "ConsultationItem",
     "Credential",
     "Delivery",
