@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 
 import psycopg
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from cluster.backend import dialect_name, is_postgres_url, libpq_conninfo
 from models.base import utcnow
@@ -129,7 +129,8 @@ class LeaderElection:
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    await connection.close()
 
     async def _attempt(self) -> None:
         if self._connection is None or self._connection.closed:
@@ -147,8 +148,11 @@ class LeaderElection:
 
     async def _run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+            # cancellation of stop() when the attempt finishes at the same moment.
             try:
-                await asyncio.wait_for(self._attempt(), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    await self._attempt()
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 if self._is_leader:
                     log.warning("leader election %s: connection lost (%s)", self._name, exc)
@@ -178,11 +182,12 @@ def run_once_across_cluster(
     if period_start.tzinfo is None:
         raise ValueError("period_start must be timezone-aware")
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    result = session.execute(
+    inserted = session.execute(
         insert(ClusterJobRun)
         .values(job_key=job_key, period_start=period_start, worker_id=worker_id, ran_at=utcnow())
         .on_conflict_do_nothing(index_elements=["job_key", "period_start"])
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+        .returning(col(ClusterJobRun.job_key))
+    ).first()
+    if inserted is None:
         return JobOutcome(ran=False)
     return JobOutcome(ran=True, value=fn(session))

@@ -105,7 +105,7 @@ async def jobs(url: str, worker: str, seconds: str, first: str, period_s: str, g
     def on_change(leading: bool) -> None:
         with session_scope(engine) as session:
             session.execute(
-                text("INSERT INTO leader_log (worker_id, leading, at) VALUES (:w, :l, :t)"),
+                text("INSERT INTO leader_log (worker_id, is_leading, at) VALUES (:w, :l, :t)"),
                 {"w": worker, "l": leading, "t": datetime.now(UTC)},
             )
 
