@@ -5,8 +5,8 @@ from __future__ import annotations
 from models.auth import ApiToken, AuditEntry, ChatBinding, Credential, SignInCode
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
 from models.cap import CapMessage
-from models.cluster import AccountLease, ClusterJobRun, ClusterWorker
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
+from models.cluster import AccountLease, ClusterJobRun, ClusterWorker
 from models.enums import AccountStatus, Level, Role, UnitKind
 from models.households import HouseholdConfirmation, HouseholdVisitRequest
 from models.org import Department, HouseholdContact, OrgUnit, Person, RoleAssignment

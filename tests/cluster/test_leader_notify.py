@@ -18,9 +18,10 @@ from models.db import make_engine, session_scope
 PERIOD = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 
 
-async def _until(condition, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not condition():
+async def _until(condition) -> None:  # type: ignore[no-untyped-def]
+    """Poll a fact the election records (it has no event for every state we check)."""
+    async with asyncio.timeout(20):
+        while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 
