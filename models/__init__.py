@@ -6,6 +6,7 @@ from models.auth import ApiToken, AuditEntry, ChatBinding, Credential, SignInCod
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
 from models.cap import CapMessage
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
+from models.cluster import AccountLease, ClusterJobRun, ClusterWorker
 from models.enums import AccountStatus, Level, Role, UnitKind
 from models.households import HouseholdConfirmation, HouseholdVisitRequest
 from models.org import Department, HouseholdContact, OrgUnit, Person, RoleAssignment
@@ -29,6 +30,7 @@ from models.tickets import (
 )
 
 __all__ = [
+    "AccountLease",
     "AccountStatus",
     "ApiToken",
     "AuditEntry",
@@ -38,6 +40,8 @@ __all__ = [
     "CapMessage",
     "ChatBinding",
     "ChatGroup",
+    "ClusterJobRun",
+    "ClusterWorker",
     "ConsultationItem",
     "Credential",
     "Delivery",
