@@ -131,6 +131,7 @@ def test_station_chief_chases_the_silent_units_from_the_notice_page(
     code = issue(page, GRID_A, "消防演练", "周六上午消防演练，请各单元长回复收到。")
     open_notice_when_reached(page, code)
     unit_topic = topic_for(TOWN, ROW.path)
+    page.reload()  # the coverage and silent units are drawn when the page loads
     page.get_by_role("button", name="催办…").click()
     expect(page.locator("#chase-step")).to_be_visible()
     page.get_by_role("button", name="确认催办").click()
