@@ -24,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,6 +37,7 @@ from core.audit import record
 from core.clock import utcnow
 from core.config import Settings
 from core.files import read_or_create_private
+from core.messaging import Reply
 from core.policy import Decision, Permission, Principal, decide
 from models.auth import AuditChannel, AuditOutcome
 from models.db import run_in_session
@@ -163,6 +164,31 @@ def principal_of(request: web.Request) -> Principal | None:
 
 def _channel(request: web.Request) -> AuditChannel:
     return AuditChannel.CONSOLE if request.get(_VIA) == "session" else AuditChannel.API
+
+
+async def send_or_audit(
+    request: web.Request,
+    send: Callable[[Reply], Awaitable[object]],
+    replies: Iterable[Reply],
+    action: str,
+    *,
+    target: str,
+    scope: OrgPath = (),
+) -> None:
+    """Send what an action from the web produced (the action already stands): a reply
+    that cannot be sent is audited as failed, and the others still go."""
+    for reply in replies:
+        try:
+            await send(reply)
+        except Exception as exc:  # the action stands; the reply is logged as not sent
+            await audit(
+                request,
+                action,
+                outcome=AuditOutcome.FAILED,
+                target=target,
+                scope=scope,
+                message=f"通知未能发送：{exc}",
+            )
 
 
 async def audit(

@@ -34,7 +34,7 @@ from web.console.base import CONSOLE, page, principal_required, routes
 from web.console.scopes import ticket_scopes
 from web.endpoints import ApiError, guarded, json_response
 from web.keys import ENGINE, HUB, SETTINGS
-from web.security import audit, authorize
+from web.security import audit, authorize, send_or_audit
 
 TICKET_CODE = r"{code:T\d{8}-\d{4,6}}"
 MAX_CONCLUSION = 500
@@ -165,18 +165,7 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
         )
         raise ApiError(409, reason, code="refused") from None
     if hub is not None:
-        for message in replies:
-            try:
-                await hub.send(message)
-            except Exception as exc:  # the outcome stands; the message is logged as not sent
-                await audit(
-                    request,
-                    "ticket.consult",
-                    outcome=AuditOutcome.FAILED,
-                    target=code,
-                    scope=scope,
-                    message=f"通知未能发送：{exc}",
-                )
+        await send_or_audit(request, hub.send, replies, "ticket.consult", target=code, scope=scope)
     await audit(request, "ticket.consult", target=code, scope=scope, message=conclusion[:200])
     return json_response({"message": reply, "redirect": f"{CONSOLE}consult"})
 

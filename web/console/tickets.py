@@ -49,7 +49,7 @@ from web.console.base import CONSOLE, page, principal_required, routes
 from web.console.live import event_stream
 from web.endpoints import ApiError, guarded
 from web.keys import ENGINE, HUB, SETTINGS
-from web.security import audit, authorize
+from web.security import audit, authorize, send_or_audit
 
 EXPORT_LIMIT = 100_000
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -414,18 +414,7 @@ async def ticket_act(request: web.Request) -> web.StreamResponse:
         )
         raise ApiError(409, reason, code="refused") from None
     if hub is not None:
-        for message in replies:
-            try:
-                await hub.send(message)
-            except Exception as exc:  # the action stands; the reply is logged as not sent
-                await audit(
-                    request,
-                    f"ticket.{verb}",
-                    outcome=AuditOutcome.FAILED,
-                    target=code,
-                    scope=scope,
-                    message=f"通知未能发送：{exc}",
-                )
+        await send_or_audit(request, hub.send, replies, f"ticket.{verb}", target=code, scope=scope)
     await audit(request, f"ticket.{verb}", target=code, scope=scope, message=reply[:200])
     return web.Response(
         text=json.dumps(
