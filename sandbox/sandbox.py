@@ -221,11 +221,11 @@ class Sandbox:
         servers, self._servers = list(self._servers.values()), {}
         for server in servers:
             server.close()
-        for server in servers:
-            try:
-                await asyncio.wait_for(server.wait_closed(), timeout=5)
-            except TimeoutError:
-                log.warning("a sandbox puppet service did not close within 5 s")
+        try:  # all at once: one slow server must not make the others wait their turn
+            async with asyncio.timeout(5):
+                await asyncio.gather(*(server.wait_closed() for server in servers))
+        except TimeoutError:
+            log.warning("a sandbox puppet service did not close within 5 s")
         self._ports.clear()
 
     async def __aenter__(self) -> Sandbox:
