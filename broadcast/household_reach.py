@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from broadcast.households import (
@@ -24,7 +25,7 @@ from models.broadcast import Delivery, DeliveryState, Notice, NoticeStatus
 from models.chat import ChatGroup
 from models.enums import Level, Role
 from models.households import HouseholdConfirmation
-from models.org import PATH_SEP, OrgUnit, RoleAssignment
+from models.org import PATH_SEP, OrgUnit, RoleAssignment, town_relative
 
 __all__ = [
     "CONFIRMING_ROLES",
@@ -193,14 +194,19 @@ def latest_confirmations(session: Session, notice_id: int) -> dict[int, Househol
     return latest
 
 
-def _unit_rows(session: Session, notice_id: int) -> Sequence[tuple[Delivery, OrgUnit]]:
-    return session.exec(
-        select(Delivery, OrgUnit)
+def _unit_rows(
+    session: Session, notice_id: int
+) -> Sequence[tuple[DeliveryState, int, str, int | None]]:
+    """(delivery state, unit id, unit path, households) of the notice's unit groups: plain
+    columns, not ORM objects (a town notice has some 4,600 of them)."""
+    rows = session.execute(
+        sa_select(col(Delivery.state), col(OrgUnit.id), col(OrgUnit.path), col(OrgUnit.households))
         .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
         .join(OrgUnit, col(OrgUnit.id) == col(ChatGroup.org_unit_id))
-        .where(Delivery.notice_id == notice_id, Delivery.level == Level.UNIT.value)
+        .where(col(Delivery.notice_id) == notice_id, col(Delivery.level) == Level.UNIT.value)
         .order_by(col(OrgUnit.path))
     ).all()
+    return [(state, int(unit_id), path, households) for state, unit_id, path, households in rows]
 
 
 def household_report(session: Session, notice: Notice) -> dict[str, object]:
@@ -210,27 +216,26 @@ def household_report(session: Session, notice: Notice) -> dict[str, object]:
     confirmations = latest_confirmations(session, notice.id)
     units: list[UnitHouseholds] = []
     unit_rows: list[dict[str, object]] = []
-    for delivery, unit in _unit_rows(session, notice.id):
-        assert unit.id is not None
-        path = unit.town_path
+    for state, unit_id, full_path, households in _unit_rows(session, notice.id):
+        path = town_relative(full_path)
         if len(path) != 3:
             continue
         village, grid, name = path
-        reached = delivery.state is DeliveryState.SENT
-        confirmation = confirmations.get(unit.id)
+        reached = DeliveryState(state) is DeliveryState.SENT
+        confirmation = confirmations.get(unit_id)
         confirmed = None
         if confirmation is not None:
             confirmed = (
-                unit.households
-                if confirmation.all_reached and unit.households is not None
+                households
+                if confirmation.all_reached and households is not None
                 else confirmation.reached
             )
-        entry = UnitHouseholds(village, grid, name, unit.households, reached, confirmed)
+        entry = UnitHouseholds(village, grid, name, households, reached, confirmed)
         units.append(entry)
         unit_rows.append(
             {
                 "path": PATH_SEP.join(path),
-                "households": unit.households,
+                "households": households,
                 "reached": reached,
                 "confirmed": entry.households_confirmed if confirmed is not None else None,
                 "confirmed_by": confirmation.name if confirmation is not None else None,
