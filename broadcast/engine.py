@@ -280,6 +280,8 @@ class _Run:
     """Items no usable account could take (written ``unreachable``): planned again when an
     account comes back."""
     closing: bool = False
+    retracted: bool = False
+    """撤回: nothing more is planned or posted."""
     """Every sender has finished: a change now goes to the database path."""
     replan_at: asyncio.TimerHandle | None = None
     events: list[float] = field(default_factory=list)
@@ -584,16 +586,38 @@ class Broadcaster:
 
     async def retract(self, code: str) -> service.Stopped:
         """撤回: stop sending ``code`` at once, cancel what it has not sent, and its
-        reminders and a correction waiting for it."""
-        stopped = await run_in_session(self._engine, lambda s: service.stop_notice(s, code))
-        for notice_id in (stopped.notice.id or -1, *stopped.children):
-            run = self._runs.get(notice_id)
-            if run is not None:
-                for worker in run.workers.values():
-                    worker.cancel()
-            elif notice_id in stopped.children and (waiting := self._task_of.get(notice_id)):
+        reminders and a correction waiting for it.
+
+        This process's senders stop first, before the database is told: a sender between
+        the two could otherwise post one more group after its row was cancelled. A row
+        caught mid-post is then ``uncertain`` (it may have arrived: the retraction goes
+        there too)."""
+        ids = await run_in_session(
+            self._engine, lambda s: service.notice_and_open_children(s, code)
+        )
+        for notice_id in ids:
+            if not self._halt(notice_id) and (waiting := self._task_of.get(notice_id)):
                 waiting.cancel()  # a correction still waiting for the original
+        stopped = await run_in_session(self._engine, lambda s: service.stop_notice(s, code))
+        for child in stopped.children:  # one that started meanwhile
+            if not self._halt(child) and (waiting := self._task_of.get(child)):
+                waiting.cancel()
         return stopped
+
+    def _halt(self, notice_id: int) -> bool:
+        """Stop a run's senders now (no re-plan starts new ones); False: no run here."""
+        run = self._runs.get(notice_id)
+        if run is None:
+            return False
+        run.retracted = True
+        for queue in run.queues.values():
+            queue.clear()
+        if run.replan_at is not None:
+            run.replan_at.cancel()
+            run.replan_at = None
+        for worker in run.workers.values():
+            worker.cancel()
+        return True
 
     async def cancel(self, code: str) -> None:
         def drop(session: Session) -> None:
@@ -796,6 +820,8 @@ class Broadcaster:
 
     def _plan(self, run: _Run, items: Sequence[_Item], *, empty_buckets: bool = False) -> None:
         """(Re)plan ``items`` from now over the usable accounts, and (re)start senders."""
+        if run.retracted:
+            return
         now_s = run.elapsed()
         accounts = [
             a

@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import case, func, literal, update
 from sqlmodel import Session, col, select
 
 from core.acknowledgement import acknowledgement_detector
+from models.base import UTCDateTime
 from models.broadcast import (
     AckVia,
     Delivery,
@@ -139,6 +140,12 @@ def record_receipt(
 
     ``urged``: the message is 已督促 (:func:`is_urged_confirmation`), which counts only
     from a shop's second unit leader (:func:`acknowledges_group`)."""
+    # A delivery still ``sending`` is the newest in its room: its message can be on the
+    # screen before the outbox has recorded it sent, and a quick 收到 answers it.
+    posted_at = case(
+        (col(Delivery.state) == DeliveryState.SENDING, literal(now, UTCDateTime())),
+        else_=func.coalesce(col(Delivery.sent_at), col(Notice.started_at)),
+    )
     row = session.exec(
         select(Delivery, Notice, ChatGroup)
         .join(Notice, col(Notice.id) == col(Delivery.notice_id))
@@ -147,10 +154,12 @@ def record_receipt(
             ChatGroup.room_id == room_id,
             col(Notice.ack_required).is_(True),
             col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
-            Delivery.state == DeliveryState.SENT,
-            col(Delivery.sent_at) >= now - window,
+            col(Delivery.state).in_(
+                [DeliveryState.SENT, DeliveryState.SENDING, DeliveryState.UNCERTAIN]
+            ),
+            posted_at >= now - window,
         )
-        .order_by(col(Delivery.sent_at).desc())
+        .order_by(posted_at.desc(), col(Delivery.id).desc())
     ).first()
     if row is None:
         return None

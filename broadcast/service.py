@@ -232,11 +232,37 @@ class Stopped:
     """Its reminders and corrections that were still to be sent, stopped too."""
 
 
+def _open_children(session: Session, notice: Notice) -> Sequence[Notice]:
+    """Its reminders and corrections still to be sent or being sent."""
+    return session.exec(
+        select(Notice).where(
+            Notice.parent_id == notice.id,
+            col(Notice.kind).in_([NoticeKind.REMINDER, NoticeKind.CORRECTION]),
+            col(Notice.status).in_([NoticeStatus.PENDING, NoticeStatus.SENDING]),
+        )
+    ).all()
+
+
+def notice_and_open_children(session: Session, code: str) -> list[int]:
+    """The ids a retraction must halt in this process before the database is told."""
+    notice = notice_by_code(session, code)
+    return [n.id for n in (notice, *_open_children(session, notice)) if n.id is not None]
+
+
 def stop_notice(session: Session, code: str) -> Stopped:
     """A retracted notice (撤回): nothing of it is sent from now on, and, once any group
     got it, it is ``recalled`` — so silent units are no longer chased about it. Its
     reminders and a correction waiting for it stop with it."""
     notice = notice_by_code(session, code)
+    children = _open_children(session, notice)
+    session.execute(  # caught mid-post by the stop: it may have arrived
+        update(Delivery)
+        .where(
+            col(Delivery.notice_id).in_([notice.id, *(c.id for c in children)]),
+            col(Delivery.state) == DeliveryState.SENDING,
+        )
+        .values(state=DeliveryState.UNCERTAIN, error="撤回时正在发送，可能已送达")
+    )
     cancelled = 0
     if notice.status is NoticeStatus.PENDING:
         notice.status = NoticeStatus.CANCELLED
@@ -244,16 +270,16 @@ def stop_notice(session: Session, code: str) -> Stopped:
     elif notice.status in (NoticeStatus.SENDING, NoticeStatus.DONE):
         notice.status = NoticeStatus.RECALLED
         cancelled = cancel_open(session, notice)
-    children = session.exec(
-        select(Notice).where(
-            Notice.parent_id == notice.id,
-            col(Notice.kind).in_([NoticeKind.REMINDER, NoticeKind.CORRECTION]),
-            col(Notice.status).in_([NoticeStatus.PENDING, NoticeStatus.SENDING]),
-        )
-    ).all()
     for child in children:
-        child.status = NoticeStatus.CANCELLED
         cancel_open(session, child)
+        got_it = session.exec(
+            select(func.count()).where(
+                Delivery.notice_id == child.id,
+                col(Delivery.state).in_([DeliveryState.SENT, DeliveryState.UNCERTAIN]),
+            )
+        ).one()
+        # A correction some groups got is withdrawn with the original, not just dropped.
+        child.status = NoticeStatus.RECALLED if got_it else NoticeStatus.CANCELLED
     for sent in session.exec(
         select(Notice).where(
             Notice.parent_id == notice.id,
@@ -536,11 +562,17 @@ def cancel_open(session: Session, notice: Notice) -> int:
 
 
 def finish(session: Session, notice_id: int, now: datetime) -> None:
-    notice = session.get(Notice, notice_id)
-    if notice is None or notice.status in (NoticeStatus.CANCELLED, NoticeStatus.RECALLED):
-        return  # a stopped notice keeps saying why it stopped
-    notice.status = NoticeStatus.DONE
-    notice.finished_at = now
+    """The run ended: ``done``, unless it was stopped meanwhile — a stopped notice keeps
+    saying why it stopped. One conditional UPDATE, so a 撤回 committed between a read and
+    this write is not overwritten."""
+    session.execute(
+        update(Notice)
+        .where(
+            col(Notice.id) == notice_id,
+            col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.PENDING]),
+        )
+        .values(status=NoticeStatus.DONE, finished_at=now)
+    )
 
 
 def notice_text(session: Session, notice: Notice) -> str:

@@ -252,4 +252,7 @@ async def test_mid_send_correction_waits_and_mid_send_recall_stops(
     rooms = texts_by_room(system)
     reached = {r for r, ts in rooms.items() if any(t.startswith(f"【通知 {second}】") for t in ts)}
     told = {r for r, ts in rooms.items() if any(t.startswith("【撤回") for t in ts)}
-    assert told == reached and 0 < len(reached) < len(got)
+    # Every group that got it is told; a group whose post was cut by the stop may have got
+    # it (uncertain) and is told too: at most one per account (a duplicate beats a miss).
+    assert reached <= told and len(told - reached) <= len(system.sandbox.account_ids)
+    assert 0 < len(reached) < len(got)

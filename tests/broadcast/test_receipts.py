@@ -244,6 +244,10 @@ async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(
     with session_scope(engine) as session:
         notice = service.notice_by_code(session, prepared.code)
         got = {d.room_id for d in session.exec(select(Delivery)) if d.state is DeliveryState.SENT}
+        # cut mid-post by the stop: may have arrived, so told too (a duplicate beats a miss)
+        uncertain = {
+            d.room_id for d in session.exec(select(Delivery)) if d.state is DeliveryState.UNCERTAIN
+        }
         assert notice.status is NoticeStatus.RECALLED
         assert 0 < len(got) < prepared.groups
         assert not [d for d in session.exec(select(Delivery)) if d.state is DeliveryState.PLANNED]
@@ -263,7 +267,7 @@ async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(
     async with asyncio.timeout(20):
         await broadcaster.wait(retraction.code)
     told = {s.room_id for a in hub.accounts for s in fake(hub, a).sent if retraction.code in s.text}
-    assert told == got
+    assert told == got | uncertain and len(uncertain) <= len(hub.accounts)
 
 
 async def test_a_bare_grid_name_means_the_issuers_own_village(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core.clock import TOWN_TZ
+from models.broadcast import Notice, NoticeStatus
 from models.db import session_scope
 from models.org import Person
 from orgtree.binding import topic_for
@@ -71,6 +72,12 @@ def issue(page: Any, scope: str, title: str, body: str) -> str:
     )
     assert re.fullmatch(r"N\d{4,6}", str(answer.get("code"))), answer
     return str(answer["code"])
+
+
+def statuses(server: ConsoleServer, *codes: str) -> set[NoticeStatus]:
+    with session_scope(server.engine) as session:
+        found = session.exec(select(Notice.status).where(col(Notice.code).in_(codes))).all()
+    return set(found)
 
 
 def bot_lines(server: ConsoleServer, topic: str, needle: str) -> list[str]:
@@ -235,12 +242,13 @@ def test_history_filters_from_the_keyboard(
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("没有符合条件的通知")
     page.get_by_label("种类").select_option(label="全部")
+    wait_for(lambda: statuses(server, village, grid) == {NoticeStatus.DONE}, within_s=60)
     page.get_by_label("状态").select_option(label="已送达")
     today = datetime.now(TOWN_TZ).date()
     page.get_by_label("发布自").fill(today.isoformat())
     page.get_by_label("至").fill(today.isoformat())
     page.get_by_role("button", name="筛选").click()
-    expect(rows).to_have_count(2, timeout=15_000)  # both sent by now
+    expect(rows).to_have_count(2)
     codes = {rows.nth(i).get_attribute("data-code") for i in range(2)}
     assert codes == {village, grid}
     page.get_by_label("发布自").fill((today + timedelta(days=1)).isoformat())
