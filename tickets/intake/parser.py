@@ -49,10 +49,9 @@ import math
 import operator
 import re
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 import ahocorasick
 
@@ -67,6 +66,7 @@ from tickets.intake.lexicon import DEFAULT_LEXICON, Lexicon, split_words
 from tickets.intake.location import Locator, writing_register
 from tickets.intake.model import MODEL_FILE, IntakeModel, ModelScores
 from tickets.intake.prefilter import Prefilter
+from tickets.intake.segment import SEGMENTER
 
 __all__ = [
     "CATEGORY_MARGIN",
@@ -281,128 +281,6 @@ _MEDIA: Final = frozenset(
 _OFFICIAL_MENTION: Final = re.compile(r"书记|网格|主任|村长|单元长|社区|村委|镇长|站长|物业")
 
 
-# --- jieba, for single-character cues -----------------------------------------------------
-
-
-_UNSEEN: Final = object()
-_NOT_A_PREFIX: Final = object()
-
-
-class _Segmenter:
-    """A private jieba tokenizer (jieba's global one is left alone), loaded on first use.
-
-    Loading takes about a second and jieba logs it at DEBUG level; both happen once, with
-    the log lowered and import-time warnings of jieba's dependencies silenced.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tokenizer: Any = None
-        self._words: dict[str, None] = {}
-        self._added: set[str] = set()
-        self._log_total = 0.0
-        # Fragment -> ``_log_probability`` (a float, None or _NOT_A_PREFIX), filled as
-        # texts need them.
-        self._logp: dict[str, Any] = {}
-
-    def add_words(self, words: Iterable[str]) -> None:
-        with self._lock:
-            for word in words:
-                if len(word) > 1:
-                    self._words.setdefault(word, None)
-            if self._tokenizer is not None:
-                self._sync()
-
-    def _sync(self) -> None:
-        for word in self._words:
-            if word not in self._added:
-                self._tokenizer.add_word(word, freq=200_000)
-                self._added.add(word)
-        # New words change the total: what was computed from the old one is forgotten.
-        self._log_total = math.log(self._tokenizer.total)
-        self._logp = {}
-
-    def _load(self) -> Any:
-        with self._lock:
-            if self._tokenizer is None:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    import jieba
-
-                    jieba_logger = logging.getLogger("jieba")
-                    level = jieba_logger.level
-                    jieba_logger.setLevel(logging.WARNING)
-                    try:
-                        tokenizer = jieba.Tokenizer()
-                        tokenizer.initialize()
-                    finally:
-                        jieba_logger.setLevel(level)
-                self._tokenizer = tokenizer
-                self._sync()
-            return self._tokenizer
-
-    def warm_up(self) -> None:
-        self._load()
-
-    def _log_probability(self, tokenizer: Any, fragment: str) -> Any:
-        """jieba's log(count) - log(total) of a word; None for a prefix of a word that is
-        not one itself, ``_NOT_A_PREFIX`` for neither. Remembered: texts reuse words."""
-        if fragment not in tokenizer.FREQ:
-            found: Any = _NOT_A_PREFIX
-        else:
-            count = tokenizer.FREQ[fragment]
-            found = math.log(count) - self._log_total if count else None
-        self._logp[fragment] = found
-        return found
-
-    def single_character_words(self, run: str) -> frozenset[int]:
-        """Offsets in ``run`` (Chinese characters only) of one-character words.
-
-        This is jieba's precise mode without HMM (``cut(run, HMM=False)``) for a run of
-        Chinese characters: its ``get_DAG`` and ``calc`` steps (``cut`` spends more time
-        splitting the text into blocks than segmenting a short run), done here in one
-        pass over jieba's dictionary with the same arithmetic, so the same route.
-        """
-        tokenizer = self._load()
-        logp = self._logp
-        n = len(run)
-        score = [0.0] * (n + 1)
-        route = [0] * (n + 1)
-        for k in range(n - 1, -1, -1):
-            # The words of the dictionary starting at k (every prefix of a word is in the
-            # dictionary, with no probability unless it is a word); the best (score, end),
-            # as jieba's max: a later end wins a tie.
-            best = -math.inf
-            end = -1
-            i = k
-            while i < n:
-                fragment = run[k : i + 1]
-                word = logp.get(fragment, _UNSEEN)
-                if word is _UNSEEN:
-                    word = self._log_probability(tokenizer, fragment)
-                if word is _NOT_A_PREFIX:
-                    break
-                if word is not None:
-                    candidate = word + score[i + 1]
-                    if candidate >= best:
-                        best, end = candidate, i
-                i += 1
-            if end < 0:  # no word starts here: the character alone, with count 1
-                best, end = -self._log_total + score[k + 1], k
-            score[k], route[k] = best, end
-        offsets: set[int] = set()
-        position = 0
-        while position < n:
-            end = route[position] + 1
-            if end - position == 1:
-                offsets.add(position)
-            position = end
-        return frozenset(offsets)
-
-
-_SEGMENTER: Final = _Segmenter()
-
-
 # --- phrase matching ----------------------------------------------------------------------
 
 
@@ -563,7 +441,7 @@ def _standalone(text: str, hits: Sequence[_Hit]) -> set[int]:
         if run is None:
             continue
         offset = run.start()
-        for position in _SEGMENTER.single_character_words(run.group(0)):
+        for position in SEGMENTER.single_character_words(run.group(0)):
             alone.add(offset + position)
         done.update(range(run.start(), run.end()))
     return alone
@@ -699,7 +577,7 @@ class Parser:
         )
         # Only the curated domain words: adding every cue phrase would let one table's
         # phrase (在撬) swallow another table's single-character cue (撬).
-        _SEGMENTER.add_words(lexicon.words)
+        SEGMENTER.add_words(lexicon.words)
 
     @property
     def model(self) -> IntakeModel | None:
@@ -710,7 +588,7 @@ class Parser:
 
     def warm_up(self) -> None:
         """Load jieba and the model now rather than on the first message."""
-        _SEGMENTER.warm_up()
+        SEGMENTER.warm_up()
         _ = self.model
 
     def parse(self, text: str) -> ParsedMessage:

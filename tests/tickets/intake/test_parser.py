@@ -33,14 +33,20 @@ from tickets.intake.model import (
     read_training_files,
 )
 from tickets.intake.parser import (
-    _SEGMENTER,
     ParsedMessage,
     Parser,
     _normalised_body,
-    _Segmenter,
     default_parser,
     parse_message,
     title_of,
+)
+from tickets.intake.segment import (
+    ADDED_WORD_FREQUENCY,
+    SEGMENTER,
+    WORDS_FILE,
+    Segmenter,
+    WordTable,
+    jieba_dictionary,
 )
 
 DEV_SET = DATA_DIR / "dev.jsonl"
@@ -330,20 +336,50 @@ def test_a_lexicon_rejects_bad_weights() -> None:
         DEFAULT_LEXICON.with_keywords("has space", ["某词"])
 
 
-def test_loading_jieba_is_quiet(capfd: pytest.CaptureFixture[str]) -> None:
-    # jieba logs "Building prefix dict ..." on stderr when it loads: not in our output.
-    segmenter = _Segmenter()
+def test_the_shipped_word_table_is_jiebas_dictionary() -> None:
+    # jieba_words.npz is jieba's prefix dictionary (gridcast parse --build-words).
+    assert WordTable.load(WORDS_FILE).same_as(WordTable.from_dictionary(*jieba_dictionary()))
+
+
+def test_the_segmenter_cuts_as_jieba_does_with_the_lexicons_words(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import jieba
+
+    words = ["化粪池", "窨井盖", "化粪", "垃圾桶边"]
+    segmenter = Segmenter()
+    segmenter.add_words(words)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        segmenter.warm_up()
-    captured = capfd.readouterr()
-    assert (captured.out, captured.err) == ("", "")
-    assert logging.getLogger("jieba").level == logging.DEBUG  # jieba's own level, restored
+        segmenter.warm_up()  # quiet, and no jieba needed
+    assert capfd.readouterr() == ("", "")
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    for word in words:
+        tokenizer.add_word(word, freq=ADDED_WORD_FREQUENCY)
+    capfd.readouterr()
+    runs = [
+        "太吵了",
+        "吃火锅",
+        "楼下化粪池满了臭气熏天",
+        "窨井盖被偷了小孩差点掉下去",
+        "垃圾桶边上全是苍蝇",
+        "隔壁装修电钻从早到晚吵得人睡不着",
+        "着了火快来人啊",
+        "国欢镇黄霞村村口那条路塌了",
+    ]
+    for run in runs:
+        offsets, position = set(), 0
+        for piece in tokenizer.cut(run, HMM=False):
+            if len(piece) == 1:
+                offsets.add(position)
+            position += len(piece)
+        assert segmenter.single_character_words(run) == frozenset(offsets), run
 
 
 def test_jieba_segments_single_character_words() -> None:
-    assert 1 in _SEGMENTER.single_character_words("太吵了")  # 太 / 吵 / 了
-    assert 1 not in _SEGMENTER.single_character_words("吃火锅")  # 吃火锅 is one word
+    assert 1 in SEGMENTER.single_character_words("太吵了")  # 太 / 吵 / 了
+    assert 1 not in SEGMENTER.single_character_words("吃火锅")  # 吃火锅 is one word
 
 
 def _assert_targets(path: Path) -> None:
@@ -648,7 +684,7 @@ def test_the_model_file_ships_with_the_package() -> None:
     # A wheel holds the data files that pyproject.toml names, and only those.
     pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
     shipped = pyproject["tool"]["setuptools"]["package-data"]["tickets.intake.data"]
-    assert MODEL_FILE.name in shipped
+    assert MODEL_FILE.name in shipped and WORDS_FILE.name in shipped
     assert all(any(path.match(p) for p in shipped) for path in TRAINING_FILES)
 
 
