@@ -74,6 +74,7 @@ HELDOUT_FILES: Final = (
     DATA_DIR / "chat.heldout.jsonl",
     DATA_DIR / "longform.heldout.jsonl",
     DATA_DIR / "voice.heldout.jsonl",
+    DATA_DIR / "blind.heldout.jsonl",
 )
 """One held-out part per register; see ``data/README.md``."""
 NGRAM_MAX: Final = 2

@@ -422,6 +422,28 @@ def test_held_out_figures_per_register(register: str) -> None:
     assert report.location_exact is not None and report.location_exact >= location
 
 
+# blind.heldout.jsonl: 240 messages of all three registers, written on 2026-12-03 by a
+# helper who saw neither the parser nor any labelled file, measured once (floors).
+BLIND_FLOORS = {
+    # register: (F1, category, urgent recall, urgent precision, location exact)
+    "chat": (0.97, 0.83, 1.0, 0.57, 0.56),
+    "longform": (0.97, 0.98, 0.90, 0.90, 0.35),
+    "voice": (0.97, 0.87, 1.0, 0.88, 0.54),
+}
+
+
+@pytest.mark.parametrize("register", sorted(BLIND_FLOORS))
+def test_blind_set_figures_per_register(register: str) -> None:
+    rows = [r for r in load_labelled(DATA_DIR / "blind.heldout.jsonl") if r.register == register]
+    report = evaluate(rows)
+    f1, category, urgent_recall, urgent_precision, location = BLIND_FLOORS[register]
+    assert report.f1 is not None and report.f1 >= f1
+    assert report.category_accuracy is not None and report.category_accuracy >= category
+    assert report.urgent_recall is not None and report.urgent_recall >= urgent_recall
+    assert report.urgent_precision is not None and report.urgent_precision >= urgent_precision
+    assert report.location_exact is not None and report.location_exact >= location
+
+
 # --- gridcast parse -----------------------------------------------------------------------
 
 
