@@ -99,15 +99,23 @@ async def serve(
     *,
     announce: Callable[[list[str], bool], None] | None = None,
     stop: asyncio.Event | None = None,
+    web_only: bool = False,
 ) -> None:
-    """Start everything, announce the URLs, and run until SIGINT/SIGTERM or ``stop``."""
+    """Start everything, announce the URLs, and run until SIGINT/SIGTERM or ``stop``.
+
+    ``web_only`` (``gridcast web``): the console and the API alone, asking the process
+    that runs the bots for what needs them; no sandbox, bots or scheduler here."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    sandbox = await build_sandbox(settings) if needs_sandbox(settings) else None
-    app = create_app(settings, sandbox=sandbox)
+    if web_only:
+        sandbox = None
+        app = create_app(settings, run_bots=False, remote_desk=True)
+    else:
+        sandbox = await build_sandbox(settings) if needs_sandbox(settings) else None
+        app = create_app(settings, sandbox=sandbox)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=ACCESS_LOG, access_log_class=AccessLogger
     )

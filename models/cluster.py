@@ -4,19 +4,22 @@
   and the epoch (fencing token) that grows on every claim;
 * :class:`ClusterWorker`: the registry of worker processes and their heartbeats;
 * :class:`ClusterJobRun`: one row per scheduled job and period that ran, so a period runs
-  once across the cluster, whichever process leads.
+  once across the cluster, whichever process leads;
+* :class:`ClusterRequest`: work a web process hands to the process that holds the bots
+  (plan and send a notice, recall it, send a private message), and its answer.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
 
-__all__ = ["AccountLease", "ClusterJobRun", "ClusterWorker"]
+__all__ = ["AccountLease", "ClusterJobRun", "ClusterRequest", "ClusterWorker"]
 
 
 class AccountLease(SQLModel, table=True):
@@ -58,3 +61,23 @@ class ClusterJobRun(SQLModel, table=True):
     period_start: datetime = Field(primary_key=True, sa_type=UTCDateTime)
     worker_id: str = ""
     ran_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ClusterRequest(SQLModel, table=True):
+    """One request from a web process to the bot process, and its answer.
+
+    ``state``: ``waiting`` (nobody took it), ``taken`` (a bot process is doing it),
+    ``answered``, or ``abandoned`` (its web process stopped waiting before anyone took
+    it: it will never be done)."""
+
+    __tablename__ = "cluster_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    verb: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default="waiting", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    taken_by: str | None = None
+    taken_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

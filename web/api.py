@@ -11,10 +11,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
+from bot.desk import Desk
 from bot.store import accounts_report
 from broadcast import service as notices
 from broadcast.compose import ALL_LEVELS, NoticeInvalid
-from broadcast.engine import Broadcaster, NoticeRequest
+from broadcast.engine import NoticeRequest
 from core.policy import Permission
 from core.privacy import ANONYMOUS, Viewer
 from models.auth import AuditOutcome
@@ -24,7 +25,7 @@ from models.enums import Level
 from models.org import OrgPath
 from orgtree.service import OrgPathNotFound, level_counts, resolve_path, subtree
 from web.endpoints import Api, ApiError, Strict
-from web.keys import BROADCASTER, ENGINE, SETTINGS
+from web.keys import BROADCASTER, DESK, ENGINE, SETTINGS
 from web.security import audit, authorize, principal_of
 
 api = Api()
@@ -240,11 +241,11 @@ class BotStatusOut(Strict):
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _broadcaster(request: web.Request) -> Broadcaster:
-    broadcaster = request.app.get(BROADCASTER)
-    if broadcaster is None:
+def _desk(request: web.Request) -> Desk:
+    desk = request.app.get(DESK)
+    if desk is None:
         raise ApiError(503, "本进程没有运行机器人，不能发送通知 (no bots in this process)")
-    return broadcaster
+    return desk
 
 
 async def _org_scope(request: web.Request, path: str) -> OrgPath:
@@ -335,7 +336,7 @@ async def create_notice(request: web.Request, *, body: NoticeIn) -> NoticePlanOu
     scope = await _org_scope(request, body.scope)
     principal = await authorize(request, Permission.ISSUE_NOTICE, scope=scope)
     settings = request.app[SETTINGS]
-    broadcaster = _broadcaster(request)
+    desk = _desk(request)
     notice = NoticeRequest(
         title=body.title,
         body=body.body,
@@ -349,9 +350,7 @@ async def create_notice(request: web.Request, *, body: NoticeIn) -> NoticePlanOu
         channel="web",
     )
     try:
-        prepared = await broadcaster.prepare(notice)
-        if body.confirm:
-            await broadcaster.confirm(prepared.code)
+        prepared = await desk.prepare(notice, confirm=body.confirm)
     except NoticeInvalid as exc:
         raise ApiError(400, str(exc)) from None
     except OrgPathNotFound as exc:
@@ -397,12 +396,12 @@ async def confirm_or_cancel_notice(
     await authorize(
         request, Permission.MANAGE_NOTICE, scope=scope, issuer_person_id=issuer, target=params.code
     )
-    broadcaster = _broadcaster(request)
+    desk = _desk(request)
     try:
         if params.action == "confirm":
-            await broadcaster.confirm(params.code)
+            await desk.confirm(params.code)
         else:
-            await broadcaster.cancel(params.code)
+            await desk.cancel(params.code)
     except notices.NoticeNotFound as exc:
         raise ApiError(404, str(exc)) from None
     except NoticeInvalid as exc:

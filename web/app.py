@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from cryptography.fernet import Fernet
 from sqlmodel import Session, select
 
+from bot.desk import LocalDesk, RemoteDesk, desk_handlers
 from bot.hub import BotHub
 from bot.routers.directory import directory_router
 from bot.routers.households import households_router
@@ -31,6 +33,8 @@ from bot.transport import ChatTransport
 from broadcast.chasing import Chaser
 from broadcast.engine import SEND_JITTER_S, Broadcaster
 from broadcast.household_visits import add_household_visit_job
+from cluster.backend import is_postgres_url
+from cluster.requests import RequestServer
 from core.clock import utcnow
 from core.config import BotAccountSettings, Settings
 from core.policy import Permission
@@ -49,7 +53,7 @@ from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
 from web import admin, api, cap, console, health, metrics, open311, openapi, privacy, signin
 from web.endpoints import Api, guarded
-from web.keys import BROADCASTER, CHASER, ENGINE, HUB, SETTINGS
+from web.keys import BROADCASTER, CHASER, DESK, ENGINE, HUB, SETTINGS
 from web.metrics import METRICS_LISTENER, MetricsListener
 from web.observability import request_id_middleware
 from web.ops_jobs import add_ops_jobs, count_database_errors
@@ -190,20 +194,30 @@ def bots_ctx(
                 window=settings.broadcast.ack_window,
             ),
         )
+        desk = LocalDesk(broadcaster, chaser, hub.send)
         app[HUB] = hub
         app[BROADCASTER] = broadcaster
         app[CHASER] = chaser
+        app[DESK] = desk
         await hub.start({a.id: a.name or a.id for a in accounts})
         resumed = await broadcaster.resume()
         if resumed:
             log.info("resumed %d notice(s) interrupted by the last stop", len(resumed))
-        chasing = asyncio.create_task(chaser.run(), name="chasing")
+        tasks = [asyncio.create_task(chaser.run(), name="chasing")]
+        url = settings.database_url
+        if is_postgres_url(url):  # web processes (gridcast web) hand their requests here
+            server = RequestServer(
+                engine, desk_handlers(desk), worker=f"run-{os.getpid()}", listen_url=url
+            )
+            tasks.append(asyncio.create_task(server.run(), name="requests"))
         try:
             yield
         finally:
-            chasing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await chasing
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await broadcaster.stop()
             await hub.stop()
 
@@ -248,10 +262,13 @@ def create_app(
     sandbox: Sandbox | None = None,
     transport_factory: TransportFactory = _wechaty_transport,
     run_bots: bool = True,
+    remote_desk: bool = False,
 ) -> web.Application:
     """The whole process as one application: web API, and the sandbox, bots and scheduler.
 
-    ``run_bots=False`` serves the database-backed API only (tests, read-only consoles).
+    ``run_bots=False`` serves the database-backed API only (tests, read-only consoles);
+    with ``remote_desk`` (``gridcast web``, PostgreSQL) what needs the bots is asked of the
+    process that runs them (:class:`bot.desk.RemoteDesk`).
     """
     app = web.Application(
         middlewares=[
@@ -272,6 +289,8 @@ def create_app(
     if run_bots:
         app.cleanup_ctx.append(bots_ctx(sandbox, transport_factory))
         app.cleanup_ctx.append(scheduler_ctx)
+    elif remote_desk:
+        app.cleanup_ctx.append(_remote_desk_ctx)
     app.add_routes(health.routes)
     app[METRICS_LISTENER] = MetricsListener()
     app.add_routes(metrics.routes)
@@ -285,6 +304,11 @@ def create_app(
     console.setup(app)  # the officials' console at /console/
     app.router.add_get("/", _home)
     return app
+
+
+async def _remote_desk_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[DESK] = RemoteDesk(app[ENGINE])
+    yield
 
 
 def _session_middleware(settings: Settings) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.desk import Desk
 from bot.hub import BotHub
 from broadcast.chasing import Chaser
 from broadcast.engine import Broadcaster
@@ -15,3 +16,5 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 HUB = web.AppKey("hub", BotHub)
 BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 CHASER = web.AppKey("chaser", Chaser)
+DESK = web.AppKey("desk", Desk)
+"""What the web asks of the bots: here (gridcast run) or in the bot process (gridcast web)."""

@@ -33,6 +33,7 @@ from aiohttp_session import get_session
 from cryptography.fernet import Fernet
 from sqlmodel import Session
 
+from bot.desk import DeskUnavailable
 from core.audit import record
 from core.clock import utcnow
 from core.config import Settings
@@ -289,6 +290,8 @@ async def security_middleware(
         return await _guard(request, handler)
     except ApiError as exc:
         return exc.response()
+    except DeskUnavailable as exc:  # gridcast web: no bot process answered
+        return ApiError(503, str(exc), code="bots_unavailable").response()
     except web.HTTPException as exc:
         if exc.status >= 400 and not exc.content_type.endswith("json"):
             kept = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}

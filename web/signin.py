@@ -33,7 +33,7 @@ from models.org import Person
 from orgtree.principals import bind_contact, person_principal
 from orgtree.roster import normalize_phone
 from web.endpoints import Api, ApiError, Strict
-from web.keys import ENGINE, HUB, SETTINGS
+from web.keys import DESK, ENGINE, SETTINGS
 from web.security import CSRF_HEADER, audit, client_address, principal_of
 
 CODE_TTL = timedelta(minutes=5)
@@ -131,8 +131,8 @@ async def request_code(request: web.Request, *, body: CodeIn) -> CodeOut:
     phone = _phone(body.phone)
     client = client_address(request)
     now = utcnow()
-    hub = request.app.get(HUB)
-    if hub is None:
+    desk = request.app.get(DESK)
+    if desk is None:
         raise ApiError(503, "本进程没有运行机器人，无法发送验证码；请用密码登录")
     code = f"{secrets.randbelow(1_000_000):06d}"
 
@@ -187,7 +187,7 @@ async def request_code(request: web.Request, *, body: CodeIn) -> CodeOut:
             "如非本人操作，请忽略并告知网格长。"
         )
         try:
-            await hub.send(Reply(text=text, contact_id=contact))
+            await desk.send(Reply(text=text, contact_id=contact))
         except Exception as exc:  # the person cannot be reached: same answer, logged
             await audit(
                 request,

@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "run",
         "Start the whole system: web server (and, as configured, sandbox, bots, scheduler).",
     ),
+    "web": (
+        "gridcast.cli.system",
+        "web",
+        "Serve the console and the API only, as one of any number of web processes.",
+    ),
     "db": ("gridcast.cli.system", "db", "Database schema."),
     "config": ("gridcast.cli.system", "config_group", "The deployment's configuration."),
     "org": ("gridcast.cli.org", "org", "The town's org tree (镇/村/网格/单元) and roster."),

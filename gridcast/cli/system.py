@@ -64,6 +64,40 @@ def run(settings: Settings, port: int | None) -> None:
         raise click.ClickException(f"无法启动网络服务 (cannot listen): {exc}") from None
 
 
+@click.command()
+@with_settings
+@click.option("--port", type=int, help="Web port (overrides web.port; 0 picks a free one).")
+def web(settings: Settings, port: int | None) -> None:
+    """Serve the console and the API only, as one of any number of web processes."""
+    from cluster.backend import is_postgres_url
+    from gridcast.runtime import serve
+
+    if not is_postgres_url(settings.database_url):
+        raise click.ClickException(
+            "gridcast web 需要 PostgreSQL (database.url)；用 SQLite 时 gridcast run 自己提供控制台"
+        )
+    if port is not None:
+        settings = settings.model_copy(
+            update={"web": settings.web.model_copy(update={"port": port})}
+        )
+
+    def announce(urls: list[str], _sandbox: bool) -> None:
+        for url in urls:
+            click.echo(
+                f"gridcast {gridcast.__version__} 控制台与接口: {url}  (健康检查 {url}/healthz)"
+            )
+        click.echo(
+            "发送通知、撤回、催办和私信由运行机器人的 gridcast run 进程执行。按 Ctrl-C 停止。"
+        )
+
+    try:
+        asyncio.run(serve(settings, announce=announce, web_only=True))
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"无法启动网络服务 (cannot listen): {exc}") from None
+
+
 @click.group()
 def db() -> None:
     """Database schema."""

@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from bot.desk import LocalDesk
 from bot.hub import BotHub
 from broadcast import service
 from broadcast.engine import Broadcaster, NoticeRequest
@@ -29,7 +30,7 @@ from models.db import session_scope
 from models.org import Person
 from tests.broadcast.harness import ROSTER, fake
 from web.app import create_app
-from web.keys import BROADCASTER
+from web.keys import BROADCASTER, DESK
 from web.security import CSRF_HEADER
 
 ROW = ROSTER.rows[0]
@@ -52,7 +53,7 @@ def person_id(engine: Engine, phone: str) -> int:
 async def console(
     system: tuple[BotHub, Broadcaster], settings: Settings, engine: Engine
 ) -> AsyncIterator[tuple[TestClient, Broadcaster]]:
-    _hub, broadcaster = system
+    hub, broadcaster = system
     hasher = PasswordHasher()
     with session_scope(engine) as session:
         for person in (CHIEF, LEADER):
@@ -67,6 +68,7 @@ async def console(
             )
     app = create_app(settings, run_bots=False)
     app[BROADCASTER] = broadcaster
+    app[DESK] = LocalDesk(broadcaster, None, hub.send)
     async with TestClient(TestServer(app)) as client:
         yield client, broadcaster
 

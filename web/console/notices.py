@@ -17,7 +17,6 @@ from sqlmodel import Session, col, select
 from broadcast import actions
 from broadcast import service as notices
 from broadcast.compose import MAX_BODY_CHARS, NoticeInvalid
-from broadcast.engine import Prepared
 from broadcast.history import (
     KIND_ZH,
     STATUS_ZH,
@@ -39,7 +38,7 @@ from web.console.base import CONSOLE, page, principal_required, routes, widest_s
 from web.console.live import event_stream
 from web.console.scopes import notice_scopes, picker_places, viewer_of
 from web.endpoints import ApiError, guarded
-from web.keys import BROADCASTER, CHASER, ENGINE, SETTINGS
+from web.keys import DESK, ENGINE, SETTINGS
 from web.security import audit, authorize
 
 NOTICE_CODE = r"{code:N\d{4,6}}"
@@ -311,7 +310,7 @@ async def notice_page(request: web.Request) -> web.StreamResponse:
             "can_chase": manage
             and notice.ack_required
             and notice.status in (NoticeStatus.SENDING, NoticeStatus.DONE)
-            and CHASER in request.app,
+            and DESK in request.app,
             "crumbs": crumbs,
             "max_body": MAX_BODY_CHARS,
         },
@@ -365,7 +364,7 @@ async def _manage(request: web.Request, verb: str) -> tuple[Notice, OrgPath, Pri
         target=code,
     )
     word = {"recall": "撤回", "correct": "更正", "chase": "催办"}[verb]
-    if BROADCASTER not in request.app:
+    if DESK not in request.app:
         raise ApiError(503, f"本进程没有运行机器人，不能{word}通知")
     form = await request.post()
     if verb == "chase":
@@ -377,13 +376,10 @@ async def _manage(request: web.Request, verb: str) -> tuple[Notice, OrgPath, Pri
     return notice, scope, principal, text
 
 
-def _done(message: str, notice: Notice, child: Prepared | None) -> web.Response:
+def _done(message: str, notice: Notice, child_code: str | None) -> web.Response:
+    code = child_code or notice.code
     return web.json_response(
-        {
-            "message": message,
-            "code": child.code if child else notice.code,
-            "redirect": f"{CONSOLE}notices/{child.code if child else notice.code}",
-        }
+        {"message": message, "code": code, "redirect": f"{CONSOLE}notices/{code}"}
     )
 
 
@@ -394,8 +390,7 @@ async def recall(request: web.Request) -> web.StreamResponse:
     (its issuer or a town official; the form's ``reason`` is optional)."""
     notice, scope, principal, reason = await _manage(request, "recall")
     try:
-        recalled = await actions.recall(
-            request.app[BROADCASTER],
+        recalled = await request.app[DESK].recall(
             notice.code,
             issuer_name=principal.name,
             issuer_person_id=principal.person_id,
@@ -406,15 +401,15 @@ async def recall(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, str(exc)) from None
     except notices.NoticeNotFound as exc:
         raise ApiError(404, str(exc)) from None
-    child = recalled.retraction
+    child = recalled.retraction_code
     await audit(
         request,
         "notice.recall",
         target=notice.code,
         scope=scope,
-        message=f"撤回 {notice.code}" + (f"（{child.code}）" if child else ""),
+        message=f"撤回 {notice.code}" + (f"（{child}）" if child else ""),
     )
-    return _done(recalled.summary_zh(), notice, child)
+    return _done(recalled.summary_zh, notice, child)
 
 
 @routes.post(CONSOLE + "notices/" + NOTICE_CODE + "/correct")
@@ -426,8 +421,7 @@ async def correct(request: web.Request) -> web.StreamResponse:
     if not body.strip():
         raise ApiError(400, "请写上更正的内容")
     try:
-        prepared = await actions.correct(
-            request.app[BROADCASTER],
+        prepared = await request.app[DESK].correct(
             notice.code,
             body,
             issuer_name=principal.name,
@@ -453,7 +447,7 @@ async def correct(request: web.Request) -> web.StreamResponse:
     )
     if notice.ack_required:
         text += "各群对更正的“收到”单独统计。"
-    return _done(text, notice, prepared)
+    return _done(text, notice, prepared.code)
 
 
 @routes.post(CONSOLE + "notices/" + NOTICE_CODE + "/chase")
@@ -462,10 +456,10 @@ async def chase(request: web.Request) -> web.StreamResponse:
     """催办: every silent unit and grid group of the notice is reminded now, as ``#催办``
     in chat (its issuer or a town official)."""
     notice, scope, _principal, _text = await _manage(request, "chase")
-    if CHASER not in request.app:
+    if DESK not in request.app:
         raise ApiError(503, "本进程没有运行机器人，不能催办")
     try:
-        reminded = await request.app[CHASER].chase_now(notice.code)
+        reminded = await request.app[DESK].chase(notice.code)
     except notices.NoticeNotFound as exc:
         raise ApiError(404, str(exc)) from None
     await audit(

@@ -33,7 +33,7 @@ from tickets.rows import load_ticket
 from web.console.base import CONSOLE, page, principal_required, routes
 from web.console.scopes import ticket_scopes
 from web.endpoints import ApiError, guarded, json_response
-from web.keys import ENGINE, HUB, SETTINGS
+from web.keys import DESK, ENGINE, SETTINGS
 from web.security import audit, authorize, send_or_audit
 
 TICKET_CODE = r"{code:T\d{8}-\d{4,6}}"
@@ -138,7 +138,7 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "；".join(problems), problems=problems)
     command = ConsultCommand(code=code, conclusion=conclusion, owner_name=owner, due_on=due)
     person_id = principal.person_id
-    hub = request.app.get(HUB)
+    desk = request.app.get(DESK)
 
     def work(session: Session) -> tuple[str, tuple[Reply, ...]]:
         person = session.get(Person, person_id)
@@ -147,7 +147,7 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
         recorded = record_consultation(
             session, settings, command, contact_id=contact_id_of(person), name=person.name, now=now
         )
-        if hub is None:
+        if desk is None:
             queue_replies(session=session, replies=recorded.replies, now=now)
         return recorded.reply, recorded.replies
 
@@ -164,8 +164,8 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
             message=reason,
         )
         raise ApiError(409, reason, code="refused") from None
-    if hub is not None:
-        await send_or_audit(request, hub.send, replies, "ticket.consult", target=code, scope=scope)
+    if desk is not None:
+        await send_or_audit(request, desk.send, replies, "ticket.consult", target=code, scope=scope)
     await audit(request, "ticket.consult", target=code, scope=scope, message=conclusion[:200])
     return json_response({"message": reply, "redirect": f"{CONSOLE}consult"})
 

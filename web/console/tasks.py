@@ -30,7 +30,7 @@ from tickets.outbox import queue_replies
 from web.console.base import CONSOLE, page, principal_required, routes, widest_scope
 from web.console.scopes import picker_places, ticket_scopes
 from web.endpoints import ApiError, guarded, json_response
-from web.keys import ENGINE, HUB, SETTINGS
+from web.keys import DESK, ENGINE, SETTINGS
 from web.security import audit, authorize
 
 TASK_CODE = r"{code:R\d{4,6}}"
@@ -266,7 +266,7 @@ async def task_assign(request: web.Request) -> web.StreamResponse:
     if problems or deadline is None:
         raise ApiError(400, "；".join(problems), problems=problems)
     checklist = str(form.get("checklist", "")) in ("1", "on", "true", "True")
-    hub = request.app.get(HUB)
+    desk = request.app.get(DESK)
     person_id = principal.person_id
 
     def work(session: Session) -> tuple[str, list[Reply], list[AssignmentRow]]:
@@ -284,7 +284,7 @@ async def task_assign(request: web.Request) -> web.StreamResponse:
             body=body,
             checklist=checklist,
         )
-        if hub is None:  # no bot in this process: the running system's timer job sends them
+        if desk is None:  # no bot in this process: the running system's timer job sends them
             queue_replies(session=session, replies=replies, now=now)
         return task.code, replies, task_status(session, task.code)[1]
 
@@ -300,10 +300,10 @@ async def task_assign(request: web.Request) -> web.StreamResponse:
         )
         raise ApiError(400, exc.message) from None
     scope = paths[0] if len(paths) == 1 else ()
-    if hub is not None:
+    if desk is not None:
         for message in replies:
             try:
-                await hub.send(message)
+                await desk.send(message)
             except Exception as exc:  # the task stands; the grid leader was not told
                 await audit(
                     request,

@@ -48,7 +48,7 @@ from tickets.queries import ticket_detail
 from web.console.base import CONSOLE, page, principal_required, routes
 from web.console.live import event_stream
 from web.endpoints import ApiError, guarded
-from web.keys import ENGINE, HUB, SETTINGS
+from web.keys import DESK, ENGINE, SETTINGS
 from web.security import audit, authorize, send_or_audit
 
 EXPORT_LIMIT = 100_000
@@ -375,7 +375,7 @@ async def ticket_act(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, f"「{text}」不是工单操作")
     person_id = principal.person_id
     now = utcnow()
-    hub = request.app.get(HUB)
+    desk = request.app.get(DESK)
 
     def work(session: Session) -> tuple[str, tuple[Reply, ...], TicketState]:
         person = session.get(Person, person_id)
@@ -395,7 +395,7 @@ async def ticket_act(request: web.Request) -> web.StreamResponse:
             # In chat the answer lands in the group the command was written in; from the
             # console it goes to the group the ticket came from, where its reporters are.
             replies = (Reply(outcome.reply, room_id=row.origin_room_id), *replies)
-        if hub is None:  # no bot in this process: the bot's timer job sends them
+        if desk is None:  # no bot in this process: the bot's timer job sends them
             queue_replies(session=session, replies=replies, now=now, ticket_id=row.id)
         return outcome.reply, replies, outcome.state
 
@@ -413,8 +413,8 @@ async def ticket_act(request: web.Request) -> web.StreamResponse:
             message=reason,
         )
         raise ApiError(409, reason, code="refused") from None
-    if hub is not None:
-        await send_or_audit(request, hub.send, replies, f"ticket.{verb}", target=code, scope=scope)
+    if desk is not None:
+        await send_or_audit(request, desk.send, replies, f"ticket.{verb}", target=code, scope=scope)
     await audit(request, f"ticket.{verb}", target=code, scope=scope, message=reply[:200])
     return web.Response(
         text=json.dumps(
