@@ -280,9 +280,9 @@ class _Run:
     """Items no usable account could take (written ``unreachable``): planned again when an
     account comes back."""
     closing: bool = False
+    """Every sender has finished: a change now goes to the database path."""
     retracted: bool = False
     """撤回: nothing more is planned or posted."""
-    """Every sender has finished: a change now goes to the database path."""
     replan_at: asyncio.TimerHandle | None = None
     events: list[float] = field(default_factory=list)
     """Monotonic times of the state changes waiting for the next re-plan."""
