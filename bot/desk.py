@@ -358,4 +358,6 @@ class RemoteDesk:
         return int((await self._ask("notice.chase", {"code": code}))["reminded"])
 
     async def send(self, reply: Reply) -> None:
+        if reply.attachment is not None:  # files go from the bot process's own jobs only
+            raise ValueError("web processes send text messages only")
         await self._ask("send", _reply_json(reply))
