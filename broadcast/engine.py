@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -338,6 +339,9 @@ class Broadcaster:
         self._late_window = late_window
         self._reminder_rate_share = reminder_rate_share
         self._status: dict[str, AccountStatus] = {}
+        self._online_since: dict[str, float] = {}
+        """When each account last came back (monotonic): a later failure of an earlier
+        post is not a new loss."""
         self._back: set[str] = set()
         """Accounts back since the last look for unreachable groups of finished notices."""
         self._stopping = False
@@ -918,6 +922,7 @@ class Broadcaster:
                 run.returned.append(item)
                 self._schedule_replan(run)
                 continue
+            posted_at = time.monotonic()
             try:
                 message_id = await self._messenger.send_as(
                     account_id, item.reply or Reply(text=run.text, room_id=item.room_id)
@@ -928,7 +933,10 @@ class Broadcaster:
                 self._failover(run, account_id, item)
                 continue  # the re-plan may give this account groups after its cool-down
             except AccountUnavailable as exc:
-                run.dropped.add(account_id)
+                # A post begun before the account was lost can fail after it is back (the
+                # failure takes its time to come): that must not drop it again.
+                if self._online_since.get(account_id, -math.inf) < posted_at:
+                    run.dropped.add(account_id)
                 self._back_to_plan(run, item, f"{account_id} 不可用：{exc.reason}")
                 self._failover(run, account_id, item)
                 continue  # a dropped account gets nothing more: its queue is empty
@@ -1065,6 +1073,7 @@ class Broadcaster:
                     run.changed[account_id].set()
                     self._schedule_replan(run)
         elif status is AccountStatus.ONLINE and previous not in planner.USABLE:
+            self._online_since[account_id] = time.monotonic()
             for run in self._runs.values():
                 if not run.closing:
                     run.dropped.discard(account_id)

@@ -109,9 +109,14 @@ async def test_an_adversarial_loss_mid_notice_still_reaches_every_group_once(
     for account in lost:
         loop.call_later(at, sandbox.logout, account, "测试：账号被迫下线")
     sent_after_return: list[int] = []
+    open_for_it: list[int] = []  # its groups still to be posted when it returns
 
     def come_back() -> None:
         sent_after_return.append(sandbox.account(lost[0]).sent)
+        done = posts(sandbox, code)
+        open_for_it.append(
+            sum(1 for r in rooms if lost[0] in r.bot_account_ids and r.room_id not in done)
+        )
         sandbox.login(lost[0])
 
     loop.call_later(at + 0.3, come_back)
@@ -127,7 +132,9 @@ async def test_an_adversarial_loss_mid_notice_still_reaches_every_group_once(
     assert set(seen) == {r.room_id for r in rooms} and set(seen.values()) == {1}
     # Re-planned within a second of each loss (and of the return).
     assert broadcaster.replan_delays_s and max(broadcaster.replan_delays_s) < 1.0
-    # The account that came back was given work again.
-    assert sandbox.account(lost[0]).sent > sent_after_return[0]
+    # The account that came back was given work again, when some of its groups were still
+    # to be posted (on a loaded machine the others may have taken them all by then).
+    if open_for_it[0] >= 3:
+        assert sandbox.account(lost[0]).sent > sent_after_return[0], open_for_it
     # Well within what the loss-aware prediction said (timer jitter at five times the rate).
     assert report["time_to"]["100%"] <= prepared["predicted_reach_under_loss_s"] + 2.0

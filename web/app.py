@@ -34,6 +34,7 @@ from broadcast.chasing import Chaser
 from broadcast.engine import SEND_JITTER_S, Broadcaster
 from broadcast.household_visits import add_household_visit_job
 from cluster.backend import is_postgres_url
+from cluster.changes import ChangeFeed
 from cluster.requests import RequestServer
 from core.clock import utcnow
 from core.config import BotAccountSettings, Settings
@@ -52,6 +53,7 @@ from sandbox.control import create_control_app
 from sandbox.sandbox import Sandbox
 from tickets.timers import add_ticket_jobs
 from web import admin, api, cap, console, health, metrics, open311, openapi, privacy, signin
+from web.console.live import FEED
 from web.endpoints import Api, guarded
 from web.keys import BROADCASTER, CHASER, DESK, ENGINE, HUB, SETTINGS
 from web.metrics import METRICS_LISTENER, MetricsListener
@@ -99,7 +101,16 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             await connection.run_sync(require_current_schema, upgrade_hint=UPGRADE_HINT)
         count_database_errors(engine)
         app[ENGINE] = engine
-        yield
+        feed = None
+        if is_postgres_url(settings.database_url):  # the live views wake on NOTIFY
+            feed = ChangeFeed(settings.database_url)
+            feed.start()
+            app[FEED] = feed
+        try:
+            yield
+        finally:
+            if feed is not None:
+                await feed.stop()
     finally:
         await engine.dispose()
 

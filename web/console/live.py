@@ -1,5 +1,9 @@
-"""Server-Sent Events for the console: a loop that reads a snapshot every fraction of a
-second and sends it when it changed; the browser's ``EventSource`` reconnects by itself.
+"""Server-Sent Events for the console: a loop that reads a snapshot and sends it when it
+changed; the browser's ``EventSource`` reconnects by itself.
+
+On PostgreSQL the loop reads when the database says its topics changed
+(:class:`cluster.changes.ChangeFeed`, fed by ``LISTEN/NOTIFY``), and every
+``FEED_FALLBACK_S`` anyway; on SQLite (one process) it reads every ``interval_s``.
 
 Every open stream ends when the application shuts down (so a stop does not wait for the
 browsers), or when the snapshot says it is final.
@@ -11,14 +15,21 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-__all__ = ["CLOSING", "event_stream", "live_setup"]
+from cluster.changes import ChangeFeed
+
+__all__ = ["CLOSING", "FEED", "event_stream", "live_setup"]
 
 CLOSING = web.AppKey("console_closing", asyncio.Event)
+FEED = web.AppKey("change_feed", ChangeFeed)
 KEEPALIVE_S = 15.0
+FEED_FALLBACK_S = 5.0
+"""With the change feed: read anyway after this long without a notification."""
+FEED_MIN_GAP_S = 0.05
+"""With the change feed: at most one read per this long, however many changes come."""
 
 Snapshot = Callable[[], Awaitable[tuple[str, dict[str, object]]]]
 """Returns (a version that changes when the data does, the data to send)."""
@@ -42,10 +53,12 @@ async def event_stream(
     final: Callable[[dict[str, object]], bool] = lambda _data: False,
     settled: Callable[[dict[str, object]], bool] = lambda _data: False,
     settled_interval_s: float = 2.0,
+    topics: Sequence[str] = (),
 ) -> web.StreamResponse:
-    """Send ``snapshot`` as ``event`` whenever its version changes, every ``interval_s``
+    """Send ``snapshot`` as ``event`` whenever its version changes, until it is ``final``:
+    read when one of ``topics`` changes (with the change feed), else every ``interval_s``
     (every ``settled_interval_s`` once the last data was ``settled``: little changes any
-    more, as acknowledgements after a notice went out), until it is ``final``."""
+    more, as acknowledgements after a notice went out)."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -55,12 +68,14 @@ async def event_stream(
     )
     await response.prepare(request)
     closing = request.app[CLOSING]
+    feed = request.app.get(FEED) if topics else None
     last_version: str | None = None
     last_sent = time.monotonic()
     wait_s = interval_s
     with contextlib.suppress(ConnectionResetError):
         await response.write(b"retry: 1000\n\n")
         while not closing.is_set():
+            mark = feed.seen(topics) if feed is not None else 0
             version, data = await snapshot()
             if version != last_version:
                 last_version = version
@@ -74,6 +89,25 @@ async def event_stream(
             elif time.monotonic() - last_sent > KEEPALIVE_S:
                 await response.write(b": keep-alive\n\n")
                 last_sent = time.monotonic()
+            if feed is not None:
+                await _until_changed(feed, topics, mark, closing)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(closing.wait(), wait_s)
     return response
+
+
+async def _until_changed(
+    feed: ChangeFeed, topics: Sequence[str], mark: int, closing: asyncio.Event
+) -> None:
+    """Until the feed hears a change of ``topics`` past ``mark`` (at once if it already
+    did), the fallback time passes, or the application closes."""
+    await asyncio.sleep(FEED_MIN_GAP_S)
+    changed = asyncio.ensure_future(feed.wait(topics, mark, FEED_FALLBACK_S))
+    closed = asyncio.ensure_future(closing.wait())
+    try:
+        await asyncio.wait((changed, closed), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (changed, closed):
+            task.cancel()
+        await asyncio.gather(changed, closed, return_exceptions=True)

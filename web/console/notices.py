@@ -28,6 +28,7 @@ from broadcast.history import (
     silent_unit_leaders,
 )
 from broadcast.household_reach import household_report
+from cluster.changes import notice_topic
 from core.clock import TOWN_TZ, utcnow
 from core.policy import Permission, Principal, decide
 from models.broadcast import Notice, NoticeKind, NoticeStatus
@@ -321,10 +322,11 @@ async def notice_page(request: web.Request) -> web.StreamResponse:
 @guarded(Permission.VIEW_NOTICES)
 async def notice_live(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: the live picture whenever a delivery or receipt is recorded
-    (read every 0.3 s while sending, every 2 s after), until every delivery is final and,
+    (on PostgreSQL when the database says so; on SQLite read every 0.3 s while sending,
+    every 2 s after), until every delivery is final and,
     for a notice that asks for receipts, as long as the page stays open."""
     code = request.match_info["code"]
-    _notice_row, scope = await _notice(request, code)
+    notice_row, scope = await _notice(request, code)
     await authorize(request, Permission.VIEW_NOTICES, scope=scope, target=code)
     engine = request.app[ENGINE]
 
@@ -347,7 +349,13 @@ async def notice_live(request: web.Request) -> web.StreamResponse:
         return sent(data) and not (data["ack_required"] and data["status"] == "done")
 
     return await event_stream(
-        request, snapshot, interval_s=0.3, event="reach", final=final, settled=sent
+        request,
+        snapshot,
+        interval_s=0.3,
+        event="reach",
+        final=final,
+        settled=sent,
+        topics=(notice_topic(notice_row.id or 0),),
     )
 
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from cluster.changes import TICKETS_TOPIC
 from core.clock import TOWN_TZ, utcnow
 from core.messaging import Reply
 from core.policy import Permission
@@ -185,7 +186,9 @@ async def board_live(request: web.Request) -> web.StreamResponse:
         value = await run_in_session(request.app[ENGINE], version)
         return value, {"version": value}
 
-    return await event_stream(request, snapshot, interval_s=1.0, event="changed")
+    return await event_stream(
+        request, snapshot, interval_s=1.0, event="changed", topics=(TICKETS_TOPIC,)
+    )
 
 
 def _filter_export(rows: list[BoardRow]) -> list[list[str]]:
