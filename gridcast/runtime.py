@@ -100,11 +100,14 @@ async def serve(
     announce: Callable[[list[str], bool], None] | None = None,
     stop: asyncio.Event | None = None,
     web_only: bool = False,
+    standby: bool = False,
 ) -> None:
     """Start everything, announce the URLs, and run until SIGINT/SIGTERM or ``stop``.
 
     ``web_only`` (``gridcast web``): the console and the API alone, asking the process
-    that runs the bots for what needs them; no sandbox, bots or scheduler here."""
+    that runs the bots for what needs them; no sandbox, bots or scheduler here.
+    ``standby`` (``gridcast run --standby``, PostgreSQL): wait for the deployment's active
+    process to stop, then take over (the sandbox, if any, is this process's own)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,7 +118,7 @@ async def serve(
         app = create_app(settings, run_bots=False, remote_desk=True)
     else:
         sandbox = await build_sandbox(settings) if needs_sandbox(settings) else None
-        app = create_app(settings, sandbox=sandbox)
+        app = create_app(settings, sandbox=sandbox, standby=standby, on_lock_lost=stop.set)
     runner = web.AppRunner(
         app, handle_signals=False, access_log=ACCESS_LOG, access_log_class=AccessLogger
     )

@@ -213,6 +213,11 @@ class AlreadyRunning(DatabaseError):
 
 
 _LOCK_KEY = 0x67726964  # "grid": the advisory lock id of a gridcast deployment
+_KEEPALIVES = (
+    ("tcp_keepalives_idle", 5),
+    ("tcp_keepalives_interval", 2),
+    ("tcp_keepalives_count", 2),
+)
 
 
 class InstanceLock:
@@ -251,6 +256,10 @@ class InstanceLock:
             return
         self._engine = make_engine(self._url)
         self._connection = self._engine.connect()
+        # The server drops this session, and so frees the lock for a standby, within about
+        # 9 s of the holder's machine going silent (TCP keepalives, not the system's 2 h).
+        for setting, value in _KEEPALIVES:
+            self._connection.exec_driver_sql(f"SET {setting} = {value}")
         # Keyed by the schema too: deployments in separate schemas of one database are
         # separate deployments.
         got = self._connection.exec_driver_sql(
@@ -262,6 +271,18 @@ class InstanceLock:
             raise AlreadyRunning(
                 "另一个 gridcast run 正在使用这个数据库（同一模式）；一个部署只能运行一个 (another gridcast run holds it)"
             )
+
+    def alive(self) -> bool:
+        """Whether the lock is still held: on PostgreSQL, its session still answers (a lost
+        session means the lock may already be another process's)."""
+        if self._connection is None:
+            return self._file is not None or backend_name(self._url) == "sqlite"
+        try:
+            self._connection.exec_driver_sql("SELECT 1").scalar()
+            self._connection.commit()
+        except Exception:
+            return False
+        return True
 
     def release(self) -> None:
         if self._file is not None:

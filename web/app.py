@@ -41,6 +41,7 @@ from core.config import BotAccountSettings, Settings
 from core.policy import Permission
 from models.db import (
     UPGRADE_HINT,
+    AlreadyRunning,
     InstanceLock,
     make_async_engine,
     require_current_schema,
@@ -64,6 +65,10 @@ from web.security import SESSION_COOKIE, principal_of, security_middleware, sess
 log = logging.getLogger(__name__)
 
 CHASE_INTERVAL_S = 30
+LOCK_CHECK_S = 1.0
+"""How often the active process checks its deployment lock (and a standby tries for it)."""
+STANDBY = web.AppKey("standby", bool)
+LOCK_LOST: web.AppKey[Callable[[], None]] = web.AppKey("lock_lost")
 
 TransportFactory = Callable[[str, str, str], ChatTransport]
 """(account id, endpoint, token) -> transport; the default is the wechaty one."""
@@ -120,13 +125,61 @@ def _org_paths(session: Session) -> list[tuple[str, ...]]:
 
 
 async def instance_lock_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Only one process per deployment runs the bots, the outbox and the timers."""
+    """Only one process per deployment runs the bots, the outbox and the timers.
+
+    A standby (``gridcast run --standby``, PostgreSQL) waits here until the active process
+    is gone. The holder checks its lock's session every ``LOCK_CHECK_S``: once it fails, the
+    lock may be a standby's, so this process stops its bots at once (before the server
+    frees the lock, about 9 s after a silent machine: see ``InstanceLock``) and asks to
+    stop (``LOCK_LOST``)."""
     lock = InstanceLock(app[SETTINGS].database_url)
-    lock.acquire()
+    if app.get(STANDBY, False):
+        told = False
+        while True:
+            try:
+                await asyncio.to_thread(lock.acquire)
+                break
+            except AlreadyRunning:
+                if not told:
+                    log.info("standby: another gridcast run is active; taking over when it stops")
+                    told = True
+                await asyncio.sleep(LOCK_CHECK_S)
+        if told:
+            log.warning("standby: the active gridcast run is gone; taking over")
+    else:
+        lock.acquire()
+    watchdog = asyncio.create_task(_watch_lock(app, lock), name="instance-lock")
     try:
         yield
     finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
         lock.release()
+
+
+async def _watch_lock(app: web.Application, lock: InstanceLock) -> None:
+    while True:
+        await asyncio.sleep(LOCK_CHECK_S)
+        try:
+            alive = await asyncio.wait_for(asyncio.to_thread(lock.alive), LOCK_CHECK_S * 2)
+        except TimeoutError:
+            alive = False
+        if alive:
+            continue
+        log.critical(
+            "lost the deployment lock (its database session failed): stopping the bots now, "
+            "so that a standby can take over without two processes sending"
+        )
+        for key in (BROADCASTER, HUB):
+            part = app.get(key)
+            if part is not None:  # its senders stop at once; a dead database may not answer
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(part.stop(), 5.0)
+        on_lost = app.get(LOCK_LOST)
+        if on_lost is not None:
+            on_lost()
+        return
 
 
 def bots_ctx(
@@ -274,12 +327,16 @@ def create_app(
     transport_factory: TransportFactory = _wechaty_transport,
     run_bots: bool = True,
     remote_desk: bool = False,
+    standby: bool = False,
+    on_lock_lost: Callable[[], None] | None = None,
 ) -> web.Application:
     """The whole process as one application: web API, and the sandbox, bots and scheduler.
 
     ``run_bots=False`` serves the database-backed API only (tests, read-only consoles);
     with ``remote_desk`` (``gridcast web``, PostgreSQL) what needs the bots is asked of the
-    process that runs them (:class:`bot.desk.RemoteDesk`).
+    process that runs them (:class:`bot.desk.RemoteDesk`). ``standby``: wait for the
+    deployment's active process to stop, then take over; ``on_lock_lost`` is called if this
+    process loses the deployment lock (``gridcast run`` stops then).
     """
     app = web.Application(
         middlewares=[
@@ -291,6 +348,9 @@ def create_app(
         client_max_size=settings.web.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[STANDBY] = standby
+    if on_lock_lost is not None:
+        app[LOCK_LOST] = on_lock_lost
     app.cleanup_ctx.append(database_ctx)
     if run_bots:
         app.cleanup_ctx.append(instance_lock_ctx)

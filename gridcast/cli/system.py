@@ -40,9 +40,18 @@ def setup(settings: Settings) -> None:
 @click.command()
 @with_settings
 @click.option("--port", type=int, help="Web port (overrides web.port; 0 picks a free one).")
-def run(settings: Settings, port: int | None) -> None:
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="PostgreSQL: wait while another gridcast run is active, take over when it stops.",
+)
+def run(settings: Settings, port: int | None, standby: bool) -> None:
     """Start the whole system: web server (and, as configured, sandbox, bots, scheduler)."""
+    from cluster.backend import is_postgres_url
     from gridcast.runtime import serve
+
+    if standby and not is_postgres_url(settings.database_url):
+        raise click.ClickException("--standby 需要 PostgreSQL；SQLite 只运行一个进程")
 
     if port is not None:
         settings = settings.model_copy(
@@ -57,7 +66,7 @@ def run(settings: Settings, port: int | None) -> None:
         click.echo("按 Ctrl-C 停止。")
 
     try:
-        asyncio.run(serve(settings, announce=announce))
+        asyncio.run(serve(settings, announce=announce, standby=standby))
     except DatabaseError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
