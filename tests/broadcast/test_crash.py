@@ -213,3 +213,68 @@ def test_sigkill_midway_then_resume_sends_nothing_twice(
     assert not duplicated & sent_before, "a delivery recorded as sent was sent again"
     assert duplicated <= caught, "only a delivery caught mid-send may be repeated"
     assert report["sent"] == groups
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_standby_takes_over_a_killed_active_process_and_sends_nothing_twice(
+    deployment: tuple[Path, str], db_url: str
+) -> None:
+    """``gridcast run --standby`` twice: the first is active, the second waits; the active one
+    is killed (SIGKILL) mid-notice; the standby takes over, resumes from the outbox and
+    finishes: every group gets it, nothing recorded sent goes out again."""
+    config, sandbox_api = deployment
+    token = (config.parent / "data" / "admin.token").read_text(encoding="utf-8").strip()
+    standby_config = config.with_name("standby.yaml")
+    settings = json.loads(config.read_text(encoding="utf-8"))
+    standby_config.write_text(
+        json.dumps({**settings, "web": {"port": free_port()}}, ensure_ascii=False),
+        encoding="utf-8",
+    )
+    active = gridcast("run", "--standby", "--config", str(config))
+    standby: subprocess.Popen[str] | None = None
+    try:
+        url = wait_for_line(active, "已启动: ").split("已启动: ")[1].split()[0]
+        standby = gridcast("run", "--standby", "--config", str(standby_config))
+        time.sleep(2)  # it is waiting for the lock
+        assert standby.poll() is None
+        created = http(
+            "POST",
+            f"{url}/api/notices",
+            {"title": "暴雨预警", "body": "今夜有大暴雨。", "scope": ROSTER.town, "confirm": True},
+            token=token,
+        )
+        code, groups = created["code"], created["groups"]
+        deadline = time.monotonic() + 30
+        while http("GET", f"{url}/api/notices/{code}", token=token)["sent"] < groups // 3:
+            assert time.monotonic() < deadline, "sending did not start"
+            time.sleep(0.05)
+        killed_at = time.monotonic()
+        active.send_signal(signal.SIGKILL)
+        active.wait(timeout=10)
+        line = wait_for_line(standby, "已启动: ", within_s=60)
+        took_over_s = time.monotonic() - killed_at
+        standby_url = line.split("已启动: ")[1].split()[0]
+        deadline = time.monotonic() + 60
+        while (report := http("GET", f"{standby_url}/api/notices/{code}", token=token))[
+            "status"
+        ] != "done":
+            assert time.monotonic() < deadline, report
+            time.sleep(0.1)
+    finally:
+        stop(active)
+        if standby is not None:
+            stop(standby)
+    assert took_over_s < 15, took_over_s  # lock freed at once, accounts logged in again
+    marker = re.compile(rf"【[^】]*{code}】")
+    rooms = http("GET", f"{sandbox_api}/rooms?members=0")["rooms"]
+    posts = [
+        sum(
+            1
+            for m in http("GET", f"{sandbox_api}/rooms/{r['room_id']}/transcript")["messages"]
+            if m["sender_is_bot"] and marker.search(m["text"])
+        )
+        for r in rooms
+    ]
+    assert len(posts) == groups and min(posts) >= 1
+    assert sum(posts) - groups <= ACCOUNTS  # at most the posts cut mid-way, sent again
+    assert report["sent"] == groups
