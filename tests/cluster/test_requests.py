@@ -53,7 +53,7 @@ async def test_the_server_answers_each_request_and_a_failure_is_an_answer(
         {"echo": echo, "broken": broken},
         worker="w",
         listen_url=listen,
-        sweep_every=5.0 if listen else 0.05,  # on PostgreSQL, NOTIFY wakes it at once
+        sweep_every=1.0 if listen else 0.05,  # on PostgreSQL, NOTIFY wakes it sooner
     )
     serving = asyncio.create_task(server.run())
     try:
@@ -64,7 +64,7 @@ async def test_the_server_answers_each_request_and_a_failure_is_an_answer(
                 submit(session, "broken", {}, now=utcnow()),
                 submit(session, "nonsense", {}, now=utcnow()),
             ]
-        answers = [await wait_for_answer(async_engine, i, timeout_s=4.0) for i in ids]
+        answers = [await wait_for_answer(async_engine, i, timeout_s=8.0) for i in ids]
         assert [a.state for a in answers] == ["answered"] * 3
         assert answers[0].result == {"twice": 42}
         assert answers[1].result == {"error": "internal", "message": "处理失败：RuntimeError"}
