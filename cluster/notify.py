@@ -12,6 +12,8 @@ short (under 8000 bytes): send ids, not documents. On SQLite both raise
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -74,11 +76,22 @@ class Listener:
         self._connection: psycopg.AsyncConnection[tuple[object, ...]] | None = None
 
     async def __aenter__(self) -> Listener:
-        self._connection = await psycopg.AsyncConnection.connect(
-            libpq_conninfo(self._url), autocommit=True
+        connecting = asyncio.ensure_future(
+            psycopg.AsyncConnection.connect(libpq_conninfo(self._url), autocommit=True)
         )
-        for channel in self._channels:
-            await self._connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        try:
+            connection = await asyncio.shield(connecting)
+        except asyncio.CancelledError:  # close what the connect opens, then give up
+            with contextlib.suppress(Exception):
+                await (await connecting).close()
+            raise
+        try:
+            for channel in self._channels:
+                await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        except BaseException:  # cancelled or failed while entering: __aexit__ will not run
+            await asyncio.shield(connection.close())
+            raise
+        self._connection = connection
         return self
 
     async def __aexit__(

@@ -241,6 +241,10 @@ async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(
             break
         await asyncio.sleep(0.02)
     await broadcaster.retract(prepared.code)
+    # The halted run finishes its last writes first: a blocking read here, with the event
+    # loop stopped, would wait for a write lock only the loop can release.
+    async with asyncio.timeout(30):
+        await broadcaster.idle()
     with session_scope(engine) as session:
         notice = service.notice_by_code(session, prepared.code)
         got = {d.room_id for d in session.exec(select(Delivery)) if d.state is DeliveryState.SENT}
