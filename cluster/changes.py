@@ -46,7 +46,6 @@ class ChangeFeed:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
-        self.heard = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="change-feed")
@@ -86,7 +85,6 @@ class ChangeFeed:
                     self.listening.set()
                     await self._bump(ALL_TOPICS)  # whatever happened while not listening
                     async for notification in listener:
-                        self.heard += 1
                         await self._bump(notification.payload)
             except asyncio.CancelledError:
                 raise

@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, col, select
 
@@ -179,7 +178,6 @@ class RequestServer:
         self._keep = keep_answers
         self._clock = clock
         self._wake = asyncio.Event()
-        self.handled = 0
 
     async def run(self) -> None:
         """Until cancelled."""
@@ -230,7 +228,6 @@ class RequestServer:
                 self._engine,
                 functools.partial(answer, request_id=request_id, result=result, now=now),
             )
-            self.handled += 1
             count += 1
 
     async def _listen(self) -> None:
@@ -255,11 +252,3 @@ def _take(
     if row is None or row.id is None:
         return None
     return row.id, row.verb, dict(row.payload)
-
-
-def submit_sync(engine: Engine, verb: str, payload: Mapping[str, Any]) -> int:
-    """:func:`submit` in a transaction of its own (for the CLI and tests)."""
-    from models.db import session_scope
-
-    with session_scope(engine) as session:
-        return submit(session, verb, payload, now=utcnow())
