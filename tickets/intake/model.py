@@ -29,7 +29,6 @@ on the 3,361 labelled messages (a test checks the dev set).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -42,6 +41,8 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+
+from tickets.intake.archive import npz_bytes
 
 __all__ = [
     "DATA_DIR",
@@ -84,7 +85,6 @@ REGULARISATION: Final = 10.0
 
 _SPACES: Final = re.compile(r"\s+")
 _FORMAT: Final = "gridcast-intake-model/1"
-_FIXED_ARCHIVE_TIME: Final = (1980, 1, 1, 0, 0, 0)
 
 FloatArray = npt.NDArray[np.float64]
 _FIRST: Final = np.zeros(1, dtype=np.intp)
@@ -400,17 +400,7 @@ class IntakeModel:
             "weights": np.asarray(self._weights, dtype=np.float32),
             "bias": np.asarray(self._bias, dtype=np.float64),
         }
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-            for name, array in arrays.items():
-                member = io.BytesIO()
-                np.lib.format.write_array(member, array, allow_pickle=False)
-                # Fixed time, system and mode: the same model gives the same bytes anywhere.
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ARCHIVE_TIME)
-                info.create_system = 3
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, member.getvalue())
-        return buffer.getvalue()
+        return npz_bytes(arrays)
 
     def save(self, path: Path) -> int:
         """Write :meth:`to_bytes` to ``path`` (replacing it whole); the number of bytes."""

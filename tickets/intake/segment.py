@@ -23,18 +23,18 @@ does: the word's count set, its prefixes added with 0, the total raised.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
 import threading
 import warnings
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+
+from tickets.intake.archive import npz_bytes
 
 __all__ = [
     "ADDED_WORD_FREQUENCY",
@@ -49,7 +49,6 @@ __all__ = [
 WORDS_FILE: Final = Path(__file__).resolve().parent / "data" / "jieba_words.npz"
 ADDED_WORD_FREQUENCY: Final = 200_000
 """The count a lexicon word gets (high: segmentation keeps it whole)."""
-_FIXED_ARCHIVE_TIME: Final = (1980, 1, 1, 0, 0, 0)
 _MAX_REMEMBERED: Final = 1_000_000
 """Fragments whose probability is remembered; forgotten all at once beyond this."""
 
@@ -117,17 +116,7 @@ class WordTable:
             "counts": self._counts,
             "total": np.array(self.total, dtype=np.int64),
         }
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, array in arrays.items():
-                member = io.BytesIO()
-                np.lib.format.write_array(member, array, allow_pickle=False)
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ARCHIVE_TIME)
-                info.create_system = 3
-                info.external_attr = 0o644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, member.getvalue())
-        return buffer.getvalue()
+        return npz_bytes(arrays, compress=True)
 
     @classmethod
     def load(cls, path: Path = WORDS_FILE) -> WordTable:
