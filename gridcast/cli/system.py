@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -48,15 +49,9 @@ def setup(settings: Settings) -> None:
 def run(settings: Settings, port: int | None, standby: bool) -> None:
     """Start the whole system: web server (and, as configured, sandbox, bots, scheduler)."""
     from cluster.backend import is_postgres_url
-    from gridcast.runtime import serve
 
     if standby and not is_postgres_url(settings.database_url):
         raise click.ClickException("--standby 需要 PostgreSQL；SQLite 只运行一个进程")
-
-    if port is not None:
-        settings = settings.model_copy(
-            update={"web": settings.web.model_copy(update={"port": port})}
-        )
 
     def announce(urls: list[str], with_sandbox: bool) -> None:
         for url in urls:
@@ -65,12 +60,7 @@ def run(settings: Settings, port: int | None, standby: bool) -> None:
                 click.echo(f"模拟微信 (sandbox): {url}/sandbox/  —— 在这里以任何群成员身份发言")
         click.echo("按 Ctrl-C 停止。")
 
-    try:
-        asyncio.run(serve(settings, announce=announce, standby=standby))
-    except DatabaseError as exc:
-        raise click.ClickException(str(exc)) from None
-    except OSError as exc:
-        raise click.ClickException(f"无法启动网络服务 (cannot listen): {exc}") from None
+    _serve(settings, port, announce, standby=standby)
 
 
 @click.command()
@@ -79,15 +69,10 @@ def run(settings: Settings, port: int | None, standby: bool) -> None:
 def web(settings: Settings, port: int | None) -> None:
     """Serve the console and the API only, as one of any number of web processes."""
     from cluster.backend import is_postgres_url
-    from gridcast.runtime import serve
 
     if not is_postgres_url(settings.database_url):
         raise click.ClickException(
             "gridcast web 需要 PostgreSQL (database.url)；用 SQLite 时 gridcast run 自己提供控制台"
-        )
-    if port is not None:
-        settings = settings.model_copy(
-            update={"web": settings.web.model_copy(update={"port": port})}
         )
 
     def announce(urls: list[str], _sandbox: bool) -> None:
@@ -99,8 +84,27 @@ def web(settings: Settings, port: int | None) -> None:
             "发送通知、撤回、催办和私信由运行机器人的 gridcast run 进程执行。按 Ctrl-C 停止。"
         )
 
+    _serve(settings, port, announce, web_only=True)
+
+
+def _serve(
+    settings: Settings,
+    port: int | None,
+    announce: Callable[[list[str], bool], None],
+    *,
+    web_only: bool = False,
+    standby: bool = False,
+) -> None:
+    """``gridcast.runtime.serve`` until stopped, on ``port`` if given; its failures as
+    messages (a database not ready, a port taken)."""
+    from gridcast.runtime import serve
+
+    if port is not None:
+        settings = settings.model_copy(
+            update={"web": settings.web.model_copy(update={"port": port})}
+        )
     try:
-        asyncio.run(serve(settings, announce=announce, web_only=True))
+        asyncio.run(serve(settings, announce=announce, web_only=web_only, standby=standby))
     except DatabaseError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
