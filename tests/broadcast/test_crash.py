@@ -145,6 +145,48 @@ def deployment(tmp_path: Path, db_url: str) -> Iterator[tuple[Path, str]]:
         stop(world)
 
 
+def send_a_third(url: str, token: str) -> tuple[str, int]:
+    """A town-wide notice, confirmed; returns (code, groups) once a third of them got it."""
+    created = http(
+        "POST",
+        f"{url}/api/notices",
+        {
+            "title": "暴雨预警",
+            "body": "今夜有大暴雨，请低洼地带住户注意转移。",
+            "scope": ROSTER.town,
+            "issuer": "镇防汛办",
+            "confirm": True,
+        },
+        token=token,
+    )
+    code, groups = str(created["code"]), int(created["groups"])
+    deadline = time.monotonic() + 30
+    while http("GET", f"{url}/api/notices/{code}", token=token)["sent"] < groups // 3:
+        assert time.monotonic() < deadline, "sending did not start"
+        time.sleep(0.05)
+    return code, groups
+
+
+def wait_until_done(url: str, code: str, token: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while (report := http("GET", f"{url}/api/notices/{code}", token=token))["status"] != "done":
+        assert time.monotonic() < deadline, report
+        time.sleep(0.1)
+    return dict(report)
+
+
+def posts_per_room(sandbox_api: str, code: str) -> dict[str, int]:
+    """How many times each room of the simulated WeChat got the notice (or a line about it)."""
+    marker = re.compile(rf"【[^】]*{code}】")
+    posts = {}
+    for room in http("GET", f"{sandbox_api}/rooms?members=0")["rooms"]:
+        transcript = http("GET", f"{sandbox_api}/rooms/{room['room_id']}/transcript")["messages"]
+        posts[room["room_id"]] = sum(
+            1 for m in transcript if m["sender_is_bot"] and marker.search(m["text"])
+        )
+    return posts
+
+
 def start_bots(config: Path) -> tuple[subprocess.Popen[str], str]:
     process = gridcast("run", "--config", str(config))
     line = wait_for_line(process, "已启动: ")
@@ -158,23 +200,7 @@ def test_sigkill_midway_then_resume_sends_nothing_twice(
     token = (config.parent / "data" / "admin.token").read_text(encoding="utf-8").strip()
     process, url = start_bots(config)
     try:
-        created = http(
-            "POST",
-            f"{url}/api/notices",
-            {
-                "title": "暴雨预警",
-                "body": "今夜有大暴雨，请低洼地带住户注意转移。",
-                "scope": ROSTER.town,
-                "issuer": "镇防汛办",
-                "confirm": True,
-            },
-            token=token,
-        )
-        code, groups = created["code"], created["groups"]
-        deadline = time.monotonic() + 30
-        while http("GET", f"{url}/api/notices/{code}", token=token)["sent"] < groups // 3:
-            assert time.monotonic() < deadline, "sending did not start"
-            time.sleep(0.05)
+        code, groups = send_a_third(url, token)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     finally:
@@ -192,21 +218,11 @@ def test_sigkill_midway_then_resume_sends_nothing_twice(
 
     process, url = start_bots(config)
     try:
-        deadline = time.monotonic() + 60
-        while (report := http("GET", f"{url}/api/notices/{code}", token=token))["status"] != "done":
-            assert time.monotonic() < deadline, report
-            time.sleep(0.1)
+        report = wait_until_done(url, code, token)
     finally:
         stop(process)
 
-    marker = re.compile(rf"【[^】]*{code}】")
-    rooms = http("GET", f"{sandbox_api}/rooms?members=0")["rooms"]
-    posts = {}
-    for room in rooms:
-        transcript = http("GET", f"{sandbox_api}/rooms/{room['room_id']}/transcript")["messages"]
-        posts[room["room_id"]] = sum(
-            1 for m in transcript if m["sender_is_bot"] and marker.search(m["text"])
-        )
+    posts = posts_per_room(sandbox_api, code)
     assert len(posts) == groups
     assert all(n >= 1 for n in posts.values()), "a group never got the notice"
     duplicated = {room for room, n in posts.items() if n > 1}
@@ -237,44 +253,20 @@ def test_a_standby_takes_over_a_killed_active_process_and_sends_nothing_twice(
         standby = gridcast("run", "--standby", "--config", str(standby_config))
         time.sleep(2)  # it is waiting for the lock
         assert standby.poll() is None
-        created = http(
-            "POST",
-            f"{url}/api/notices",
-            {"title": "暴雨预警", "body": "今夜有大暴雨。", "scope": ROSTER.town, "confirm": True},
-            token=token,
-        )
-        code, groups = created["code"], created["groups"]
-        deadline = time.monotonic() + 30
-        while http("GET", f"{url}/api/notices/{code}", token=token)["sent"] < groups // 3:
-            assert time.monotonic() < deadline, "sending did not start"
-            time.sleep(0.05)
+        code, groups = send_a_third(url, token)
         killed_at = time.monotonic()
         active.send_signal(signal.SIGKILL)
         active.wait(timeout=10)
         line = wait_for_line(standby, "已启动: ", within_s=60)
         took_over_s = time.monotonic() - killed_at
         standby_url = line.split("已启动: ")[1].split()[0]
-        deadline = time.monotonic() + 60
-        while (report := http("GET", f"{standby_url}/api/notices/{code}", token=token))[
-            "status"
-        ] != "done":
-            assert time.monotonic() < deadline, report
-            time.sleep(0.1)
+        report = wait_until_done(standby_url, code, token)
     finally:
         stop(active)
         if standby is not None:
             stop(standby)
     assert took_over_s < 15, took_over_s  # lock freed at once, accounts logged in again
-    marker = re.compile(rf"【[^】]*{code}】")
-    rooms = http("GET", f"{sandbox_api}/rooms?members=0")["rooms"]
-    posts = [
-        sum(
-            1
-            for m in http("GET", f"{sandbox_api}/rooms/{r['room_id']}/transcript")["messages"]
-            if m["sender_is_bot"] and marker.search(m["text"])
-        )
-        for r in rooms
-    ]
+    posts = list(posts_per_room(sandbox_api, code).values())
     assert len(posts) == groups and min(posts) >= 1
     assert sum(posts) - groups <= ACCOUNTS  # at most the posts cut mid-way, sent again
     assert report["sent"] == groups
