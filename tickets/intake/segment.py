@@ -154,6 +154,8 @@ class Segmenter:
         self._added: dict[str, int] = {}
         """Added words (their count) and their prefixes not in the table (0)."""
         self._pending: dict[str, None] = {}
+        self._total = 0
+        """jieba's total: the dictionary's, plus each added word's count (as add_word does)."""
         self._log_total = 0.0
         # Fragment -> log probability (a float), None for a prefix that is not a word,
         # or _NOT_A_PREFIX; filled as texts need them.
@@ -168,21 +170,18 @@ class Segmenter:
                 self._sync(self._table)
 
     def _sync(self, table: WordTable) -> None:
-        total = table.total + ADDED_WORD_FREQUENCY * sum(
-            1 for w, c in self._added.items() if c == ADDED_WORD_FREQUENCY
-        )
         for word in self._pending:
             if self._added.get(word) == ADDED_WORD_FREQUENCY:
                 continue
             self._added[word] = ADDED_WORD_FREQUENCY
-            total += ADDED_WORD_FREQUENCY
+            self._total += ADDED_WORD_FREQUENCY
             for end in range(1, len(word)):
                 prefix = word[:end]
                 if prefix not in self._added and table.count(prefix) is None:
                     self._added[prefix] = 0
         self._pending = {}
         # New words change the total: what was computed from the old one is forgotten.
-        self._log_total = math.log(total)
+        self._log_total = math.log(self._total)
         self._logp = {}
 
     def _load(self) -> WordTable:
@@ -191,6 +190,7 @@ class Segmenter:
             with self._lock:
                 if self._table is None:
                     table = WordTable.load(self._path)
+                    self._total = table.total
                     self._sync(table)
                     self._table = table
                 table = self._table
