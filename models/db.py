@@ -77,14 +77,24 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """A synchronous engine for the CLI and migrations."""
+def _begin_deferred(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, *, echo: bool = False, immediate: bool = True) -> Engine:
+    """A synchronous engine for the CLI and migrations.
+
+    ``immediate=False`` starts SQLite transactions deferred, so that a read never waits
+    for the write lock. Only a caller that reads on the server's own event loop needs it
+    (the tests): an immediate transaction there would wait for a lock held by a server
+    coroutine that cannot run until the read returns.
+    """
     sync_url = _driver_url(url, use_async=False)
     if sync_url.startswith("sqlite"):
         _prepare_sqlite_file(sync_url)
         engine = create_engine(sync_url, echo=echo)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", _begin_immediate if immediate else _begin_deferred)
         return engine
     return create_engine(sync_url, echo=echo, pool_pre_ping=True)
 

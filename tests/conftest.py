@@ -197,8 +197,12 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def engine(db_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """A synchronous engine on a database migrated to head."""
-    eng = make_engine(db_url)
+    """A synchronous engine on a database migrated to head.
+
+    Deferred transactions: tests read through it on the running server's event loop,
+    where waiting for the write lock would wait on a coroutine that cannot run.
+    """
+    eng = make_engine(db_url, immediate=False)
     pool = request.getfixturevalue("migrated_schemas")
     if pool is None or db_url not in pool.migrated_urls:
         upgrade(eng)
