@@ -4,11 +4,15 @@ the last 30 days — each within what the person may see."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 
 from bot.store import accounts_report
@@ -16,16 +20,70 @@ from broadcast.history import NoticeFilter, notice_lines
 from core.clock import utcnow
 from core.policy import Permission, decide
 from models.db import run_in_session
-from tickets.board import daily_trend, open_counts, rates, scope_of
+from tickets.board import TicketScope, daily_trend, open_counts, rates, scope_of
 from web.console.base import CONSOLE, page, principal_required, routes, widest_scope
 from web.console.scopes import notice_scopes
 from web.endpoints import guarded
 from web.keys import ENGINE, SETTINGS
 
+logger = logging.getLogger(__name__)
+
 FIGURES_TTL_S = 30.0
 """The ticket figures of the overview (rates over a year, the 30-day trend) scan most of
 the table; they are kept this long per scope. Open tickets and notices are always read."""
-_FIGURES = web.AppKey("console_overview_figures", dict)
+
+
+@dataclass
+class OverviewFigures:
+    """The figures kept per scope, refreshed behind the page once they are older than
+    :data:`FIGURES_TTL_S` (the page shows the kept ones meanwhile), so that nobody waits
+    for the year's scan but the first viewer of a scope; the whole town's are computed at
+    start."""
+
+    kept: dict[TicketScope, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    refreshing: dict[TicketScope, asyncio.Task[None]] = field(default_factory=dict)
+
+    def keep(self, scope: TicketScope, figures: dict[str, Any]) -> None:
+        self.kept[scope] = (time.monotonic() + FIGURES_TTL_S, figures)
+
+    def refresh(self, engine: AsyncEngine, scope: TicketScope) -> None:
+        """Compute ``scope``'s figures in the background, unless that is under way."""
+        if scope in self.refreshing:
+            return
+
+        async def refresh() -> None:
+            try:
+                figures = await run_in_session(
+                    engine, lambda session: ticket_figures(session, scope, utcnow())
+                )
+            except Exception:  # the kept figures stay; the next view tries again
+                logger.exception("overview figures could not be refreshed")
+            else:
+                self.keep(scope, figures)
+            finally:
+                self.refreshing.pop(scope, None)
+
+        self.refreshing[scope] = asyncio.get_running_loop().create_task(refresh())
+
+    async def stop(self) -> None:
+        tasks = list(self.refreshing.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+FIGURES = web.AppKey("console_overview_figures", OverviewFigures)
+
+
+def ticket_figures(session: Session, scope: TicketScope, now: datetime) -> dict[str, Any]:
+    """The overview's slow part: the rates of 30 days and of a year, the 30-day trend."""
+    return {
+        "rates_30": rates(session=session, scope=scope, now=now, since=now - timedelta(days=30)),
+        "rates_year": rates(session=session, scope=scope, now=now, since=now - timedelta(days=365)),
+        "trend": trend_svg(daily_trend(session=session, scope=scope, now=now)),
+        "figures_at": now,
+    }
+
 
 ARTICLE_WITHIN_TOWN = 0.965
 """The article's share of disputes resolved at the grassroots (96.5%)."""
@@ -56,7 +114,16 @@ def trend_svg(
 
 
 def overview_setup(app: web.Application) -> None:
-    app[_FIGURES] = {}
+    figures = app[FIGURES] = OverviewFigures()
+
+    async def start(app: web.Application) -> None:
+        figures.refresh(app[ENGINE], TicketScope(everything=True))
+
+    async def stop(app: web.Application) -> None:
+        await figures.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
 
 
 @routes.get(CONSOLE)
@@ -68,29 +135,23 @@ async def overview(request: web.Request) -> web.StreamResponse:
     show_bots = bool(decide(principal, Permission.VIEW_BOTS))
     scopes = notice_scopes(principal)
 
-    cache: dict[Any, tuple[float, dict[str, Any]]] = request.app[_FIGURES]
+    figures = request.app[FIGURES]
+    stale: list[TicketScope] = []
 
     def read(session: Session) -> dict[str, Any]:
         scope = scope_of(session, settings, principal)
         data: dict[str, Any] = {"ticket_scope_empty": scope.empty}
         if not scope.empty:
             data["open"] = open_counts(session=session, settings=settings, scope=scope, now=now)
-            kept = cache.get(scope)
-            if kept is not None and kept[0] > time.monotonic():
-                data.update(kept[1])
+            kept = figures.kept.get(scope)
+            if kept is None:
+                computed = ticket_figures(session, scope, now)
+                figures.keep(scope, computed)
+                data.update(computed)
             else:
-                figures = {
-                    "rates_30": rates(
-                        session=session, scope=scope, now=now, since=now - timedelta(days=30)
-                    ),
-                    "rates_year": rates(
-                        session=session, scope=scope, now=now, since=now - timedelta(days=365)
-                    ),
-                    "trend": trend_svg(daily_trend(session=session, scope=scope, now=now)),
-                    "figures_at": now,
-                }
-                cache[scope] = (time.monotonic() + FIGURES_TTL_S, figures)
-                data.update(figures)
+                data.update(kept[1])
+                if kept[0] <= time.monotonic():
+                    stale.append(scope)
         if scopes is not None and scopes == []:
             data["notices"] = []
         else:
@@ -102,6 +163,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
         return data
 
     data = await run_in_session(request.app[ENGINE], read)
+    for scope in stale:
+        figures.refresh(request.app[ENGINE], scope)
     return await page(
         request,
         "overview.html",
