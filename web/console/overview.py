@@ -65,6 +65,16 @@ class OverviewFigures:
 
         self.refreshing[scope] = asyncio.get_running_loop().create_task(refresh())
 
+    async def wait(self, engine: AsyncEngine, scope: TicketScope, now: datetime) -> dict[str, Any]:
+        """``scope``'s figures once the refresh under way ends (computed here if it failed)."""
+        task = self.refreshing.get(scope)
+        if task is not None:
+            await asyncio.shield(task)
+        kept = self.kept.get(scope)
+        if kept is not None:
+            return kept[1]
+        return await run_in_session(engine, lambda session: ticket_figures(session, scope, now))
+
     async def stop(self) -> None:
         tasks = list(self.refreshing.values())
         for task in tasks:
@@ -137,6 +147,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
 
     figures = request.app[FIGURES]
     stale: list[TicketScope] = []
+    awaited: list[TicketScope] = []
 
     def read(session: Session) -> dict[str, Any]:
         scope = scope_of(session, settings, principal)
@@ -144,7 +155,9 @@ async def overview(request: web.Request) -> web.StreamResponse:
         if not scope.empty:
             data["open"] = open_counts(session=session, settings=settings, scope=scope, now=now)
             kept = figures.kept.get(scope)
-            if kept is None:
+            if kept is None and scope in figures.refreshing:
+                awaited.append(scope)  # being computed (at start): wait for it
+            elif kept is None:
                 computed = ticket_figures(session, scope, now)
                 figures.keep(scope, computed)
                 data.update(computed)
@@ -162,9 +175,12 @@ async def overview(request: web.Request) -> web.StreamResponse:
             data["bots"] = accounts_report(session)
         return data
 
-    data = await run_in_session(request.app[ENGINE], read)
+    engine = request.app[ENGINE]
+    data = await run_in_session(engine, read)
     for scope in stale:
-        figures.refresh(request.app[ENGINE], scope)
+        figures.refresh(engine, scope)
+    for scope in awaited:
+        data.update(await figures.wait(engine, scope, now))
     return await page(
         request,
         "overview.html",
