@@ -1,16 +1,19 @@
 """The console without a browser: refusals as pages, the CSRF token on posts, a ticket
-action through the lifecycle with the person as actor, exports, and phones as
-core.privacy shows them (the same on the 组织 page as from /api/org/show)."""
+action through the lifecycle with the person as actor, exports, phones as core.privacy
+shows them (the same on the 组织 page as from /api/org/show), and the board's live stream."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from openpyxl import load_workbook
@@ -228,3 +231,50 @@ async def test_a_reporters_phone_is_whole_for_the_tickets_holder_and_masked_for_
     assert colleague.status == 200
     text = await colleague.text()
     assert "王阿姨" in text and "139****5678" in text and phone not in text
+
+
+async def _next_event(stream: ClientResponse) -> tuple[str, dict[str, object]]:
+    """The next Server-Sent Event (name and data), skipping comments and ``retry:``."""
+    name, data = "", ""
+    while True:
+        line = (await stream.content.readline()).decode().rstrip("\n")
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")
+        elif not line and name:
+            return name, json.loads(data)
+
+
+async def test_the_board_stream_says_changed_when_a_ticket_is_added(
+    console: tuple[TestClient, str], engine: Engine
+) -> None:
+    """The board reloads itself on ``changed`` (console.js): the stream sends the
+    current version at once, then a new one within seconds of a ticket in scope."""
+    client, _csrf = console
+    stream = await client.get("/console/tickets/live")
+    assert stream.status == 200
+    assert stream.content_type == "text/event-stream"
+    first, before = await asyncio.wait_for(_next_event(stream), 5)
+    assert first == "changed"
+    with session_scope(engine) as session:
+        held = session.exec(select(Ticket).where(Ticket.code == CODE)).one()
+        now = datetime.now(UTC)
+        session.add(
+            Ticket(
+                code="T20260601-0002",
+                state=TicketState.DISPATCHED,
+                level=TicketLevel.GRID,
+                category="environment",
+                text="路灯不亮",
+                unit_id=held.unit_id,
+                grid_id=held.grid_id,
+                village_id=held.village_id,
+                created_at=now,
+                window_started_at=now,
+                first_accept_due_at=now + timedelta(hours=2),
+            )
+        )
+    name, after = await asyncio.wait_for(_next_event(stream), 5)
+    assert name == "changed" and after["version"] != before["version"]
+    stream.close()
