@@ -13,7 +13,8 @@ One policy, for the chat, the console, the API and the command line:
   identity behind it) see every phone masked.
 
 The functions take who is looking (:class:`Viewer`) and whose phone it is
-(:class:`PhoneOwner`); nothing here reads the database.
+(:class:`PhoneOwner`); nothing here reads the database. A signed-in person or a token
+becomes a viewer through :func:`viewer_of`, the same on every web page and endpoint.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from core.policy import Principal
+from models.enums import Role
 
 __all__ = [
     "ANONYMOUS",
@@ -30,6 +34,7 @@ __all__ = [
     "mask_phones_in_text",
     "may_see_phone",
     "show_phone",
+    "viewer_of",
 ]
 
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
@@ -69,6 +74,18 @@ class Viewer:
 
 ANONYMOUS = Viewer()
 """Nobody in particular: every phone masked."""
+
+
+def viewer_of(principal: Principal | None, *, handles_ticket: bool = False) -> Viewer:
+    """A signed-in person or a token as a viewer: staff over the scopes of their posts
+    (a liaison's town-wide post opens no phones; an admin's, over the town, opens all);
+    nobody in particular without a principal."""
+    if principal is None:
+        return Viewer.handler() if handles_ticket else ANONYMOUS
+    return Viewer.staff(
+        (post.scope for post in principal.posts if post.role != Role.DEPARTMENT_LIAISON),
+        handles_ticket=handles_ticket,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The org tree as the console browses it: one node, its children, their post holders,
 and the WeChat groups bound to each with the bot accounts in them.
 
-Phones come back whole; the caller masks them unless the viewer may see them
-(:func:`core.privacy.mask_phone`).
+Phones come back as the viewer may see them (:func:`core.privacy.show_phone`, as
+:func:`orgtree.service.subtree` does for ``org show``): the same viewer sees the same
+phones on the console's page and from ``/api/org/show``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
+from core.privacy import ANONYMOUS, PhoneOwner, Viewer, show_phone
 from models.chat import BotAccount, ChatGroup, GroupMembership
 from models.enums import Level, Role
 from models.org import PATH_SEP, OrgUnit, Person, RoleAssignment
@@ -25,6 +27,7 @@ class HolderView:
     role: str
     name: str
     phone: str
+    """As the viewer may see it (:func:`core.privacy.show_phone`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +51,9 @@ class NodeRow:
     children: tuple[NodeRow, ...] = field(default=())
 
 
-def browse(session: Session, path: str, *, town: str) -> NodeRow:
-    """The node at ``path`` (town-relative or full) with its direct children.
+def browse(session: Session, path: str, *, town: str, viewer: Viewer = ANONYMOUS) -> NodeRow:
+    """The node at ``path`` (town-relative or full) with its direct children; each
+    holder's work phone as ``viewer`` may see it (masked for nobody in particular).
 
     Raises :class:`orgtree.service.OrgPathNotFound`."""
     node = resolve_path(session, path or town, town=town)
@@ -58,6 +62,7 @@ def browse(session: Session, path: str, *, town: str) -> NodeRow:
     )
     nodes = [node, *children]
     ids = [n.id for n in nodes if n.id is not None]
+    areas = {n.id: n.town_path for n in nodes if n.id is not None}
     holders: dict[int, list[HolderView]] = defaultdict(list)
     # plain columns, not ORM rows: loading entities cost most of this page's time
     for unit_id, role, name, phone in session.exec(
@@ -71,7 +76,8 @@ def browse(session: Session, path: str, *, town: str) -> NodeRow:
         .where(col(RoleAssignment.org_unit_id).in_(ids))
         .order_by(col(RoleAssignment.id))
     ):
-        holders[unit_id].append(HolderView(Role(role).label, name, phone))
+        shown = show_phone(viewer, PhoneOwner.leader(phone, areas[unit_id]))
+        holders[unit_id].append(HolderView(Role(role).label, name, shown))
     groups: dict[int, list[ChatGroup]] = defaultdict(list)
     for group in session.exec(select(ChatGroup).where(col(ChatGroup.org_unit_id).in_(ids))):
         groups[group.org_unit_id].append(group)

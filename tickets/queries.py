@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from core.clock import format_local_time
 from core.config import Settings
-from core.privacy import mask_phone, mask_phones_in_text
+from core.privacy import ANONYMOUS, PhoneOwner, Viewer, mask_phones_in_text, show_phone
 from models.enums import ActorRole, TicketLevel, TicketState
 from models.tickets import Ticket, TicketEvent, TicketPublic, TicketReporter
 from tickets.actors import actors_of
@@ -32,6 +32,7 @@ from tickets.lifecycle import (
     describe,
     ensure_can_view,
     holder_label,
+    is_handler,
 )
 from tickets.rows import load_ticket, origin_path, reporter_ids, ticket_view
 from tickets.sla import SlaPolicy, deadlines_for
@@ -282,9 +283,20 @@ def list_tickets(
     return [_public(session, settings, row) for row in session.exec(statement.limit(limit))]
 
 
+def _reader_viewer(
+    session: Session, settings: Settings, view: TicketView, reader: str | None
+) -> Viewer:
+    """The reader as :mod:`core.privacy` sees them for this ticket's reporters."""
+    if reader is None:
+        return ANONYMOUS
+    actors = actors_of(session, settings, contact_id=reader, name="")
+    return Viewer.handler() if any(is_handler(a, view) for a in actors) else ANONYMOUS
+
+
 @dataclass(frozen=True, slots=True)
 class TicketDetail:
-    """One ticket for officials: text, reporters (phones masked) and the whole history."""
+    """One ticket for officials: text, reporters (phones as the reader may see them)
+    and the whole history."""
 
     ticket: TicketPublic
     text: str
@@ -305,8 +317,17 @@ class TicketDetail:
 
 
 def ticket_detail(
-    *, session: Session, settings: Settings, code: str, now: datetime
+    *,
+    session: Session,
+    settings: Settings,
+    code: str,
+    now: datetime,
+    reader: str | None = None,
 ) -> TicketDetail:
+    """The ticket for officials. ``reader`` is the contact id of whoever reads it:
+    reporters' phones are in full when the reader handles the ticket (its holder, the
+    whistled department's liaisons: :func:`tickets.lifecycle.is_handler`), who must call
+    back; masked for everyone else and when nobody is named (:mod:`core.privacy`)."""
     row = load_ticket(session, code)
     assert row.id is not None
     reporters = session.exec(
@@ -315,6 +336,7 @@ def ticket_detail(
         .order_by(col(TicketReporter.id))
     ).all()
     view = ticket_view(row, [r.contact_id for r in reporters])
+    viewer = _reader_viewer(session, settings, view, reader)
     events = session.exec(
         select(TicketEvent).where(TicketEvent.ticket_id == row.id).order_by(col(TicketEvent.id))
     ).all()
@@ -326,7 +348,7 @@ def ticket_detail(
         reporters=tuple(
             {
                 "name": r.name,
-                "phone": mask_phone(r.phone),
+                "phone": show_phone(viewer, PhoneOwner.resident(r.phone)),
                 "channel": r.channel.value,
                 "reported_at": r.reported_at.isoformat(),
             }

@@ -17,7 +17,7 @@ from broadcast import service as notices
 from broadcast.compose import ALL_LEVELS, NoticeInvalid
 from broadcast.engine import NoticeRequest
 from core.policy import Permission
-from core.privacy import ANONYMOUS, Viewer
+from core.privacy import viewer_of
 from models.auth import AuditOutcome
 from models.broadcast import NoticePriority
 from models.db import run_in_session
@@ -305,9 +305,9 @@ async def org_show(request: web.Request, *, query: OrgPathQuery) -> Any:
     scope = await _org_scope(request, query.path)
     await authorize(request, Permission.VIEW_ORG, scope=scope)
     town = request.app[SETTINGS].town.name
-    principal = principal_of(request)
-    # core.privacy: leaders' work phones in full to staff whose posts cover them.
-    viewer = Viewer.staff(p.scope for p in principal.posts) if principal else ANONYMOUS
+    # core.privacy: leaders' work phones in full to staff whose posts cover them (the
+    # console's org page shows the same viewer the same phones).
+    viewer = viewer_of(principal_of(request))
     try:
         node = await run_in_session(
             request.app[ENGINE],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.privacy import ANONYMOUS, PhoneOwner, Viewer, may_see_phone, show_phone
+from core.policy import ADMIN_ROLE, Post, Principal
+from core.privacy import ANONYMOUS, PhoneOwner, Viewer, may_see_phone, show_phone, viewer_of
+from models.enums import Role
 
 UNIT = ("黄霞村", "第16网格", "国湄领涵1号楼")
 OTHER_UNIT = ("黄霞村", "第16网格", "国湄领涵2号楼")
@@ -40,3 +42,18 @@ def test_a_residents_own_phone_only_to_whoever_handles_their_ticket() -> None:
 def test_nobody_in_particular_sees_every_phone_masked() -> None:
     assert show_phone(ANONYMOUS, PhoneOwner.leader(PHONE, GRID)) == "138****1288"
     assert show_phone(ANONYMOUS, PhoneOwner.leader(None, GRID)) == ""
+
+
+def test_a_principal_is_staff_over_their_posts_but_a_liaisons_post_opens_nothing() -> None:
+    def principal(*posts: Post) -> Principal:
+        return Principal(kind="person", id="1", name="某人", posts=posts)
+
+    grid_leader = PhoneOwner.leader(PHONE, GRID)
+    resident = PhoneOwner.resident(PHONE)
+    assert may_see_phone(viewer_of(principal(Post(Role.GRID_LEADER.value, GRID))), grid_leader)
+    assert may_see_phone(viewer_of(principal(Post(ADMIN_ROLE))), grid_leader)
+    liaison = principal(Post(Role.DEPARTMENT_LIAISON.value, (), department="区司法局"))
+    assert not may_see_phone(viewer_of(liaison), grid_leader)
+    assert may_see_phone(viewer_of(liaison, handles_ticket=True), resident)
+    assert not may_see_phone(viewer_of(principal(Post(ADMIN_ROLE))), resident)
+    assert viewer_of(None) == ANONYMOUS

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from core.config import Settings
 from models.db import session_scope
 from models.enums import TicketState
+from models.tickets import TicketReporter
 from tests.tickets.flows import act, new_code
 from tests.tickets.helpers import T0, Town, contact
 from tickets.lifecycle import TransitionRefused
@@ -80,3 +82,35 @@ def test_list_and_detail(engine: Engine, settings: Settings, town: Town) -> None
         detail = ticket_detail(session=session, settings=settings, code=code, now=T0)
     assert [e["kind"] for e in detail.events] == ["create", "dispatch", "accept"]
     assert detail.holder == f"网格长{town.grid_leader.name}"
+
+
+def test_reporters_phone_is_whole_for_the_holder_and_the_whistled_department_only(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    """core.privacy: a resident's phone goes to the people handling their ticket, who must
+    call back; to anyone else (a colleague out of it, nobody in particular) it is masked."""
+    code = new_code(engine, settings, town)
+    phone = "13912345678"
+    with session_scope(engine) as session:
+        reporter = session.exec(select(TicketReporter)).one()
+        reporter.phone = phone
+        session.add(reporter)
+    leader = contact(town.grid_leader)
+    act(engine, settings, f"接单 {code}", leader)
+
+    def phone_seen_by(reader: str | None) -> str:
+        with session_scope(engine) as session:
+            detail = ticket_detail(
+                session=session, settings=settings, code=code, now=T0, reader=reader
+            )
+        return detail.reporters[0]["phone"]
+
+    assert phone_seen_by(leader) == phone
+    masked = "139****5678"
+    assert phone_seen_by(contact(town.other_grid_leader)) == masked
+    assert phone_seen_by(contact(town.station_chief)) == masked
+    assert phone_seen_by(None) == masked
+
+    act(engine, settings, f"吹哨 {code} 区司法局 邻里矛盾需调解", leader)
+    assert phone_seen_by(contact(town.justice_liaison)) == phone
+    assert phone_seen_by(contact(town.police_liaison)) == masked

@@ -1,13 +1,19 @@
 """The console without a browser: refusals as pages, the CSRF token on posts, a ticket
-action through the lifecycle with the person as actor, and exports."""
+action through the lifecycle with the person as actor, exports, phones as core.privacy
+shows them (the same on the 组织 page as from /api/org/show), and the board's live stream."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from openpyxl import load_workbook
@@ -19,7 +25,7 @@ from models.auth import AuditChannel, AuditEntry, Credential
 from models.db import session_scope
 from models.enums import TicketLevel, TicketState
 from models.org import OrgUnit, Person
-from models.tickets import Ticket, TicketOutbox
+from models.tickets import Ticket, TicketOutbox, TicketReporter
 from orgtree.service import apply_roster
 from tests.factories import small_town
 from web.app import create_app
@@ -149,3 +155,126 @@ async def test_pages_and_exports_keep_to_the_persons_scope(
     assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["编号", CODE]
     system = await client.get("/console/system", headers=HTML)
     assert system.status == 403
+
+
+async def _sign_in_as(client: TestClient, engine: Engine, phone: str) -> None:
+    """Sign ``phone``'s roster person in (a password set for them first)."""
+    with session_scope(engine) as session:
+        person = session.exec(select(Person).where(Person.phone == phone)).one()
+        assert person.id is not None
+        if session.get(Credential, person.id) is None:
+            session.add(
+                Credential(
+                    person_id=person.id,
+                    password_hash=PasswordHasher().hash(PASSWORD),
+                    updated_at=datetime.now(UTC),
+                )
+            )
+    client.session.cookie_jar.clear()
+    response = await client.post("/api/auth/signin", json={"phone": phone, "password": PASSWORD})
+    assert response.status == 200, await response.text()
+
+
+PHONE_SPAN = re.compile(r'<span class="phone">([^<]*)</span>')
+
+
+async def test_the_org_page_and_api_org_show_give_a_viewer_the_same_phones(
+    console: tuple[TestClient, str], engine: Engine
+) -> None:
+    """One rule (core.privacy) for the console's 组织 and /api/org/show: the grid leader
+    sees the leaders of their grid in full, and so does a unit leader on their unit's page
+    (the console used to mask it for them); a unit leader elsewhere may open neither."""
+    client, _csrf = console
+    grid = f"{ROW.village}/{ROW.grid}"
+    unit = "/".join(ROW.path)
+    for person, path in ((LEADER, grid), (ROW.unit_leader, unit)):
+        await _sign_in_as(client, engine, person.phone)
+        page = await client.get(f"/console/org?path={quote(path)}", headers=HTML)
+        assert page.status == 200, await page.text()
+        on_page = sorted(PHONE_SPAN.findall(await page.text()))
+        shown = await client.get(f"/api/org/show?path={quote(path)}")
+        assert shown.status == 200, await shown.text()
+        node = await shown.json()
+        from_api = sorted(
+            leader["phone"] for n in (node, *node["children"]) for leader in n["leaders"]
+        )
+        assert on_page == from_api, person.name
+        assert {person.phone, ROW.unit_leader.phone} <= set(on_page)
+        assert not any("*" in p for p in on_page)
+    elsewhere = next(r for r in ROSTER.rows if r.village != ROW.village).unit_leader
+    await _sign_in_as(client, engine, elsewhere.phone)
+    assert (await client.get(f"/console/org?path={quote(grid)}", headers=HTML)).status == 403
+    assert (await client.get(f"/api/org/show?path={quote(grid)}")).status == 403
+
+
+async def test_a_reporters_phone_is_whole_for_the_tickets_holder_and_masked_for_a_colleague(
+    console: tuple[TestClient, str], engine: Engine
+) -> None:
+    """The ticket's holder (the grid leader of a grid ticket nobody accepted yet) calls
+    the resident back; the village's station chief, who may read the ticket but does not
+    handle it, sees the phone masked (core.privacy)."""
+    client, _csrf = console
+    phone = "13912345678"
+    with session_scope(engine) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.code == CODE)).one()
+        assert ticket.id is not None
+        session.add(
+            TicketReporter(
+                ticket_id=ticket.id, contact_id=f"tel-{phone}", name="王阿姨", phone=phone
+            )
+        )
+    holder = await client.get(f"/console/tickets/{CODE}", headers=HTML)
+    assert holder.status == 200
+    assert phone in await holder.text()
+    await _sign_in_as(client, engine, ROW.station_chief.phone)
+    colleague = await client.get(f"/console/tickets/{CODE}", headers=HTML)
+    assert colleague.status == 200
+    text = await colleague.text()
+    assert "王阿姨" in text and "139****5678" in text and phone not in text
+
+
+async def _next_event(stream: ClientResponse) -> tuple[str, dict[str, object]]:
+    """The next Server-Sent Event (name and data), skipping comments and ``retry:``."""
+    name, data = "", ""
+    while True:
+        line = (await stream.content.readline()).decode().rstrip("\n")
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")
+        elif not line and name:
+            return name, json.loads(data)
+
+
+async def test_the_board_stream_says_changed_when_a_ticket_is_added(
+    console: tuple[TestClient, str], engine: Engine
+) -> None:
+    """The board reloads itself on ``changed`` (console.js): the stream sends the
+    current version at once, then a new one within seconds of a ticket in scope."""
+    client, _csrf = console
+    stream = await client.get("/console/tickets/live")
+    assert stream.status == 200
+    assert stream.content_type == "text/event-stream"
+    first, before = await asyncio.wait_for(_next_event(stream), 5)
+    assert first == "changed"
+    with session_scope(engine) as session:
+        held = session.exec(select(Ticket).where(Ticket.code == CODE)).one()
+        now = datetime.now(UTC)
+        session.add(
+            Ticket(
+                code="T20260601-0002",
+                state=TicketState.DISPATCHED,
+                level=TicketLevel.GRID,
+                category="environment",
+                text="路灯不亮",
+                unit_id=held.unit_id,
+                grid_id=held.grid_id,
+                village_id=held.village_id,
+                created_at=now,
+                window_started_at=now,
+                first_accept_due_at=now + timedelta(hours=2),
+            )
+        )
+    name, after = await asyncio.wait_for(_next_event(stream), 5)
+    assert name == "changed" and after["version"] != before["version"]
+    stream.close()

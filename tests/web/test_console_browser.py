@@ -307,23 +307,35 @@ def test_station_chief_composes_a_village_notice_and_watches_reach_climb_to_100(
     page.context.close()
 
 
-def test_a_page_out_of_scope_is_refused(server: ConsoleServer, browser: Any) -> None:
-    page = new_page(browser, server)
+def fits_the_screen(page: Any) -> None:
+    """Nothing on the page is wider than the viewport (no sideways scrolling)."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], width
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_a_page_out_of_scope_is_refused(server: ConsoleServer, browser: Any, phone: bool) -> None:
+    page = new_page(browser, server, phone)
     sign_in_with_password(page, CHIEF.phone)
     page.goto(f"/console/org?path={VILLAGE_A}")
     assert page.get_by_role("heading", name=VILLAGE_A).is_visible()
-    shot(page, "org")
+    shot(page, "org" + ("-phone" if phone else ""))
+    if phone:
+        fits_the_screen(page)
     response = page.goto(f"/console/org?path={VILLAGE_B}")
     assert response is not None and response.status == 403
     assert page.get_by_role("heading", name="无权访问").is_visible()
     assert "不在您负责的范围内" in page.locator(".reason").inner_text()
+    if phone:
+        fits_the_screen(page)
     response = page.goto("/console/system/tokens")
     assert response is not None and response.status == 403
     page.context.close()
 
 
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 def test_a_roster_with_one_bad_row_shows_that_row_and_writes_nothing(
-    server: ConsoleServer, browser: Any, tmp_path: Path
+    server: ConsoleServer, browser: Any, tmp_path: Path, phone: bool
 ) -> None:
     file = write_roster(ROSTER, tmp_path / "花名册.csv")
     lines = file.read_text(encoding="utf-8-sig").splitlines()
@@ -338,9 +350,10 @@ def test_a_roster_with_one_bad_row_shows_that_row_and_writes_nothing(
             return units, people
 
     before = counts()
-    page = new_page(browser, server)
+    page = new_page(browser, server, phone)
     sign_in_with_password(page, ADMIN.phone)
-    shot(page, "overview-admin")
+    if not phone:
+        shot(page, "overview-admin")
     page.goto("/console/org/roster")
     page.get_by_label("花名册文件").set_input_files(str(file))
     page.get_by_role("button", name="试运行检查").click()
@@ -349,7 +362,9 @@ def test_a_roster_with_one_bad_row_shows_that_row_and_writes_nothing(
     assert problems.count() == 1
     assert "第4行" in problems.first.inner_text()
     assert "1380000" in problems.first.inner_text()
-    shot(page, "roster")
+    shot(page, "roster" + ("-phone" if phone else ""))
+    if phone:
+        fits_the_screen(page)
     assert counts() == before
     for name, url in (
         ("system", "/console/system"),
@@ -359,5 +374,6 @@ def test_a_roster_with_one_bad_row_shows_that_row_and_writes_nothing(
     ):
         response = page.goto(url)
         assert response is not None and response.ok, url
-        shot(page, name)
+        if not phone:
+            shot(page, name)
     page.context.close()

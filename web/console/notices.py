@@ -31,13 +31,14 @@ from broadcast.household_reach import household_report
 from cluster.changes import notice_topic
 from core.clock import TOWN_TZ, utcnow
 from core.policy import Permission, Principal, decide
+from core.privacy import viewer_of
 from models.broadcast import Notice, NoticeKind, NoticeStatus
 from models.db import run_in_session
 from models.enums import Level
 from models.org import PATH_SEP, OrgPath, OrgUnit
 from web.console.base import CONSOLE, page, principal_required, routes, widest_scope
 from web.console.live import event_stream
-from web.console.scopes import notice_scopes, picker_places, viewer_of
+from web.console.scopes import notice_scopes, picker_places
 from web.endpoints import ApiError, guarded
 from web.keys import DESK, ENGINE, SETTINGS
 from web.security import audit, authorize

@@ -14,13 +14,13 @@ from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from core.clock import utcnow
-from core.policy import Permission, Principal, decide
-from core.privacy import mask_phone
+from core.policy import Permission, decide
+from core.privacy import viewer_of
 from models.auth import AuditOutcome
 from models.chat import UnboundRoom
 from models.db import run_in_session
-from models.enums import Level, Role
-from models.org import OrgPath, OrgUnit
+from models.enums import Level
+from models.org import OrgUnit
 from orgtree.browse import NodeRow, browse
 from orgtree.roster import RosterInvalid, read_roster, write_roster
 from orgtree.service import ImportReport, OrgPathNotFound, apply_roster, export_roster, resolve_path
@@ -32,35 +32,16 @@ from web.security import audit, authorize
 ROSTER_SUFFIXES = (".csv", ".xlsx")
 
 
-def sees_phones(principal: Principal, scope: OrgPath) -> bool:
-    """Phones in full for admins and town officials, and for station chiefs and grid
-    leaders inside their own village or grid (they call these people); masked for
-    everyone else."""
-    if principal.is_admin or principal.holds(Role.TOWN_OFFICIAL):
-        return True
-    return any(
-        post.role in (Role.STATION_CHIEF, Role.GRID_LEADER)
-        and scope[: len(post.scope)] == post.scope
-        for post in principal.posts
-    )
-
-
-def _masked(node: NodeRow, whole: bool) -> NodeRow:
-    from dataclasses import replace
-
-    if whole:
-        return node
-    return replace(
-        node,
-        holders=tuple(replace(h, phone=mask_phone(h.phone)) for h in node.holders),
-        children=tuple(_masked(c, False) for c in node.children),
-    )
+def _any_masked(node: NodeRow) -> bool:
+    """Does the page show a masked phone (:func:`core.privacy.mask_phone` writes ``*``)?"""
+    return any("*" in h.phone for h in node.holders) or any(map(_any_masked, node.children))
 
 
 @routes.get(CONSOLE + "org")
 @guarded(Permission.VIEW_ORG)
 async def org(request: web.Request) -> web.StreamResponse:
-    """One node of the tree and its children; out of the person's scope is refused."""
+    """One node of the tree and its children, leaders' phones as :mod:`core.privacy` lets
+    the person see them (as ``/api/org/show``); out of the person's scope is refused."""
     principal = principal_required(request)
     settings = request.app[SETTINGS]
     town = settings.town.name
@@ -79,9 +60,10 @@ async def org(request: web.Request) -> web.StreamResponse:
     scope = unit.town_path
     await authorize(request, Permission.VIEW_ORG, scope=scope, target=path)
     show_unbound = bool(decide(principal, Permission.VIEW_BOTS))
+    viewer = viewer_of(principal)
 
     def read(session: Session) -> dict[str, Any]:
-        node = browse(session, unit.path, town=town)
+        node = browse(session, unit.path, town=town, viewer=viewer)
         unbound = (
             list(session.exec(select(UnboundRoom).order_by(col(UnboundRoom.topic)).limit(200)))
             if show_unbound and not scope
@@ -96,11 +78,11 @@ async def org(request: web.Request) -> web.StreamResponse:
         "org.html",
         {
             "title": "组织",
-            "node": _masked(data["node"], sees_phones(principal, scope)),
+            "node": data["node"],
             "unbound": data["unbound"],
             "show_unbound": show_unbound,
             "crumbs": crumbs,
-            "phones_whole": sees_phones(principal, scope),
+            "phones_masked": _any_masked(data["node"]),
             "can_import": bool(decide(principal, Permission.ADMIN)),
         },
     )

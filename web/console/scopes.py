@@ -8,11 +8,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from core.policy import Permission, Principal, decide
-from core.privacy import Viewer
 from models.enums import Level, Role
 from models.org import PATH_SEP, OrgPath, OrgUnit
 
-__all__ = ["notice_scopes", "org_scopes", "picker_places", "ticket_scopes", "viewer_of"]
+__all__ = ["notice_scopes", "org_scopes", "picker_places", "ticket_scopes"]
 
 
 def _scopes(principal: Principal, permission: Permission) -> list[OrgPath] | None:
@@ -40,14 +39,6 @@ def org_scopes(principal: Principal) -> list[OrgPath] | None:
 def ticket_scopes(principal: Principal) -> list[OrgPath] | None:
     """Where the person sees tickets by place (a liaison's department is not a place)."""
     return _scopes(principal, Permission.VIEW_TICKETS)
-
-
-def viewer_of(principal: Principal) -> Viewer:
-    """The person as :mod:`core.privacy` sees a viewer: staff over the scopes of their
-    posts (a liaison's town-wide post opens no phones; an admin's opens all)."""
-    return Viewer.staff(
-        post.scope for post in principal.posts if post.role != Role.DEPARTMENT_LIAISON
-    )
 
 
 def picker_places(session: Session, town: str, root: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ from tickets.commands import CommandError, ReassignCommand, TicketCommand, parse
 from tickets.errors import TicketError, TicketNotFound
 from tickets.lifecycle import LEVEL_ZH, STATE_ZH, TransitionRefused
 from tickets.outbox import queue_replies
-from tickets.queries import ticket_detail
+from tickets.queries import TicketDetail, ticket_detail
 from web.console.base import CONSOLE, page, principal_required, routes
 from web.console.live import event_stream
 from web.endpoints import ApiError, guarded
@@ -301,7 +301,8 @@ async def _ticket_scope(request: web.Request, code: str) -> tuple[tuple[str, ...
 @routes.get(CONSOLE + r"tickets/{code:T\d{8}-\d{4,6}}")
 @guarded(Permission.VIEW_TICKETS)
 async def ticket(request: web.Request) -> web.StreamResponse:
-    """One ticket: its text, reporters (phones masked), timeline and the actions."""
+    """One ticket: its text, reporters (phones in full to whoever handles it, masked for
+    the rest: :mod:`core.privacy`), timeline and the actions."""
     code = request.match_info["code"]
     scope, department = await _ticket_scope(request, code)
     principal = await authorize(
@@ -309,10 +310,14 @@ async def ticket(request: web.Request) -> web.StreamResponse:
     )
     settings = request.app[SETTINGS]
     now = utcnow()
-    detail = await run_in_session(
-        request.app[ENGINE],
-        lambda s: ticket_detail(session=s, settings=settings, code=code, now=now),
-    )
+    person_id = principal.person_id
+
+    def read(session: Session) -> TicketDetail:
+        person = session.get(Person, person_id) if person_id is not None else None
+        reader = contact_id_of(person) if person is not None else None
+        return ticket_detail(session=session, settings=settings, code=code, now=now, reader=reader)
+
+    detail = await run_in_session(request.app[ENGINE], read)
     from core.policy import decide
 
     can_act = (
