@@ -177,7 +177,8 @@ def notices_router(
                     context,
                     "notice.recall",
                     target=notice.code,
-                    message=f"撤回 {notice.code}{child}",
+                    message=f"撤回 {notice.code}{child}"
+                    + (f"，原因：{command.text.strip()}" if command.text.strip() else ""),
                 )
                 return [reply_in_place(context.message, recalled.summary_zh())]
             prepared = await actions.correct(

@@ -220,6 +220,8 @@ async def test_recall_after_sending_stops_the_chasing_and_marks_it_recalled(
         assert notice.status is NoticeStatus.RECALLED
         assert service.reach_report(session, notice)["status"] == "recalled"
         assert not [n for _, n in silent_groups(session) if n.code == code]
+        entry = session.exec(select(AuditEntry).where(AuditEntry.action == "notice.recall")).one()
+        assert entry.message == f"撤回 {code}（N0002），原因：发错了"  # kept, though not posted
 
 
 async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(

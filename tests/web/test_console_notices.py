@@ -135,7 +135,7 @@ async def test_the_issuer_recalls_from_the_console_as_in_chat(
         assert retraction.issuer_person_id == chief_id
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "notice.recall")).one()
     assert entry.channel is AuditChannel.CONSOLE and entry.target == code
-    assert entry.message == f"撤回 {code}（{child}）" and entry.scope == VILLAGE
+    assert entry.message == f"撤回 {code}（{child}），原因：发错了" and entry.scope == VILLAGE
     again = await client.post(f"/console/notices/{code}/recall", headers={CSRF_HEADER: csrf})
     assert again.status == 400 and "已经撤回" in (await again.json())["message"]
     page = await client.get(f"/console/notices/{code}", headers=HTML)

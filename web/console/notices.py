@@ -416,7 +416,9 @@ async def recall(request: web.Request) -> web.StreamResponse:
         "notice.recall",
         target=notice.code,
         scope=scope,
-        message=f"撤回 {notice.code}" + (f"（{child}）" if child else ""),
+        message=f"撤回 {notice.code}"
+        + (f"（{child}）" if child else "")
+        + (f"，原因：{reason.strip()}" if reason.strip() else ""),
     )
     return _done(recalled.summary_zh, notice, child)
 
