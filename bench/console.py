@@ -27,6 +27,7 @@ from sqlalchemy import Engine, create_engine, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col
 
+from core.clock import TOWN_TZ
 from core.config import Settings, parse_settings
 from gridcast.runtime import prepare_database
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeStatus
@@ -295,6 +296,7 @@ def _fill(
             now=now,
         )
         session.commit()
+    month_before = now.astimezone(TOWN_TZ).replace(day=1) - timedelta(days=1)
     return {
         "token": token,
         "live_code": f"N{notices + 1:04d}",
@@ -303,6 +305,7 @@ def _fill(
         "ticket_code": ticket_code,
         "village": village_name,
         "village_id": village,
+        "last_month": f"{month_before.year:04d}-{month_before.month:02d}",
     }
 
 
@@ -321,6 +324,10 @@ async def _pages(base: str, token: str, facts: dict[str, Any], rounds: int) -> l
         "org_village": f"/console/org?path={facts['village']}",
         "system": "/console/system",
         "audit": "/console/system/audit",
+        "tasks": "/console/tasks",
+        "consult": "/console/consult",
+        "month_town": f"/console/month?month={facts['last_month']}",
+        "month_village": f"/console/month?month={facts['last_month']}&village={facts['village']}",
     }
     out = []
     headers = {"Authorization": f"Bearer {token}"}
