@@ -26,6 +26,7 @@ from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, col, select
 
+from broadcast import corrections
 from core.config import ReminderIntervals, Settings
 from core.messaging import Reply
 from models.broadcast import Delivery, DeliveryState, Notice, NoticePriority, NoticeStatus
@@ -102,7 +103,7 @@ def due_asks(
             col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
             Delivery.level == Level.UNIT.value,
             Delivery.state == DeliveryState.SENT,
-            col(Delivery.acked_at).is_(None),
+            corrections.awaiting_receipt(Delivery, Notice),
             col(Delivery.sent_at) >= now - window,
             or_(
                 and_(

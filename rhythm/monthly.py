@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
+from broadcast import corrections
 from core.config import Settings
 from core.messaging import Attachment, Reply
 from models.broadcast import Delivery, Notice, NoticeKind
@@ -136,9 +137,12 @@ def _figures(
 def _notice_figures(
     session: Session, village_id: int | None, start: datetime, end: datetime
 ) -> tuple[int, int, float | None, int, int]:
-    """(notices, groups reached, median reach s, unit groups sent, unit groups acknowledged)."""
+    """(notices, groups reached, median reach s, unit groups sent, unit groups acknowledged).
+
+    A unit group that answered the notice's correction counts as acknowledged
+    (:func:`broadcast.corrections.acknowledged`)."""
     statement = (
-        select(Notice, Delivery, OrgUnit)
+        select(Notice, Delivery, OrgUnit, corrections.acknowledged(Delivery))
         .join(Delivery, col(Delivery.notice_id) == col(Notice.id))
         .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
         .join(OrgUnit, col(OrgUnit.id) == col(ChatGroup.org_unit_id))
@@ -155,7 +159,7 @@ def _notice_figures(
         prefix = village.path if village else None
     notices: dict[int, float] = {}
     reached = unit_groups = acked = 0
-    for notice, delivery, unit in session.exec(statement):
+    for notice, delivery, unit, answered in session.exec(statement):
         if prefix is not None and not (unit.path == prefix or unit.path.startswith(prefix + "/")):
             continue
         assert (
@@ -166,7 +170,7 @@ def _notice_figures(
         notices[notice.id] = max(notices.get(notice.id, 0.0), seconds)
         if unit.level is Level.UNIT:
             unit_groups += 1
-            acked += delivery.acked_at is not None
+            acked += bool(answered)
     reach = statistics.median(notices.values()) if notices else None
     return len(notices), reached, reach, unit_groups, acked
 

@@ -4,24 +4,28 @@ visit silent units (time as a parameter)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.hub import BotHub
 from bot.routers.households import households_router
 from bot.routers.notices import household_lines, notices_router, receipts_router
 from broadcast import service
-from broadcast.engine import Broadcaster
+from broadcast.engine import Broadcaster, NoticeRequest
 from broadcast.household_visits import ask_contact_members
 from core.config import parse_settings
-from models.broadcast import Delivery, Notice
+from models.broadcast import Delivery, Notice, NoticeKind
 from models.db import session_scope
 from models.enums import Role
 from models.households import HouseholdConfirmation, HouseholdVisitRequest
 from models.org import Person, RoleAssignment
 from orgtree.service import resolve_path
+from rhythm.monthly import monthly_report
+from rhythm.periods import local
+from rhythm.tenday import ignoring_grids
 from tests.broadcast.harness import ROSTER, TOWN, fake, room_id, send
 
 SETTINGS = parse_settings({})
@@ -203,3 +207,82 @@ async def test_contact_party_members_are_asked_once_after_the_grid_leader_step(
     later = run(normal.tell_grid_leader + timedelta(minutes=5))
     assert later and all(code2 in r.text for r in later)
     assert not [r for r in later if ROW.unit in r.text]
+
+
+async def correct(broadcaster: Broadcaster, code: str, body: str) -> str:
+    prepared = await broadcaster.send(
+        NoticeRequest(
+            title="台风预警",
+            body=body,
+            scope="",
+            issuer_name="国欢镇应急办",
+            kind=NoticeKind.CORRECTION,
+            parent_code=code,
+            ack_required=True,
+        )
+    )
+    async with asyncio.timeout(20):
+        await broadcaster.wait(prepared.code)
+    return prepared.code
+
+
+async def test_a_unit_that_answered_only_the_correction_is_not_visited_listed_or_counted_silent(
+    system,  # type: ignore[no-untyped-def]
+    engine: Engine,
+) -> None:
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    code = await send(broadcaster)
+    correction = await correct(broadcaster, code, "改为今晚9点起停止户外作业。")
+    leader_id = LEADER.wechat_id or ""
+    for text in ("收到", "已全部通知"):  # both land on the correction, the latest notice
+        await fake(hub, "bot1").receive(
+            text, room_id=UNIT_ROOM, sender_id=leader_id, sender_name=LEADER.name
+        )
+    normal = SETTINGS.broadcast.reminders_normal
+    with session_scope(engine) as session:
+        sent_at = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at)
+        asks = ask_contact_members(
+            session,
+            now=sent_at + normal.tell_grid_leader + timedelta(seconds=5),
+            normal=normal,
+            urgent=SETTINGS.broadcast.reminders_urgent,
+            window=WINDOW,
+        )
+    # the superseded original is visited for nobody; the correction for the silent units only
+    assert asks and all(correction in a.text and code not in a.text for a in asks)
+    assert not [a for a in asks if ROW.unit in a.text]
+    with session_scope(engine) as session:
+        ignoring = ignoring_grids(session, since=sent_at - timedelta(days=1), now=sent_at)
+        listed = [unit for units in ignoring.values() for unit, _ in units]
+        month = monthly_report(session, SETTINGS, f"{local(sent_at):%Y-%m}", now=sent_at)
+    assert ROW.unit not in listed and len(listed) == len(ROSTER.rows) - 1
+    assert month.town.notices_sent == 1  # the original; its correction is not a notice
+    assert (month.town.unit_groups, month.town.unit_groups_acknowledged) == (len(ROSTER.rows), 1)
+    # a correction of the correction: a receipt to it counts for the original too
+    other = ROSTER.rows[1]
+    again = await correct(broadcaster, correction, "改为今晚10点起停止户外作业。")
+    await fake(hub, "bot1").receive(
+        "收到",
+        room_id=room_id(other.path),
+        sender_id=other.unit_leader.wechat_id or "",
+        sender_name=other.unit_leader.name,
+    )
+    with session_scope(engine) as session:
+        acked = {
+            (d.notice_id, d.chat_group_id)
+            for d in session.exec(select(Delivery).where(col(Delivery.acked_at).is_not(None)))
+        }
+        assert len(acked) == 2 and service.notice_by_code(session, again).id in {
+            n for n, _ in acked
+        }
+        month = monthly_report(session, SETTINGS, f"{local(sent_at):%Y-%m}", now=sent_at)
+        listed = [
+            unit
+            for units in ignoring_grids(
+                session, since=sent_at - timedelta(days=1), now=sent_at
+            ).values()
+            for unit, _ in units
+        ]
+    assert month.town.unit_groups_acknowledged == 2
+    assert ROW.unit not in listed and other.unit not in listed
