@@ -178,35 +178,44 @@ async def test_contact_party_members_are_asked_once_after_the_grid_leader_step(
             )
 
     assert run(normal.remind_group + timedelta(minutes=1)) == []  # only the group reminder yet
-    # one unit's leader answered by counting households: not silent, no visit asked
-    counted = ROSTER.rows[4]  # 国欢村/第2网格/国欢花园1号楼, contact 林秋坤
-    await fake(hub, "bot1").receive(
-        "已通知 10户",
-        room_id=room_id(counted.path),
-        sender_id=counted.unit_leader.wechat_id or "",
-        sender_name=counted.unit_leader.name,
-    )
+    # a count of some households: the unit's contacts are still asked, told how many
+    counted = ROSTER.rows[4]  # 国欢村/第2网格/国欢花园1号楼, 36 households, contact 林秋坤
+    full = ROSTER.rows[5]  # 国欢花园2号楼: every household confirmed, nobody asked
+    for row, text in ((counted, "已通知 10户"), (full, "已全部通知")):
+        await fake(hub, "bot1").receive(
+            text,
+            room_id=room_id(row.path),
+            sender_id=row.unit_leader.wechat_id or "",
+            sender_name=row.unit_leader.name,
+        )
     asks = run(normal.tell_grid_leader + timedelta(seconds=1))
-    silent_contacts = [c for c in ROSTER.contacts if c.path != counted.path]
-    assert sorted(r.contact_id for r in asks) == sorted(c.person.wechat_id for c in silent_contacts)
+    asked_contacts = [c for c in ROSTER.contacts if c.path != full.path]
+    assert sorted(r.contact_id or "" for r in asks) == sorted(
+        c.person.wechat_id or "" for c in asked_contacts
+    )
+    assert not [r for r in asks if full.unit in r.text]
     first = next(c for c in ROSTER.contacts if c.path == ROW.path)
     [ask] = [r for r in asks if ROW.unit in r.text]
     assert ask.contact_id == first.person.wechat_id and ask.room_id is None
     assert f"通知 {code}" in ask.text and f"{first.households} 户的联系党员" in ask.text
+    assert "单元群至今没有回复" in ask.text
     assert LEADER.name in ask.text  # whom to tell
+    [partly] = [r for r in asks if counted.unit in r.text]
+    assert f"已通知 10/{counted.households} 户，其余请上门告知" in partly.text
     assert run(normal.tell_village) == []  # once
     with session_scope(engine) as session:
         assert len(session.exec(select(HouseholdVisitRequest)).all()) == len(asks)
         notice = session.exec(select(Notice).where(Notice.code == code)).one()
         assert {r.notice_id for r in session.exec(select(HouseholdVisitRequest))} == {notice.id}
-    # a unit leader's receipt before the step means no visit either (a later notice)
+    # a unit leader's 收到 confirms no household: the contact is asked, and told so
     code2 = await send(broadcaster, title="停电通知")
     await fake(hub, "bot1").receive(
         "收到", room_id=UNIT_ROOM, sender_id=LEADER.wechat_id or "", sender_name=LEADER.name
     )
     later = run(normal.tell_grid_leader + timedelta(minutes=5))
     assert later and all(code2 in r.text for r in later)
-    assert not [r for r in later if ROW.unit in r.text]
+    [answered] = [r for r in later if ROW.unit in r.text]
+    assert "单元长已回复收到，但还没有报告通知到的户数" in answered.text
 
 
 async def correct(broadcaster: Broadcaster, code: str, body: str) -> str:
