@@ -9,7 +9,7 @@ the total they wrote when the roster has none). A leader's ``收到`` says they 
 notice and confirms no household: the ask then says so, and one after a count says how
 many households are confirmed. Each ask is recorded
 (:class:`models.households.HouseholdVisitRequest`) and sent once, also across restarts,
-and recorded only once sent (a stop before that asks again at the next start).
+and recorded as soon as it was sent (a stop before that asks again at the next start).
 
 :func:`ask_contact_members` is the data function (time is a parameter);
 :func:`add_household_visit_job` puts it on the one scheduler of ``gridcast run``.
@@ -41,7 +41,14 @@ from models.households import HouseholdConfirmation, HouseholdVisitRequest
 from models.org import HouseholdContact, OrgUnit, Person
 from orgtree import directory
 
-__all__ = ["JOB_ID", "add_household_visit_job", "ask_contact_members", "visit_text"]
+__all__ = [
+    "JOB_ID",
+    "add_household_visit_job",
+    "ask_contact_members",
+    "due_asks",
+    "visit_round",
+    "visit_text",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +92,7 @@ def visit_text(
 class VisitAsk:
     reply: Reply
     row: HouseholdVisitRequest
-    """Recorded once the ask was handed to WeChat (:func:`record_asks`)."""
+    """Recorded once the ask was handed to WeChat (:func:`record_ask`)."""
 
 
 def ask_contact_members(
@@ -105,7 +112,7 @@ def ask_contact_members(
 
 def record_asks(session: Session, asks: Iterable[VisitAsk]) -> None:
     for ask in asks:
-        session.add(ask.row)
+        record_ask(session, ask)
 
 
 def due_asks(
@@ -225,6 +232,74 @@ def due_asks(
 
 
 VISIT_INTERVAL_S = 30
+VISIT_CONCURRENCY = 8
+"""Asks handed to WeChat at once (as :class:`broadcast.chasing.Chaser` sends its notes):
+an urgent town notice can leave hundreds of units to visit, one 30 s tick."""
+
+
+def record_ask(session: Session, ask: VisitAsk) -> bool:
+    """One ask was handed to WeChat: record it, unless it already is; True if it was new."""
+    row = ask.row
+    known = session.exec(
+        select(HouseholdVisitRequest.id).where(
+            HouseholdVisitRequest.notice_id == row.notice_id,
+            HouseholdVisitRequest.org_unit_id == row.org_unit_id,
+            HouseholdVisitRequest.person_id == row.person_id,
+        )
+    ).first()
+    if known is not None:
+        return False
+    session.add(HouseholdVisitRequest.model_validate(row.model_dump(exclude={"id"})))
+    return True
+
+
+async def visit_round(
+    *,
+    engine: AsyncEngine,
+    settings: Settings,
+    send: Callable[[Reply], Awaitable[object]],
+    now: datetime,
+    concurrency: int = VISIT_CONCURRENCY,
+) -> tuple[int, int]:
+    """The asks due at ``now``, sent ``concurrency`` at a time, each recorded in its own
+    transaction as soon as it was sent: a stop (even a kill) mid-round loses no ask and
+    sends again at most those that were in flight. Returns (sent, failed); a failed ask
+    is not recorded, so the next round tries it again."""
+    asks = await run_in_session(
+        engine,
+        lambda s: due_asks(
+            s,
+            now=now,
+            normal=settings.broadcast.reminders_normal,
+            urgent=settings.broadcast.reminders_urgent,
+            window=settings.broadcast.ack_window,
+        ),
+    )
+    gate = asyncio.Semaphore(concurrency)
+    sent = failed = 0
+
+    async def one(ask: VisitAsk) -> None:
+        nonlocal sent, failed
+        async with gate:
+            try:
+                await send(ask.reply)
+            except Exception as exc:  # one failed ask must not stop the others
+                failed += 1
+                log.warning("visit ask to %s not sent: %s", ask.reply.contact_id, exc)
+                return
+            # shielded: a stop right after the send still records what went out
+            await asyncio.shield(run_in_session(engine, lambda s: record_ask(s, ask)))
+            sent += 1
+
+    tasks = [asyncio.create_task(one(ask)) for ask in asks]
+    try:
+        await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return sent, failed
 
 
 def add_household_visit_job(
@@ -235,33 +310,11 @@ def add_household_visit_job(
     send: Callable[[Reply], Awaitable[object]],
     clock: Callable[[], datetime],
 ) -> Any:
-    """An interval job on the deployment's one APScheduler: ask, then send; an ask that
-    fell due while the process was down runs at start, once (it is recorded)."""
+    """An interval job on the deployment's one APScheduler running :func:`visit_round`;
+    an ask that fell due while the process was down runs at start, once (it is recorded)."""
 
     async def tick() -> None:
-        now = clock()
-        asks = await run_in_session(
-            engine,
-            lambda s: due_asks(
-                s,
-                now=now,
-                normal=settings.broadcast.reminders_normal,
-                urgent=settings.broadcast.reminders_urgent,
-                window=settings.broadcast.ack_window,
-            ),
-        )
-        sent: list[VisitAsk] = []
-        try:
-            for ask in asks:
-                try:
-                    await send(ask.reply)
-                except Exception as exc:  # one failed ask must not stop the others
-                    log.warning("visit ask to %s not sent: %s", ask.reply.contact_id, exc)
-                    continue
-                sent.append(ask)
-        finally:  # recorded only once handed to WeChat: a stop before that loses nothing
-            if sent:
-                await asyncio.shield(run_in_session(engine, lambda s: record_asks(s, sent)))
+        await visit_round(engine=engine, settings=settings, send=send, now=clock())
 
     return scheduler.add_job(
         tick,

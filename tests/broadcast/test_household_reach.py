@@ -5,6 +5,7 @@ visit silent units (time as a parameter)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -15,8 +16,9 @@ from bot.routers.households import households_router
 from bot.routers.notices import household_lines, notices_router, receipts_router
 from broadcast import service
 from broadcast.engine import Broadcaster, NoticeRequest
-from broadcast.household_visits import ask_contact_members
+from broadcast.household_visits import VISIT_CONCURRENCY, ask_contact_members, visit_round
 from core.config import parse_settings
+from core.messaging import Reply, SendFailed
 from models.broadcast import Delivery, Notice, NoticeKind
 from models.db import session_scope
 from models.enums import Role
@@ -295,3 +297,73 @@ async def test_a_unit_that_answered_only_the_correction_is_not_visited_listed_or
         ]
     assert month.town.unit_groups_acknowledged == 2
     assert ROW.unit not in listed and other.unit not in listed
+
+
+async def test_each_visit_ask_is_recorded_as_soon_as_it_is_sent(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    await send(broadcaster)
+    after = SETTINGS.broadcast.reminders_normal.tell_grid_leader + timedelta(seconds=1)
+    with session_scope(engine) as session:
+        now = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at) + after
+
+    def recorded() -> list[HouseholdVisitRequest]:
+        with session_scope(engine) as session:
+            return list(session.exec(select(HouseholdVisitRequest)))
+
+    first: list[Reply] = []
+    seen_mid_round: list[int] = []
+    hung: list[Reply] = []
+    hanging = asyncio.Event()
+
+    async def send_then_die(reply: Reply) -> None:
+        if len(first) == 2:  # the third ask never returns: the process is stopped here
+            seen_mid_round.append(len(recorded()))
+            hung.append(reply)
+            hanging.set()
+            await asyncio.Event().wait()
+        first.append(reply)
+
+    round_ = asyncio.create_task(
+        visit_round(
+            engine=broadcaster.engine, settings=SETTINGS, send=send_then_die, now=now, concurrency=1
+        )
+    )
+    async with asyncio.timeout(10):
+        await hanging.wait()
+    round_.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await round_
+    assert seen_mid_round == [2]  # the two sent were recorded while the round still ran
+    assert len(recorded()) == 2
+    # the next round sends the rest, several at a time; the interrupted ask fails this time
+    rest: list[Reply] = []
+    in_flight = most = 0
+
+    async def send_slowly(reply: Reply) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        if reply == hung[0]:
+            raise SendFailed("bot1", "发送失败", permanent=False)
+        rest.append(reply)
+
+    pending = len(ROSTER.contacts) - 2
+    assert await visit_round(
+        engine=broadcaster.engine, settings=SETTINGS, send=send_slowly, now=now
+    ) == (pending - 1, 1)
+    assert 1 < most <= VISIT_CONCURRENCY
+    assert not {r.text for r in first} & {r.text for r in rest}  # nothing twice
+    assert len(recorded()) == 2 + pending - 1  # the failed ask is not recorded ...
+    last: list[Reply] = []
+
+    async def send_ok(reply: Reply) -> None:
+        last.append(reply)
+
+    # ... so the next round sends it, and only it: none lost
+    assert await visit_round(
+        engine=broadcaster.engine, settings=SETTINGS, send=send_ok, now=now
+    ) == (1, 0)
+    assert last == hung and len(recorded()) == len(ROSTER.contacts)
