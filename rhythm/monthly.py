@@ -24,8 +24,9 @@ from models.chat import ChatGroup
 from models.enums import Level, TicketState
 from models.org import OrgUnit
 from models.tickets import Ticket, TicketReporter
+from orgtree import directory
 from rhythm.periods import Cadence, month_bounds, period_key
-from rhythm.places import group_rooms
+from rhythm.places import group_rooms, private
 from rhythm.runs import claim_period
 from rhythm.tasks import tasks_in
 from tickets.stats import TicketFacts, TicketStats, compute_stats
@@ -354,9 +355,13 @@ def run_monthly(session: Session, settings: Settings, now: datetime) -> list[Rep
         if town_unit and town_unit.id
         else None
     )
+    text += f"\n图中编号：{legend}" if legend else ""
     if room:
-        replies.append(Reply(text + (f"\n图中编号：{legend}" if legend else ""), room_id=room))
+        replies.append(Reply(text, room_id=room))
         replies.append(Reply(f"{month}月结图", room_id=room, attachment=chart))
+    for official in private(directory.town_officials(session), text):
+        replies.append(official)
+        replies.append(Reply(f"{month}月结图", contact_id=official.contact_id, attachment=chart))
     run.messages = len(replies)
     run.summary = f"{town.tickets.total} ticket(s)"
     return replies

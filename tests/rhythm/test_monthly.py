@@ -17,7 +17,7 @@ from models.rhythm import CadenceRun
 from models.tickets import IntakeKind, Ticket
 from rhythm.monthly import monthly_report, render_png, run_monthly, write_xlsx
 from tests.tickets.flows import file
-from tests.tickets.helpers import Town
+from tests.tickets.helpers import Town, contact
 
 NOV = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
 TEXTS = (
@@ -112,10 +112,28 @@ def test_monthly_cadence_posts_a_chart_once_and_nothing_on_an_empty_month(
         replies = run_monthly(session, settings, datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
         runs = session.exec(select(CadenceRun.period)).all()
     assert replies is not None and sorted(runs) == ["2026-10", "2026-11"]
-    [summary, chart] = replies
+    [summary, chart] = [r for r in replies if r.room_id is not None]
     assert "受理工单4件" in summary.text and "96.5%" in summary.text
     assert chart.room_id == "town@chatroom" and chart.attachment is not None
     assert chart.attachment.data.startswith(b"\x89PNG")
+    # the town officials get a private copy of both
+    [text, image] = [r for r in replies if r.room_id is None]
+    assert text.contact_id == image.contact_id == contact(town.town_official)
+    assert text.text == summary.text and image.attachment == chart.attachment
+
+
+def test_the_town_officials_get_the_monthly_summary_without_a_town_group(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    _month(engine, settings, town)
+    with session_scope(engine) as session:
+        replies = run_monthly(session, settings, datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
+    assert replies is not None
+    assert [(r.contact_id, r.attachment is not None) for r in replies] == [
+        (contact(town.town_official), False),
+        (contact(town.town_official), True),
+    ]
+    assert replies[0].text.startswith("【月结 2026-11】国欢镇")
 
 
 def test_report_month_cli(
