@@ -22,7 +22,8 @@ reminder waits until the reminder was sent (or found no way into the group).
 Steps 2 and 3 are private messages to a few people; each is recorded only once it was
 handed to WeChat (a stop before that sends it at the next start).
 
-A notice with a correction that asks for receipts is no longer chased: its correction is.
+A notice with a correction that asks for receipts is no longer chased: its correction is
+(:mod:`broadcast.corrections`).
 A recalled notice is not chased, and its reminders still to be sent are cancelled.
 """
 
@@ -38,10 +39,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, update
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, exists, select
+from sqlmodel import Session, col, select
 
-from broadcast import compose, service
+from broadcast import compose, corrections, service
 from core.config import ReminderIntervals
 from core.messaging import Reply, SendFailed
 from models.broadcast import (
@@ -130,13 +130,6 @@ def silent_groups(
 ) -> list[tuple[SilentGroup, Notice]]:
     """Every silent unit or grid group of the notices still chased (of one notice), with
     a step left to take (``any_step``: also those chased to the end)."""
-    correction = aliased(Notice)
-    superseded = exists().where(
-        col(correction.parent_id) == col(Notice.id),
-        col(correction.kind) == NoticeKind.CORRECTION,
-        col(correction.ack_required).is_(True),
-        col(correction.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
-    )
     statement = (
         select(Delivery, Notice, OrgUnit)
         .join(Notice, col(Notice.id) == col(Delivery.notice_id))
@@ -148,8 +141,7 @@ def silent_groups(
             col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
             col(Delivery.level).in_([level.value for level in CHASED_LEVELS]),
             Delivery.state == DeliveryState.SENT,
-            col(Delivery.acked_at).is_(None),
-            ~superseded,
+            corrections.awaiting_receipt(Delivery, Notice),
         )
         .order_by(col(Delivery.id))
     )

@@ -24,6 +24,7 @@ __all__ = [
     "Coverage",
     "HouseholdTally",
     "UnitHouseholds",
+    "confirmed_households",
     "household_coverage",
     "judge_claim",
     "parse_claim",
@@ -141,6 +142,15 @@ def judge_claim(claim: Claim, households: int | None) -> ClaimAccepted | ClaimRe
     if claim.stated_total is not None and claim.stated_total != households:
         note = f"花名册登记本单元为 {households} 户（您写的是 {claim.stated_total} 户），按 {households} 户计；如花名册有误请联系网格长更正。"
     return ClaimAccepted(reached, households, note)
+
+
+def confirmed_households(
+    households: int | None, *, reached: int, stated_total: int | None, all_reached: bool
+) -> tuple[int, int | None]:
+    """(households confirmed, out of how many) by a unit leader's latest count: out of
+    the roster's 户数, else the total they wrote (``None``: neither is known). Pure."""
+    total = households if households is not None and households > 0 else stated_total
+    return (total if all_reached and total is not None else reached), total
 
 
 # --- coverage arithmetic -----------------------------------------------------------------

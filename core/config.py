@@ -307,7 +307,8 @@ class CadenceSettings(_Section):
     ten_day: Cron = "0 9 10,20,last * *"
     """旬查: on the 10th, the 20th and the last day of the month (``last``)."""
     monthly: Cron = "0 9 1 * *"
-    """月结: the report of the month that ended, to the town group (chart image)."""
+    """月结: the report of the month that ended, with its chart image, to the town group
+    and privately to the town officials."""
     catch_up: Duration = timedelta(hours=12)
     """A cadence missed while the process was down runs at start if it is at most this late."""
     all_clear_line: bool = False

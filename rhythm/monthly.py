@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
+from broadcast import corrections
 from core.config import Settings
 from core.messaging import Attachment, Reply
 from models.broadcast import Delivery, Notice, NoticeKind
@@ -23,8 +24,9 @@ from models.chat import ChatGroup
 from models.enums import Level, TicketState
 from models.org import OrgUnit
 from models.tickets import Ticket, TicketReporter
+from orgtree import directory
 from rhythm.periods import Cadence, month_bounds, period_key
-from rhythm.places import group_rooms
+from rhythm.places import group_rooms, private
 from rhythm.runs import claim_period
 from rhythm.tasks import tasks_in
 from tickets.stats import TicketFacts, TicketStats, compute_stats
@@ -136,9 +138,12 @@ def _figures(
 def _notice_figures(
     session: Session, village_id: int | None, start: datetime, end: datetime
 ) -> tuple[int, int, float | None, int, int]:
-    """(notices, groups reached, median reach s, unit groups sent, unit groups acknowledged)."""
+    """(notices, groups reached, median reach s, unit groups sent, unit groups acknowledged).
+
+    A unit group that answered the notice's correction counts as acknowledged
+    (:func:`broadcast.corrections.acknowledged`)."""
     statement = (
-        select(Notice, Delivery, OrgUnit)
+        select(Notice, Delivery, OrgUnit, corrections.acknowledged(Delivery))
         .join(Delivery, col(Delivery.notice_id) == col(Notice.id))
         .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
         .join(OrgUnit, col(OrgUnit.id) == col(ChatGroup.org_unit_id))
@@ -155,7 +160,7 @@ def _notice_figures(
         prefix = village.path if village else None
     notices: dict[int, float] = {}
     reached = unit_groups = acked = 0
-    for notice, delivery, unit in session.exec(statement):
+    for notice, delivery, unit, answered in session.exec(statement):
         if prefix is not None and not (unit.path == prefix or unit.path.startswith(prefix + "/")):
             continue
         assert (
@@ -166,7 +171,7 @@ def _notice_figures(
         notices[notice.id] = max(notices.get(notice.id, 0.0), seconds)
         if unit.level is Level.UNIT:
             unit_groups += 1
-            acked += delivery.acked_at is not None
+            acked += bool(answered)
     reach = statistics.median(notices.values()) if notices else None
     return len(notices), reached, reach, unit_groups, acked
 
@@ -350,9 +355,13 @@ def run_monthly(session: Session, settings: Settings, now: datetime) -> list[Rep
         if town_unit and town_unit.id
         else None
     )
+    text += f"\n图中编号：{legend}" if legend else ""
     if room:
-        replies.append(Reply(text + (f"\n图中编号：{legend}" if legend else ""), room_id=room))
+        replies.append(Reply(text, room_id=room))
         replies.append(Reply(f"{month}月结图", room_id=room, attachment=chart))
+    for official in private(directory.town_officials(session), text):
+        replies.append(official)
+        replies.append(Reply(f"{month}月结图", contact_id=official.contact_id, attachment=chart))
     run.messages = len(replies)
     run.summary = f"{town.tickets.total} ticket(s)"
     return replies

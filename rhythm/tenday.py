@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from broadcast import corrections
 from core.config import Settings
 from core.messaging import Reply
 from models.broadcast import Delivery, Notice, NoticeKind, NoticeStatus
@@ -66,7 +67,8 @@ def ignoring_grids(
     session: Session, *, since: datetime, now: datetime
 ) -> dict[int, list[tuple[str, str]]]:
     """Grid id -> (unit name, notice code) of unit groups that did not acknowledge one of
-    the last notices sent since ``since``."""
+    the last notices sent since ``since`` (nor its correction:
+    :func:`broadcast.corrections.acknowledged`)."""
     notices = session.exec(
         select(Notice)
         .where(
@@ -89,7 +91,7 @@ def ignoring_grids(
                 Delivery.notice_id == notice.id,
                 Delivery.level == Level.UNIT.value,
                 col(Delivery.sent_at).is_not(None),
-                col(Delivery.acked_at).is_(None),
+                ~corrections.acknowledged(Delivery),
             )
         ).all()
         for _delivery, unit in rows:

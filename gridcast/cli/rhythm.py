@@ -6,6 +6,7 @@ the ticket outbox and sent by the timer job of the running ``gridcast run``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +21,15 @@ from models.base import utcnow
 from models.db import session_scope
 
 __all__ = ["cadence", "report", "task"]
+
+
+def _write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write an output file; a folder that is missing or read-only is a message, not a
+    traceback."""
+    try:
+        write(path)
+    except OSError as error:
+        raise click.ClickException(f"无法写入 {path}：{error.strerror or error}") from None
 
 
 @click.group()
@@ -55,10 +65,10 @@ def report_month(
             f"  {figures.scope}：受理{s.total} 办结{s.resolved} 纠纷{figures.disputes_resolved}"
         )
     if xlsx_path is not None:
-        write_xlsx(result, xlsx_path)
+        _write(xlsx_path, lambda path: write_xlsx(result, path))
         click.echo(f"XLSX: {xlsx_path}")
     if png_path is not None:
-        png_path.write_bytes(render_png(result))
+        _write(png_path, lambda path: path.write_bytes(render_png(result)))
         click.echo(f"PNG: {png_path}")
 
 
@@ -181,7 +191,7 @@ def task_export(settings: Settings, code: str, out_path: Path) -> None:
         except TaskError as error:
             raise click.ClickException(error.message) from None
     kind = "csv" if out_path.suffix.lower() == ".csv" else "xlsx"
-    out_path.write_bytes(report_file(found, rows, kind))
+    _write(out_path, lambda path: path.write_bytes(report_file(found, rows, kind)))
     click.echo(f"{out_path}")
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from core.config import Settings
+from models.broadcast import Delivery, DeliveryState, Notice, NoticeKind, NoticeStatus
 from models.chat import ChatGroup
 from models.db import session_scope
 from models.enums import TicketLevel, TicketState
@@ -17,9 +18,9 @@ from rhythm.cases import CaseFacts
 from rhythm.commands import CallBackAnswer, ConsultCommand, parse_rhythm_command
 from rhythm.consultation import answer_call_back, pending_call_backs, record_consultation
 from rhythm.daily import run_daily
-from rhythm.jobs import missed_runs
+from rhythm.jobs import RUNNERS, missed_runs
 from rhythm.periods import Cadence, last_fire_time
-from rhythm.tenday import run_ten_day
+from rhythm.tenday import draw_call_backs, run_ten_day
 from rhythm.weekly import agenda_reasons, run_weekly
 from tests.tickets.flows import act, events, file, new_code, rate, ticket
 from tests.tickets.helpers import T0, Town, contact
@@ -216,3 +217,172 @@ def test_a_resident_who_was_not_asked_is_not_a_call_back(
     file(engine, settings, "下水道堵了好几天了没人管", "resident-9", unit_id=town.unit_id)
     with Session(engine) as session:
         assert pending_call_backs(session, "resident-9") == []
+
+
+CHECK = datetime(2026, 12, 20, 1, 0, tzinfo=UTC)
+"""09:00 on 20 December in the town (a 旬查 day)."""
+
+
+def _notice_to_units(engine: Engine, town: Town, *, sent: datetime) -> dict[str, int]:
+    """N0001 to three unit groups: 洋中1号片区 silent, 国欢花园1号楼 answered, 霞林苑1号楼1单元
+    answered only N0001's correction N0002. Returns the rooms' group ids."""
+    units = {
+        "unit-a@chatroom": town.unit_id,
+        "unit-b@chatroom": town.other_grid_unit_id,
+        "unit-c@chatroom": town.other_village_unit_id,
+    }
+    with session_scope(engine) as session:
+        groups = {
+            room: ChatGroup(room_id=room, topic=room, org_unit_id=u) for room, u in units.items()
+        }
+        session.add_all(groups.values())
+        session.flush()
+        original = Notice(
+            code="N0001",
+            title="台风预警",
+            body="今晚停止户外作业",
+            scope_org_unit_id=town.village_id,
+            levels=["unit"],
+            issuer_name="国欢镇应急办",
+            status=NoticeStatus.DONE,
+            started_at=sent,
+        )
+        session.add(original)
+        session.flush()
+        correction = Notice(
+            code="N0002",
+            kind=NoticeKind.CORRECTION,
+            parent_id=original.id,
+            title="台风预警",
+            body="改为今晚9点",
+            scope_org_unit_id=town.village_id,
+            levels=["unit"],
+            issuer_name="国欢镇应急办",
+            status=NoticeStatus.DONE,
+            started_at=sent + timedelta(minutes=10),
+        )
+        session.add(correction)
+        session.flush()
+        for room, group in groups.items():
+            assert original.id and correction.id and group.id
+            acked = sent + timedelta(minutes=20)
+            for notice, answered in (
+                (original, room == "unit-b@chatroom"),
+                (correction, room == "unit-c@chatroom"),
+            ):
+                session.add(
+                    Delivery(
+                        notice_id=notice.id,  # type: ignore[arg-type]
+                        chat_group_id=group.id,
+                        room_id=room,
+                        level="unit",
+                        state=DeliveryState.SENT,
+                        sent_at=sent + timedelta(seconds=30),
+                        acked_at=acked if answered else None,
+                    )
+                )
+        return {room: g.id or 0 for room, g in groups.items()}
+
+
+def test_ten_day_check_lists_slow_tickets_by_grid_and_person_and_silent_units(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    room = _village_room(engine, town)
+    long_open = new_code(engine, settings, town)  # 30 November, accepted: overdue, long open
+    act(engine, settings, f"接单 {long_open}", contact(town.grid_leader), now=T0)
+    overdue = file(  # 10 December, another grid, not accepted by its leader: overdue only
+        engine,
+        settings,
+        "路灯坏了一个星期了没人修，晚上很黑",
+        "resident-2",
+        unit_id=town.other_grid_unit_id,
+        now=datetime(2026, 12, 10, 1, 0, tzinfo=UTC),
+    ).ticket_code
+    assert overdue
+    _notice_to_units(engine, town, sent=CHECK - timedelta(days=2))
+    with session_scope(engine) as session:
+        replies = run_ten_day(session, settings, CHECK)
+    assert replies is not None
+    [village] = [r.text for r in replies if r.room_id == room]
+    leader = town.grid_leader.name
+    assert village.splitlines() == [
+        "【旬查 12月20日】国欢村",
+        "超期工单 2件：第1网格 1件，第2网格 1件",
+        f"  按承办人：{leader} 1件，{town.other_grid_leader.name} 1件",
+        f"  {long_open}、{overdue}",
+        "长期未办结工单 1件：第1网格 1件",
+        f"  按承办人：{leader} 1件",
+        f"  {long_open}",
+        "未回复最近通知的单元：",
+        "  第1网格：1个单元（洋中1号片区；N0001）",  # 国欢花园1号楼 answered
+    ]
+    assert [r.text for r in replies if r.contact_id == contact(town.station_chief)] == [village]
+    [town_text] = [r.text for r in replies if r.contact_id == contact(town.town_official)]
+    # 霞林苑1号楼1单元 answered the correction only: it did not ignore the notice
+    assert town_text.startswith("【旬查 12月20日】全镇\n超期工单 2件")
+    assert "霞林苑" not in town_text and "洋中1号片区；N0001" in town_text
+
+
+def test_call_backs_are_drawn_at_random_reproducibly() -> None:
+    pool = list(range(100, 120))
+    drawn = draw_call_backs(pool, 3, seed="2026-12-20/7")
+    assert len(drawn) == 3 and drawn == sorted(drawn) and set(drawn) <= set(pool)
+    # the same check and village draw the same, whatever order the candidates came in
+    assert draw_call_backs(list(reversed(pool)), 3, seed="2026-12-20/7") == drawn
+    # another check or village draws otherwise: not simply the first tickets
+    draws = {tuple(draw_call_backs(pool, 3, seed=f"2026-12-{d:02d}/7")) for d in range(1, 31)}
+    assert len(draws) > 20
+    assert {t for d in draws for t in d} == set(pool)
+    assert draw_call_backs(pool[:2], 3, seed="x") == pool[:2]  # fewer than asked: all
+    assert draw_call_backs([], 3, seed="x") == [] and draw_call_backs(pool, 0, seed="x") == []
+
+
+def test_a_restart_catches_up_each_missed_cadence_once(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    cases = {  # the cadence's last fire before a restart 40 minutes later (local 09:00 = 01:00 UTC)
+        Cadence.WEEKLY: datetime(2026, 11, 30, 1, 0, tzinfo=UTC),  # Monday
+        Cadence.TEN_DAY: datetime(2026, 12, 10, 1, 0, tzinfo=UTC),
+        Cadence.MONTHLY: datetime(2026, 12, 1, 1, 0, tzinfo=UTC),
+    }
+    for cadence, fired in cases.items():
+        restarted = fired + timedelta(minutes=40)
+        with Session(engine) as session:
+            missed = dict(missed_runs(session, settings, restarted))
+        assert missed.get(cadence) == fired, cadence
+        with session_scope(engine) as session:
+            assert RUNNERS[cadence](session, settings, missed[cadence]) is not None
+        with Session(engine) as session:  # a second restart: it ran, nothing to catch up
+            assert cadence not in dict(missed_runs(session, settings, restarted))
+        with session_scope(engine) as session:  # and running it again does nothing
+            assert RUNNERS[cadence](session, settings, restarted) is None
+        late = fired + settings.cadences.catch_up + timedelta(minutes=1)
+        with Session(engine) as session:  # longer down than catch_up: not caught up
+            assert cadence not in dict(missed_runs(session, settings, late))
+    with Session(engine) as session:
+        runs = sorted((r.cadence, r.period) for r in session.exec(select(CadenceRun)))
+    assert runs == [("monthly", "2026-11"), ("ten_day", "2026-12-10"), ("weekly", "2026-W49")]
+
+
+def test_weekly_agenda_is_posted_in_the_village_group_when_configured(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    room = _village_room(engine, town)
+    code = new_code(engine, settings, town)
+    act(engine, settings, f"接单 {code}", contact(town.grid_leader))
+    act(engine, settings, f"上报 {code} 涉及两个网格，需要村里协调", contact(town.grid_leader))
+    monday = T0 + timedelta(days=7)
+    with session_scope(engine) as session:
+        replies = run_weekly(session, settings, monday)
+    assert replies is not None
+    [posted] = [r for r in replies if r.room_id == room]
+    assert code in posted.text and "国欢村" in posted.text
+    quiet = settings.model_copy(
+        update={
+            "cadences": settings.cadences.model_copy(update={"consult_in_village_group": False})
+        }
+    )
+    with session_scope(engine) as session:
+        replies = run_weekly(session, quiet, monday + timedelta(days=7))
+    assert replies is not None and any(code in r.text for r in replies)
+    assert [r for r in replies if r.room_id is not None] == []  # privately only
