@@ -247,7 +247,7 @@ def _conditions(
     if text:
         if re.fullmatch(r"[Tt]\d[\d-]*", text):
             text = text.upper()  # a ticket code; the rest is Chinese, which has no case
-        conditions.append(_text_condition(session, text))
+        conditions.append(_text_condition(session, text, by_time=wanted.sort in ("new", "old")))
     if wanted.overdue:
         conditions.append(_overdue_condition(session, scope.condition(), policy, now))
     return conditions
@@ -263,6 +263,9 @@ _SEARCHED = (
 
 _FTS_MATCHES = table(SQLITE_TABLE, column("rowid"), column(SQLITE_TABLE))
 
+DENSE_SHARE = 5
+"""On SQLite, a search that one ticket in this many (or more) matches scans instead."""
+
 
 def _like_pattern(text: str) -> str:
     """``%text%`` with LIKE's own characters (``%``, ``_`` and the escape) taken literally."""
@@ -270,7 +273,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _text_condition(session: Session, text: str) -> ColumnElement[bool]:
+def _text_condition(session: Session, text: str, *, by_time: bool) -> ColumnElement[bool]:
     """Tickets whose code, text, location or assignee contain ``text`` (case-sensitive).
 
     The plain scan is a substring search (instr / strpos), not LIKE: on SQLite a LIKE with
@@ -279,10 +282,21 @@ def _text_condition(session: Session, text: str) -> ColumnElement[bool]:
     on SQLite the FTS5 table finds the candidates and the scan's test confirms them; on
     PostgreSQL an escaped ``LIKE '%…%'`` (the same rows as strpos) uses pg_trgm's GIN
     indexes. A shorter search cannot use a trigram index and scans.
+
+    PostgreSQL's planner weighs the index against the scan itself (pg_trgm estimates how
+    many rows match, so each search is planned with its own pattern); SQLite's does not, so it is done here: when the list is sorted by
+    time (``by_time``) and the index counts one ticket in :data:`DENSE_SHARE` or more, the
+    scan along ``created_at`` finds a page (and the search cap) within the first few
+    thousand tickets it reads, while the index would fetch and sort every one it found
+    (a search nearly every ticket matched took 96 ms instead of 16 over 100,000).
     """
     if session.get_bind().dialect.name != "sqlite":
         if len(text) < TRIGRAM_MIN:
             return or_(*(func.strpos(searched, text) > 0 for searched in _SEARCHED))
+        # Plan with the pattern known: after a few searches psycopg prepares the statement
+        # and PostgreSQL may keep one generic plan for every pattern, which walks the whole
+        # table in time order (a search by code took 85 ms instead of 5).
+        session.connection().exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         pattern = _like_pattern(text)
         return or_(*(searched.like(pattern, escape="\\") for searched in _SEARCHED))
     scan = or_(*(func.instr(searched, text) > 0 for searched in _SEARCHED))
@@ -290,6 +304,14 @@ def _text_condition(session: Session, text: str) -> ColumnElement[bool]:
         return scan
     phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: a substring, verbatim
     candidates = select(_FTS_MATCHES.c.rowid).where(_FTS_MATCHES.c[SQLITE_TABLE].match(phrase))
+    if by_time:
+        # ids count the tickets closely enough, and max(id) costs nothing
+        dense_at = int(session.exec(select(func.max(Ticket.id))).one() or 0) // DENSE_SHARE
+        found = session.exec(
+            select(func.count()).select_from(candidates.limit(dense_at).subquery())
+        ).one()
+        if found >= dense_at:
+            return scan
     return and_(col(Ticket.id).in_(candidates), scan)
 
 

@@ -224,7 +224,45 @@ def test_indexed_search_finds_what_the_scan_finds(engine: Engine, settings: Sett
                 limit=10_000,
             )
             assert [r.code for r in exported] == codes, query
-        _assert_index_is_used(session, settings, "井盖松")
+        _assert_index_is_used(session, settings, "WiFi信号")
+
+
+def test_sqlite_scans_for_a_search_most_tickets_match_when_sorted_by_time(
+    engine: Engine, settings: Settings
+) -> None:
+    """A search a fifth of the board matches scans along ``created_at`` (it stops at a page)
+    rather than fetching every match through the index; the other sorts use the index."""
+    with session_scope(engine) as session:
+        apply_roster(session=session, roster=small_town())
+        _fill(session)
+        uses_index = {
+            (query, by_time): "MATCH" in str(board._text_condition(session, query, by_time=by_time))
+            for query in ("T20260601", "WiFi信号")
+            for by_time in (True, False)
+        }
+    sqlite = engine.dialect.name == "sqlite"
+    assert uses_index == {
+        ("T20260601", True): False,
+        ("T20260601", False): sqlite,
+        ("WiFi信号", True): sqlite,
+        ("WiFi信号", False): sqlite,
+    }
+
+
+def test_postgres_plans_each_search_with_its_own_pattern(
+    engine: Engine, settings: Settings
+) -> None:
+    """A prepared search statement once kept a generic plan for every pattern: it walked
+    the whole table in time order instead of using the index."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plan cache")
+    with session_scope(engine) as session:
+        for query in ("井盖松", "井盖"):
+            session.rollback()
+            _board_codes(session, settings, BoardFilter(text=query))
+            show = text("SELECT current_setting('plan_cache_mode')")
+            mode = session.connection().execute(show).scalar()
+            assert mode == ("force_custom_plan" if len(query) >= 3 else "auto"), query
 
 
 def test_search_pages_agree_with_the_scan_and_the_last_page_stops_at_the_cap(
