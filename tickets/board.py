@@ -263,7 +263,7 @@ _SEARCHED = (
 
 _FTS_MATCHES = table(SQLITE_TABLE, column("rowid"), column(SQLITE_TABLE))
 
-DENSE_SHARE = 5
+_DENSE_SHARE = 5
 """On SQLite, a search that one ticket in this many (or more) matches scans instead."""
 
 
@@ -284,11 +284,12 @@ def _text_condition(session: Session, text: str, *, by_time: bool) -> ColumnElem
     indexes. A shorter search cannot use a trigram index and scans.
 
     PostgreSQL's planner weighs the index against the scan itself (pg_trgm estimates how
-    many rows match, so each search is planned with its own pattern); SQLite's does not, so it is done here: when the list is sorted by
-    time (``by_time``) and the index counts one ticket in :data:`DENSE_SHARE` or more, the
-    scan along ``created_at`` finds a page (and the search cap) within the first few
-    thousand tickets it reads, while the index would fetch and sort every one it found
-    (a search nearly every ticket matched took 96 ms instead of 16 over 100,000).
+    many rows match, so each search is planned with its own pattern). SQLite's does not, so
+    it is done here: when the list is sorted by time (``by_time``) and the index counts one
+    ticket in :data:`_DENSE_SHARE` or more, the scan along ``created_at`` finds a page (and
+    the search cap) within the first few thousand tickets it reads, while the index would
+    fetch and sort every one it found (a search nearly every ticket matched took 96 ms
+    instead of 16 over 100,000).
     """
     if session.get_bind().dialect.name != "sqlite":
         if len(text) < TRIGRAM_MIN:
@@ -306,7 +307,7 @@ def _text_condition(session: Session, text: str, *, by_time: bool) -> ColumnElem
     candidates = select(_FTS_MATCHES.c.rowid).where(_FTS_MATCHES.c[SQLITE_TABLE].match(phrase))
     if by_time:
         # ids count the tickets closely enough, and max(id) costs nothing
-        dense_at = int(session.exec(select(func.max(Ticket.id))).one() or 0) // DENSE_SHARE
+        dense_at = int(session.exec(select(func.max(Ticket.id))).one() or 0) // _DENSE_SHARE
         found = session.exec(
             select(func.count()).select_from(candidates.limit(dense_at).subquery())
         ).one()
