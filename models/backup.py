@@ -12,6 +12,7 @@ when they differ.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -23,8 +24,10 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, inspect, select, table, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from models.db import DatabaseError, make_engine, schema_status
+from models.search import POSTGRES_INDEXES
 
 __all__ = [
     "BackupError",
@@ -96,11 +99,36 @@ def _tool(name: str) -> str:
     return found
 
 
-def _run(args: list[str]) -> None:
+def _run(args: list[str]) -> str:
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tool = Path(args[0]).name
         raise BackupError(f"{tool} failed ({result.returncode}): {result.stderr.strip()[-800:]}")
+    return result.stdout
+
+
+def _trigram_index(listed: str) -> bool:
+    """A line of ``pg_restore --list`` that makes one of the text-search indexes."""
+    words = listed.split()
+    return "INDEX" in words and not set(words).isdisjoint(POSTGRES_INDEXES)
+
+
+def _trigram_ready(url: str) -> bool:
+    """Whether the text-search indexes of a dump (``public.gin_trgm_ops``, migration 0025)
+    can be made in the database at ``url``: pg_trgm is created in ``public`` if it may be.
+    A dump of one schema does not hold the extension, which lives outside it."""
+    engine = make_engine(url)
+    try:
+        with contextlib.suppress(DBAPIError), engine.begin() as connection:
+            connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        with engine.connect() as connection:
+            schema = connection.exec_driver_sql(
+                "SELECT n.nspname FROM pg_extension AS e JOIN pg_namespace AS n"
+                " ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+            ).scalar()
+    finally:
+        engine.dispose()
+    return schema == "public"
 
 
 def backup(url: str, target: Path, *, now: datetime | None = None) -> Manifest:
@@ -193,17 +221,18 @@ def restore(url: str, source: Path) -> Manifest:
         if not _is_empty(url):
             raise BackupError("the database is not empty: restore into an empty one")
         uri, _schema = _pg_target(url)
-        _run(
-            [
-                _tool("pg_restore"),
-                "--no-owner",
-                "--no-privileges",
-                "--exit-on-error",
-                "--single-transaction",
-                f"--dbname={uri}",
-                str(source),
-            ]
-        )
+        pg_restore = _tool("pg_restore")
+        args = [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error"]
+        args += ["--single-transaction", f"--dbname={uri}"]
+        with tempfile.TemporaryDirectory(prefix="gridcast-restore-") as tmp:
+            if not _trigram_ready(url):
+                # without pg_trgm the restored board searches by scanning, as migration
+                # 0025 leaves it: everything but the trigram indexes
+                listing = _run([pg_restore, "--list", str(source)]).splitlines()
+                kept = Path(tmp) / "list"
+                kept.write_text("\n".join(line for line in listing if not _trigram_index(line)))
+                args.append(f"--use-list={kept}")
+            _run([*args, str(source)])
     engine = make_engine(url)
     try:
         with engine.connect() as connection:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, true
+from sqlalchemy import ColumnElement, and_, case, column, false, func, or_, table, true
 from sqlmodel import Session, col, select
 
 from core.clock import TOWN_TZ
@@ -25,6 +25,7 @@ from core.departments import department_code
 from core.policy import ADMIN_ROLE, Principal
 from models.enums import Rating, Role, TicketLevel, TicketState, Urgency
 from models.org import PATH_SEP, OrgUnit
+from models.search import SQLITE_TABLE, TRIGRAM_MIN, sqlite_index_ready
 from models.tickets import Ticket
 from tickets.configured import category_name, sla_policy
 from tickets.lifecycle import AWAITING_ACCEPTANCE, LEVEL_ZH, OPEN_STATES, STATE_ZH
@@ -246,26 +247,73 @@ def _conditions(
     if text:
         if re.fullmatch(r"[Tt]\d[\d-]*", text):
             text = text.upper()  # a ticket code; the rest is Chinese, which has no case
-        sqlite = session.get_bind().dialect.name == "sqlite"
-        # A plain substring search (instr / strpos), not LIKE: on SQLite a LIKE with a
-        # Chinese pattern folds case character by character on every row.
-        find = func.instr if sqlite else func.strpos
-        conditions.append(
-            or_(
-                *(
-                    find(column, text) > 0
-                    for column in (
-                        col(Ticket.code),
-                        col(Ticket.text),
-                        col(Ticket.location),
-                        col(Ticket.assignee_name),
-                    )
-                )
-            )
-        )
+        conditions.append(_text_condition(session, text, by_time=wanted.sort in ("new", "old")))
     if wanted.overdue:
         conditions.append(_overdue_condition(session, scope.condition(), policy, now))
     return conditions
+
+
+_SEARCHED = (
+    col(Ticket.code),
+    col(Ticket.text),
+    col(Ticket.location),
+    col(Ticket.assignee_name),
+)
+"""What the text filter searches (the columns of :data:`models.search.SEARCHED_COLUMNS`)."""
+
+_FTS_MATCHES = table(SQLITE_TABLE, column("rowid"), column(SQLITE_TABLE))
+
+_DENSE_SHARE = 5
+"""On SQLite, a search that one ticket in this many (or more) matches scans instead."""
+
+
+def _like_pattern(text: str) -> str:
+    """``%text%`` with LIKE's own characters (``%``, ``_`` and the escape) taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _text_condition(session: Session, text: str, *, by_time: bool) -> ColumnElement[bool]:
+    """Tickets whose code, text, location or assignee contain ``text`` (case-sensitive).
+
+    The plain scan is a substring search (instr / strpos), not LIKE: on SQLite a LIKE with
+    a Chinese pattern folds case character by character on every row. From
+    :data:`models.search.TRIGRAM_MIN` characters on, the trigram index answers instead:
+    on SQLite the FTS5 table finds the candidates and the scan's test confirms them; on
+    PostgreSQL an escaped ``LIKE '%…%'`` (the same rows as strpos) uses pg_trgm's GIN
+    indexes. A shorter search cannot use a trigram index and scans.
+
+    PostgreSQL's planner weighs the index against the scan itself (pg_trgm estimates how
+    many rows match, so each search is planned with its own pattern). SQLite's does not, so
+    it is done here: when the list is sorted by time (``by_time``) and the index counts one
+    ticket in :data:`_DENSE_SHARE` or more, the scan along ``created_at`` finds a page (and
+    the search cap) within the first few thousand tickets it reads, while the index would
+    fetch and sort every one it found (a search nearly every ticket matched took 96 ms
+    instead of 16 over 100,000).
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        if len(text) < TRIGRAM_MIN:
+            return or_(*(func.strpos(searched, text) > 0 for searched in _SEARCHED))
+        # Plan with the pattern known: after a few searches psycopg prepares the statement
+        # and PostgreSQL may keep one generic plan for every pattern, which walks the whole
+        # table in time order (a search by code took 85 ms instead of 5).
+        session.connection().exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        pattern = _like_pattern(text)
+        return or_(*(searched.like(pattern, escape="\\") for searched in _SEARCHED))
+    scan = or_(*(func.instr(searched, text) > 0 for searched in _SEARCHED))
+    if len(text) < TRIGRAM_MIN or not sqlite_index_ready(session.connection()):
+        return scan
+    phrase = '"' + text.replace('"', '""') + '"'  # one FTS5 string: a substring, verbatim
+    candidates = select(_FTS_MATCHES.c.rowid).where(_FTS_MATCHES.c[SQLITE_TABLE].match(phrase))
+    if by_time:
+        # ids count the tickets closely enough, and max(id) costs nothing
+        dense_at = int(session.exec(select(func.max(Ticket.id))).one() or 0) // _DENSE_SHARE
+        found = session.exec(
+            select(func.count()).select_from(candidates.limit(dense_at).subquery())
+        ).one()
+        if found >= dense_at:
+            return scan
+    return and_(col(Ticket.id).in_(candidates), scan)
 
 
 def _order(sort: str) -> list[object]:
@@ -356,7 +404,8 @@ def board_page(
             )
         )
         capped = len(ids) > SEARCH_CAP
-        total = min(len(ids), SEARCH_CAP)
+        ids = ids[:SEARCH_CAP]  # the one past the cap only says there are more
+        total = len(ids)
         pages = max(1, -(-total // wanted.per_page))
         page = min(max(1, wanted.page), pages)
         wanted_ids = ids[(page - 1) * wanted.per_page : page * wanted.per_page]

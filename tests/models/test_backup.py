@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from models.backup import BackupError, backup, manifest_path, prune, restore, table_counts
 from models.db import session_scope
+from models.search import POSTGRES_INDEXES
 from orgtree.service import apply_roster
 from tests.factories import api_token, small_town
 
@@ -96,3 +97,28 @@ def test_retention_keeps_the_newest(tmp_path: Path) -> None:
         "gridcast-20260104T023000Z.sqlite.backup",
         "gridcast-20260105T023000Z.sqlite.backup",
     ]
+
+
+def test_restore_without_pg_trgm_in_public_leaves_the_search_indexes_out(
+    engine: Engine, db_url: str, new_database: str, tmp_path: Path
+) -> None:
+    """A schema's dump names ``public.gin_trgm_ops`` (migration 0025) but does not hold the
+    extension; where it cannot be there, the rest is restored and the board scans."""
+    if make_url(db_url).get_backend_name() != "postgresql":
+        pytest.skip("pg_trgm is PostgreSQL's")
+    counts = _fill(engine)
+    target = tmp_path / "one.backup"
+    backup(db_url, target)
+    elsewhere = create_engine(make_url(new_database).set(drivername="postgresql+psycopg"))
+    try:
+        with elsewhere.begin() as connection:  # taken, and not in public
+            connection.execute(text("CREATE SCHEMA other"))
+            connection.execute(text("CREATE EXTENSION pg_trgm SCHEMA other"))
+        restored = restore(new_database, target)
+        assert restored.counts == counts
+        with elsewhere.connect() as connection:
+            indexes = set(connection.execute(text("SELECT indexname FROM pg_indexes")).scalars())
+        assert "ix_ticket_created_at" in indexes
+        assert not indexes & set(POSTGRES_INDEXES)
+    finally:
+        elsewhere.dispose()
