@@ -86,6 +86,8 @@ class NoticeRequest:
     deadline_s: float = 180.0
     ack_required: bool = True
     issuer_person_id: int | None = None
+    issuer_token_id: int | None = None
+    """The API token that issues it (it may then confirm or cancel it)."""
     channel: str = "cli"
     kind: NoticeKind = NoticeKind.NOTICE
     parent_code: str | None = None
@@ -453,6 +455,7 @@ class Broadcaster:
                 and request.kind in (NoticeKind.NOTICE, NoticeKind.CORRECTION),
                 issuer_name=request.issuer_name,
                 issuer_person_id=request.issuer_person_id,
+                issuer_token_id=request.issuer_token_id,
                 channel=request.channel,
                 targets=targets,
                 plan=plan,

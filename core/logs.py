@@ -22,7 +22,14 @@ from typing import Any, Literal
 import structlog
 from structlog.contextvars import bind_contextvars, clear_contextvars, merge_contextvars
 
-__all__ = ["DemoteRoutine", "LogFormat", "bind", "clear", "configure_logging"]
+__all__ = [
+    "DemoteRoutine",
+    "LogFormat",
+    "bind",
+    "clear",
+    "configure_logging",
+    "escape_controls",
+]
 
 LogFormat = Literal["console", "json"]
 
@@ -48,6 +55,40 @@ def _codes(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
         event["notice"] = m.group(0)
     if "ticket" not in event and (m := TICKET_CODE.search(text)):
         event["ticket"] = m.group(0)
+    return event
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""What must not reach a log line as-is: C0 and C1 controls but the tab (a newline or
+carriage return forges a line, NUL makes the file binary, ESC drives the terminal),
+the Unicode line separators and the bidirectional overrides (text that reads mirrored)."""
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\n``, ``\\x00``):
+    a request path or any value from outside then stays on its own log line."""
+    return _CONTROL.sub(_escape_char, text)
+
+
+def _escape_values(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Escape control characters in every text value of a line for the console format
+    (JSON escapes them itself). A traceback is rendered after this, from ``exc_info``,
+    with its own newlines."""
+    for key, value in event.items():
+        if isinstance(value, str) and key not in ("exception", "stack"):
+            event[key] = escape_controls(value)
     return event
 
 
@@ -104,7 +145,11 @@ def configure_logging(
         )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *([] if fmt == "json" else [_escape_values]),
+            renderer,
+        ],
     )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)

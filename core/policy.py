@@ -25,15 +25,19 @@ from models.org import OrgPath
 
 __all__ = [
     "ADMIN_ROLE",
+    "AUDIT_ROLES",
     "ISSUER_ROLES",
     "MONITOR_ROLE",
     "Decision",
     "Permission",
     "Post",
     "Principal",
+    "audit_scopes",
     "decide",
     "describe_posts",
     "issue_notice_refusal",
+    "post_scope_refusal",
+    "signature_refusal",
     "within",
 ]
 
@@ -48,6 +52,9 @@ MONITOR_ROLE = "monitor"
 
 ISSUER_ROLES = frozenset({Role.TOWN_OFFICIAL, Role.STATION_CHIEF, Role.GRID_LEADER})
 """Posts that may issue notices, each within its own scope."""
+
+AUDIT_ROLES = frozenset({Role.TOWN_OFFICIAL, Role.STATION_CHIEF, Role.GRID_LEADER})
+"""Posts that read the audit trail, each within its own scope (and admins: all of it)."""
 
 STAFF_ROLES = frozenset(
     {
@@ -155,6 +162,19 @@ class Principal:
     name: str
     posts: tuple[Post, ...] = ()
     person_id: int | None = None
+    signature: str | None = None
+    """A token's signature under its notices, fixed by the admin at its creation (its
+    name when None); a person always signs with their roster name."""
+
+    @property
+    def signs_as(self) -> str:
+        """The signature residents read under this principal's notices (落款)."""
+        return self.signature or self.name
+
+    @property
+    def token_id(self) -> int | None:
+        """The API token's id, for a token (the local admin's included)."""
+        return int(self.id) if self.kind != "person" and self.id.isdigit() else None
 
     @property
     def is_admin(self) -> bool:
@@ -213,19 +233,95 @@ def issue_notice_refusal(posts: Iterable[Post], scope: OrgPath) -> str | None:
     return "抱歉，您只能向自己负责的村或网格发布通知，这个范围超出了您的权限。"
 
 
+_SCOPE_DEPTHS: dict[str, frozenset[int]] = {
+    ADMIN_ROLE: frozenset({0}),
+    MONITOR_ROLE: frozenset({0}),
+    Role.TOWN_OFFICIAL: frozenset({0}),
+    Role.DEPARTMENT_LIAISON: frozenset({0}),
+    Role.STATION_CHIEF: frozenset({1}),
+    Role.GRID_LEADER: frozenset({2}),
+    Role.GRID_WORKER: frozenset({2, 3}),
+    Role.SUNK_CADRE: frozenset({2, 3}),
+    Role.PARTY_MEMBER: frozenset({2, 3}),
+    Role.UNIT_LEADER: frozenset({3}),
+    Role.SECOND_UNIT_LEADER: frozenset({3}),
+}
+"""How deep below the town each post's scope lies (0 the town, 1 a village, 2 a grid,
+3 a unit), as the roster places them: a town official's post is the whole town."""
+
+_DEPTH_NAMES = {
+    0: "全镇（不填范围）",
+    1: "一个村（如 黄霞村）",
+    2: "一个网格（如 黄霞村/第16网格）",
+    3: "一个单元（如 黄霞村/第16网格/国湄领涵1号楼）",
+}
+
+
+def post_scope_refusal(role: str, scope: OrgPath) -> str | None:
+    """Why a post of ``role`` cannot have ``scope`` (a token's post), or None.
+
+    A town official's, a liaison's, a monitor's and an admin's scope is the town; a
+    station chief's a village; a grid leader's a grid; a unit leader's a unit (grid
+    workers, sunk cadres and party members: a grid or one of its units, as in the
+    roster). A post at the wrong depth would be labelled as one thing and act as another
+    (a town official's post "of a village" still acts for the whole town): refused.
+    """
+    depths = _SCOPE_DEPTHS.get(role)
+    if depths is None:
+        return f"未知的岗位「{role}」"
+    if len(scope) in depths:
+        return None
+    wanted = "或".join(_DEPTH_NAMES[depth] for depth in sorted(depths))
+    return f"{Post(role).label}的范围应为{wanted}，不能是「{_scope_name(scope)}」"
+
+
+def signature_refusal(principal: Principal, requested: str | None) -> str | None:
+    """Why ``principal`` may not sign a notice as ``requested``, or None.
+
+    Residents read the signature under a notice as who sent it, so it comes from the
+    credentials, never from the request: a signed-in person signs with their roster name,
+    a token with the signature the admin fixed when creating it (its name unless another
+    was set). Only an admin token (the server's own command line, an operator's script)
+    may name the signature per request: an admin can make a token with any signature
+    anyway.
+    """
+    if requested is None or requested == principal.signs_as:
+        return None
+    if principal.kind != "person" and principal.is_admin:
+        return None
+    return (
+        f"通知的落款由发布者的身份决定：您的通知落款为「{principal.signs_as}」，"
+        f"不能落款为「{requested}」（令牌的落款由管理员在创建令牌时设定）"
+    )
+
+
+def audit_scopes(principal: Principal) -> list[OrgPath] | None:
+    """The scopes whose audit entries ``principal`` may read: None for the whole trail
+    (admins, town officials), [] for none (see :data:`AUDIT_ROLES`)."""
+    if principal.is_admin or principal.holds(Role.TOWN_OFFICIAL):
+        return None
+    return [
+        post.scope
+        for post in principal.posts
+        if post.role in (Role.STATION_CHIEF, Role.GRID_LEADER)
+    ]
+
+
 def decide(
     principal: Principal | None,
     permission: Permission,
     *,
     scope: OrgPath | None = None,
     issuer_person_id: int | None = None,
+    issuer_token_id: int | None = None,
     department: str | None = None,
 ) -> Decision:
     """May ``principal`` do ``permission`` on ``scope``?
 
     ``scope`` is the org path the request targets (``None``: the whole town);
-    ``issuer_person_id`` the issuer of the notice a MANAGE_NOTICE targets; ``department``
-    the department a ticket was whistled to (for liaisons).
+    ``issuer_person_id`` / ``issuer_token_id`` the person or API token that issued the
+    notice a MANAGE_NOTICE targets; ``department`` the department a ticket was whistled
+    to (for liaisons).
     """
     if permission is Permission.PUBLIC:
         return ALLOW
@@ -257,6 +353,8 @@ def decide(
                 return ALLOW
             if issuer_person_id is not None and principal.person_id == issuer_person_id:
                 return ALLOW
+            if issuer_token_id is not None and principal.token_id == issuer_token_id:
+                return ALLOW
             return Decision(False, "只有通知的发布人或镇干部可以确认、取消、撤回、更正或催办通知")
         case Permission.ASSIGN_TASK:
             for post in principal.posts:
@@ -271,7 +369,22 @@ def decide(
             if department is not None and department in principal.departments():
                 return ALLOW
             return _in_scope(principal, target, permission)
-        case Permission.VIEW_ORG | Permission.VIEW_NOTICES | Permission.VIEW_AUDIT:
+        case Permission.VIEW_AUDIT:
+            for post in principal.posts:
+                if post.role == Role.TOWN_OFFICIAL:
+                    return ALLOW
+                if post.role in AUDIT_ROLES and within(target, post.scope):
+                    return ALLOW
+            if not principal.holds(*AUDIT_ROLES):
+                return Decision(
+                    False, "只有镇干部、村网格站站长、网格长和系统管理员可以查看操作记录"
+                )
+            return Decision(
+                False,
+                f"「{_scope_name(target)}」不在您负责的范围内"
+                f"（{describe_posts(principal.posts)}），不能{permission.label}",
+            )
+        case Permission.VIEW_ORG | Permission.VIEW_NOTICES:
             return _in_scope(principal, target, permission)
         case Permission.PUBLIC | Permission.SIGNED_IN:  # pragma: no cover - handled above
             return ALLOW

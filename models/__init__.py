@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from models.auth import ApiToken, AuditEntry, ChatBinding, Credential, SignInCode
+from models.auth import (
+    ApiToken,
+    AuditEntry,
+    ChatBinding,
+    Credential,
+    RevokedSession,
+    SignInCode,
+)
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeAttempt, Receipt
 from models.cap import CapMessage
 from models.chat import BotAccount, ChatGroup, GroupMembership, UnboundRoom, UnreachableContact
@@ -58,6 +65,7 @@ __all__ = [
     "OrgUnit",
     "Person",
     "Receipt",
+    "RevokedSession",
     "Role",
     "RoleAssignment",
     "ShopFollowUp",

@@ -41,6 +41,19 @@ class SignInCode(SQLModel, table=True):
     """The address that asked for the code (rate limits per client)."""
 
 
+class RevokedSession(SQLModel, table=True):
+    """A signed-in session that was ended (sign-out): its cookie is refused from then on,
+    although it could still be decrypted. Kept until the cookie would have expired anyway."""
+
+    __tablename__ = "revoked_session"
+
+    session_id: str = Field(primary_key=True, max_length=64)
+    """The random id the session cookie carries (``sid``)."""
+    revoked_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    """When the cookie expires by itself (``web.session_max_age``): the row may go then."""
+
+
 class Credential(SQLModel, table=True):
     """A password a roster person set for themselves (argon2 hash)."""
 
@@ -84,6 +97,9 @@ class ApiToken(SQLModel, table=True):
     """Org path below the town (``黄霞村/第16网格``); empty for the whole town."""
     department: str | None = None
     """For a department liaison's token: the department code."""
+    signature: str | None = Field(default=None, max_length=50)
+    """The signature (落款) residents read under the token's notices, fixed at creation;
+    None: the token's name. A request cannot change it (:func:`core.policy.signature_refusal`)."""
     created_by: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -71,6 +71,9 @@ class Notice(SQLModel, table=True):
     deadline_s: float = 180.0
     ack_required: bool = True
     issuer_person_id: int | None = Field(default=None, foreign_key="person.id")
+    issuer_token_id: int | None = None
+    """The API token that issued it (``api_token.id``), so that token may confirm, cancel,
+    recall or correct it as its issuer; None for people and the system."""
     issuer_name: str
     channel: str = "cli"
     """Where it was issued: ``chat``, ``cli`` or ``web``."""

@@ -10,6 +10,7 @@ that contact): never through an id pattern someone could take
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -21,22 +22,25 @@ from sqlmodel import Session, select
 from core.config import Department
 from core.departments import department_code
 from core.files import write_private
-from core.policy import ADMIN_ROLE, Post, Principal
+from core.policy import ADMIN_ROLE, MONITOR_ROLE, Post, Principal, post_scope_refusal
 from models.auth import ApiToken, ChatBinding
 from models.enums import Role
-from models.org import OrgPath, Person
+from models.org import PATH_SEP, OrgPath, OrgUnit, Person
 from orgtree import directory
 
 __all__ = [
+    "LOCAL_ADMIN_SIGNATURE",
     "LOCAL_ADMIN_TOKEN_FILE",
     "LOCAL_ADMIN_TOKEN_NAME",
     "TOKEN_PREFIX",
+    "TOKEN_ROLES",
     "bind_contact",
     "create_token",
     "ensure_local_admin_token",
     "hash_token",
     "new_token",
     "person_principal",
+    "token_post",
     "token_principal",
 ]
 
@@ -44,6 +48,11 @@ LOCAL_ADMIN_TOKEN_FILE = "admin.token"
 LOCAL_ADMIN_TOKEN_NAME = "本机管理员"
 """The admin token ``gridcast setup`` writes into the data directory (mode 0600) for the
 command line on the server."""
+LOCAL_ADMIN_SIGNATURE = "镇政府"
+"""The signature under notices sent with the local admin token (``gridcast notice send``
+without ``--issuer``)."""
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "gct_"
 """API tokens start with this, so a leaked one is easy to recognise and revoke."""
@@ -99,6 +108,44 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+TOKEN_ROLES = (ADMIN_ROLE, MONITOR_ROLE, *(role.value for role in Role))
+"""The posts a token may carry."""
+
+
+def token_post(
+    session: Session,
+    *,
+    role: str,
+    scope: str,
+    department: str | None,
+    departments: Sequence[Department],
+    town: str,
+) -> Post | str:
+    """The post a token asked for (``POST /api/tokens``, ``gridcast token create``) would
+    carry, or why it cannot be made (in Chinese): a known role, a department for a
+    liaison and for no one else, and a scope that exists in the org tree at the depth
+    the role has (:func:`core.policy.post_scope_refusal`)."""
+    if role not in TOKEN_ROLES:
+        return f"未知的岗位「{role}」，可选：{'、'.join(TOKEN_ROLES)}"
+    code = department_code(department, departments) if department else None
+    if role == Role.DEPARTMENT_LIAISON and code is None:
+        known = "、".join(d.name for d in departments)
+        return f"部门联络员令牌需要有效的部门（可选：{known}）"
+    if role != Role.DEPARTMENT_LIAISON and department:
+        return "只有部门联络员令牌可以指定部门"
+    path: OrgPath = tuple(part.strip() for part in scope.split(PATH_SEP) if part.strip())
+    if path[:1] == (town,):
+        path = path[1:]  # 国欢镇/黄霞村 means 黄霞村
+    refusal = post_scope_refusal(role, path)
+    if refusal is not None:
+        return f"令牌的范围不符合岗位：{refusal}"
+    if path:
+        full = PATH_SEP.join((town, *path))
+        if session.exec(select(OrgUnit.id).where(OrgUnit.path == full)).first() is None:
+            return f"组织架构中没有「{PATH_SEP.join(path)}」"
+    return Post(role, path, department=code)
+
+
 def create_token(
     session: Session,
     *,
@@ -106,6 +153,7 @@ def create_token(
     role: str,
     scope: OrgPath = (),
     department: str | None = None,
+    signature: str | None = None,
     created_by: str,
     now: datetime,
 ) -> tuple[ApiToken, str]:
@@ -118,6 +166,7 @@ def create_token(
         role=role,
         scope="/".join(scope),
         department=department,
+        signature=signature,
         created_by=created_by,
         created_at=now,
     )
@@ -142,7 +191,12 @@ def ensure_local_admin_token(session: Session, data_dir: Path, *, now: datetime)
             old.revoked_at = now
             session.add(old)
     _row, token = create_token(
-        session, name=LOCAL_ADMIN_TOKEN_NAME, role=ADMIN_ROLE, created_by="gridcast setup", now=now
+        session,
+        name=LOCAL_ADMIN_TOKEN_NAME,
+        role=ADMIN_ROLE,
+        signature=LOCAL_ADMIN_SIGNATURE,
+        created_by="gridcast setup",
+        now=now,
     )
     write_private(path, token.encode("utf-8") + b"\n")
     return path
@@ -160,10 +214,15 @@ def token_principal(
         row.last_used_at = now
         session.add(row)
     scope: OrgPath = tuple(part for part in row.scope.split("/") if part)
+    refusal = post_scope_refusal(row.role, scope)
+    if refusal is not None:  # made before the scope was checked: it would act beyond its label
+        log.warning("token %s「%s」refused: %s", row.id, row.name, refusal)
+        return None
     kind = "local" if row.name == LOCAL_ADMIN_TOKEN_NAME else "token"
     return Principal(
         kind=kind,
         id=str(row.id),
         name=row.name,
         posts=(Post(row.role, scope, department=row.department),),
+        signature=row.signature,
     )

@@ -56,7 +56,6 @@ async def issue(system: System, title: str) -> str:
             "body": "请各单元长、网格长回复收到。",
             "scope": VILLAGE,
             "levels": ["grid", "unit"],
-            "issuer": OFFICIAL.name,
             "confirm": True,
         },
     )
@@ -217,7 +216,6 @@ async def test_mid_send_correction_waits_and_mid_send_recall_stops(
                 "title": title,
                 "body": "正文",
                 "scope": TOWN,
-                "issuer": OFFICIAL.name,
                 "confirm": True,
             },
         )

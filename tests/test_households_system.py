@@ -38,7 +38,6 @@ async def notice_to_the_grid(system: System) -> str:
             "title": "防汛转移",
             "body": "今晚强降雨，低洼住户请转移。",
             "scope": GRID,
-            "issuer": "镇应急办",
             "confirm": True,
         },
     )

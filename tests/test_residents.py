@@ -242,7 +242,6 @@ async def test_shop_second_leader_no_longer_acknowledges_for_the_owner(
             "body": "本周六上午检查沿街商铺消防器材，请店主在店。",
             "scope": "/".join(SHOP.path[:2]),
             "levels": ["unit"],
-            "issuer": "镇安监办",
             "confirm": True,
         },
     )

@@ -206,7 +206,6 @@ async def test_whole_town_notice_reaches_every_group_once(system: System) -> Non
             "title": "消防检查",
             "body": "本周六上午开展消防安全检查，请各单元配合。",
             "scope": TOWN,
-            "issuer": "镇安监办",
             "confirm": True,
         },
     )
@@ -369,9 +368,9 @@ async def test_notice_cli_send_wait_status_and_curve(
             400,
             "levels",
         ),
-        ({"title": "t", "body": " ", "scope": TOWN, "issuer": "x"}, 400, "正文不能为空"),
-        ({"title": "t", "body": "b" * 20_000, "scope": TOWN, "issuer": "x"}, 400, "正文太长"),
-        ({"title": "t", "body": "b", "scope": "火星村", "issuer": "x"}, 404, "找不到"),
+        ({"title": "t", "body": " ", "scope": TOWN}, 400, "正文不能为空"),
+        ({"title": "t", "body": "b" * 20_000, "scope": TOWN}, 400, "正文太长"),
+        ({"title": "t", "body": "b", "scope": "火星村"}, 404, "找不到"),
     ],
 )
 async def test_bad_notice_requests_are_refused_and_send_nothing(

@@ -86,7 +86,6 @@ async def test_an_adversarial_loss_mid_notice_still_reaches_every_group_once(
             "title": "台风预警",
             "body": "今晚停止户外作业。",
             "scope": ROSTER.town,
-            "issuer": "镇应急办",
         },
     )
     prepared: dict[str, Any] = await response.json()

@@ -10,20 +10,16 @@ from sqlmodel import Session, col, select
 
 from core.audit import entries
 from core.clock import utcnow
-from core.departments import department_code
-from core.policy import ADMIN_ROLE, MONITOR_ROLE, Permission, Post
+from core.policy import Permission, Post
 from models.auth import ApiToken, AuditChannel, AuditOutcome
 from models.db import run_in_session
-from models.enums import Role
-from models.org import PATH_SEP, OrgUnit
-from orgtree.principals import create_token
+from models.org import PATH_SEP
+from orgtree.principals import TOKEN_ROLES, create_token, token_post
 from web.endpoints import Api, ApiError, Strict
 from web.keys import ENGINE, SETTINGS
-from web.security import audit, authorize, principal_of
+from web.security import audit, audit_scopes_of, authorize
 
 api = Api()
-
-TOKEN_ROLES = (ADMIN_ROLE, MONITOR_ROLE, *(r.value for r in Role))
 
 
 class TokenIn(Strict):
@@ -33,12 +29,18 @@ class TokenIn(Strict):
         default="", max_length=200, description="org path below the town; empty: whole town"
     )
     department: str | None = Field(default=None, max_length=60)
+    signature: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="落款: the signature residents read under its notices (default: its name)",
+    )
 
     @field_validator("role")
     @classmethod
     def _known_role(cls, value: str) -> str:
         if value not in TOKEN_ROLES:
-            raise ValueError(f"unknown role; one of {', '.join(TOKEN_ROLES)}")
+            raise ValueError(f"未知的岗位，可选：{'、'.join(TOKEN_ROLES)}")
         return value
 
 
@@ -49,6 +51,7 @@ class TokenOut(Strict):
     role: str
     scope: str
     department: str | None
+    signature: str | None
     created_by: str
     created_at: datetime
     last_used_at: datetime | None
@@ -84,18 +87,6 @@ class AuditOut(Strict):
     detail: dict[str, object]
 
 
-def check_token_request(session: Session, body: TokenIn, departments: list[str]) -> str | None:
-    """Why a token with this role and scope cannot be made, or None."""
-    if body.role == Role.DEPARTMENT_LIAISON and body.department not in departments:
-        return f"部门联络员令牌需要有效的部门（{', '.join(departments)}）"
-    if body.scope:
-        town = session.exec(select(OrgUnit.path).where(OrgUnit.parent_id == None)).first()  # noqa: E711
-        path = PATH_SEP.join([town or "", body.scope.strip(PATH_SEP)])
-        if session.exec(select(OrgUnit.id).where(OrgUnit.path == path)).first() is None:
-            return f"组织架构中没有「{body.scope}」"
-    return None
-
-
 @api.endpoint(
     "GET",
     "/api/tokens",
@@ -127,20 +118,25 @@ async def create_api_token(request: web.Request, *, body: TokenIn) -> TokenCreat
     principal = await authorize(request, Permission.ADMIN)
     settings = request.app[SETTINGS]
     now = utcnow()
-    department = department_code(body.department, settings.departments) if body.department else None
-    request_ = body.model_copy(update={"department": department})
-    codes = [d.code for d in settings.departments]
 
     def write(session: Session) -> tuple[ApiToken, str] | str:
-        problem = check_token_request(session, request_, codes)
-        if problem is not None:
-            return problem
+        post = token_post(
+            session,
+            role=body.role,
+            scope=body.scope,
+            department=body.department,
+            departments=settings.departments,
+            town=settings.town.name,
+        )
+        if isinstance(post, str):
+            return post
         row, token = create_token(
             session,
             name=body.name,
-            role=body.role,
-            scope=tuple(p for p in body.scope.split(PATH_SEP) if p),
-            department=department,
+            role=post.role,
+            scope=post.scope,
+            department=post.department,
+            signature=body.signature,
             created_by=principal.audit_name(),
             now=now,
         )
@@ -152,12 +148,19 @@ async def create_api_token(request: web.Request, *, body: TokenIn) -> TokenCreat
     if isinstance(created, str):
         raise ApiError(400, created)
     row, token = created
-    post = Post(row.role, tuple(p for p in row.scope.split(PATH_SEP) if p), department)
+    post = Post(row.role, tuple(p for p in row.scope.split(PATH_SEP) if p), row.department)
     await audit(
         request,
         "token.create",
         target=f"token:{row.id}",
-        detail={"name": row.name, "role": row.role, "scope": row.scope, "department": department},
+        scope=post.scope,
+        detail={
+            "name": row.name,
+            "role": row.role,
+            "scope": row.scope,
+            "department": row.department,
+            "signature": row.signature,
+        },
         message=f"创建令牌「{row.name}」（{post.label}）",
     )
     return TokenCreatedOut(
@@ -210,14 +213,7 @@ async def revoke_api_token(request: web.Request, *, params: TokenIdIn) -> ApiTok
     tag="admin",
 )
 async def audit_list(request: web.Request, *, query: AuditQuery) -> list[object]:
-    principal = principal_of(request)
-    assert principal is not None
-    if principal.is_admin or principal.holds(Role.TOWN_OFFICIAL):
-        scopes = None
-    else:
-        scopes = [post.scope for post in principal.posts if post.role != Role.DEPARTMENT_LIAISON]
-        if not scopes:
-            await authorize(request, Permission.VIEW_AUDIT, scope=())
+    scopes = await audit_scopes_of(request)
     rows = await run_in_session(
         request.app[ENGINE],
         lambda s: entries(

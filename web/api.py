@@ -16,7 +16,7 @@ from bot.store import accounts_report
 from broadcast import service as notices
 from broadcast.compose import ALL_LEVELS, NoticeInvalid
 from broadcast.engine import NoticeRequest
-from core.policy import Permission
+from core.policy import Permission, signature_refusal
 from core.privacy import viewer_of
 from models.auth import AuditOutcome
 from models.broadcast import NoticePriority
@@ -80,8 +80,9 @@ class NoticeIn(Strict):
     confirm: bool = False
     """Send at once instead of waiting for POST /api/notices/{code}/confirm."""
     issuer: str | None = Field(default=None, min_length=1, max_length=50)
-    """The signature residents see, for a token (镇防汛办); a signed-in person signs with
-    their own name. Who sent it is recorded from the credentials, whatever this says."""
+    """The signature (落款) residents see. It comes from the credentials: a signed-in
+    person's name, a token's signature fixed at its creation. Only an admin token may name
+    another here; anyone else gets 403 for a signature not their own."""
 
 
 class NoticePlanOut(Strict):
@@ -260,13 +261,16 @@ async def _org_scope(request: web.Request, path: str) -> OrgPath:
     return unit.town_path
 
 
-async def _notice_scope(request: web.Request, code: str) -> tuple[OrgPath, int | None]:
-    def read(session: Session) -> tuple[OrgPath, int | None]:
+async def _notice_scope(request: web.Request, code: str) -> tuple[OrgPath, int | None, int | None]:
+    """The notice's scope, and the person or token that issued it."""
+
+    def read(session: Session) -> tuple[OrgPath, int | None, int | None]:
         from models.org import OrgUnit
 
         notice = notices.notice_by_code(session, code)
         unit = session.get(OrgUnit, notice.scope_org_unit_id)
-        return (unit.town_path if unit is not None else ()), notice.issuer_person_id
+        scope = unit.town_path if unit is not None else ()
+        return scope, notice.issuer_person_id, notice.issuer_token_id
 
     try:
         return await run_in_session(request.app[ENGINE], read)
@@ -335,6 +339,17 @@ async def org_show(request: web.Request, *, query: OrgPathQuery) -> Any:
 async def create_notice(request: web.Request, *, body: NoticeIn) -> NoticePlanOut:
     scope = await _org_scope(request, body.scope)
     principal = await authorize(request, Permission.ISSUE_NOTICE, scope=scope)
+    refusal = signature_refusal(principal, body.issuer)
+    if refusal is not None:
+        await audit(
+            request,
+            "refused.notice_signature",
+            outcome=AuditOutcome.REFUSED,
+            scope=scope,
+            detail={"issuer": body.issuer},
+            message=refusal,
+        )
+        raise ApiError(403, refusal, code="forbidden")
     settings = request.app[SETTINGS]
     desk = _desk(request)
     notice = NoticeRequest(
@@ -345,8 +360,9 @@ async def create_notice(request: web.Request, *, body: NoticeIn) -> NoticePlanOu
         priority=body.priority,
         deadline_s=body.deadline_s or settings.broadcast.deadline.total_seconds(),
         ack_required=body.ack_required,
-        issuer_name=(body.issuer if principal.kind != "person" and body.issuer else principal.name),
+        issuer_name=body.issuer or principal.signs_as,
         issuer_person_id=principal.person_id,
+        issuer_token_id=principal.token_id,
         channel="web",
     )
     try:
@@ -392,9 +408,14 @@ async def create_notice(request: web.Request, *, body: NoticeIn) -> NoticePlanOu
 async def confirm_or_cancel_notice(
     request: web.Request, *, params: NoticeActionIn
 ) -> NoticeStateOut:
-    scope, issuer = await _notice_scope(request, params.code)
+    scope, issuer, issuer_token = await _notice_scope(request, params.code)
     await authorize(
-        request, Permission.MANAGE_NOTICE, scope=scope, issuer_person_id=issuer, target=params.code
+        request,
+        Permission.MANAGE_NOTICE,
+        scope=scope,
+        issuer_person_id=issuer,
+        issuer_token_id=issuer_token,
+        target=params.code,
     )
     desk = _desk(request)
     try:
@@ -438,7 +459,7 @@ async def confirm_or_cancel_notice(
     tag="notices",
 )
 async def notice_status(request: web.Request, *, params: NoticeCodeIn) -> Any:
-    scope, _issuer = await _notice_scope(request, params.code)
+    scope, _issuer, _issuer_token = await _notice_scope(request, params.code)
     await authorize(request, Permission.VIEW_NOTICES, scope=scope, target=params.code)
 
     def read(session: Session) -> dict[str, object]:

@@ -102,9 +102,59 @@ def json_response(
     )
 
 
+_PROBLEM_TEXTS: dict[str, str] = {
+    "missing": "缺少这一项",
+    "extra_forbidden": "没有这一项（不认识的字段）",
+    "string_too_long": "最多 {max_length} 个字",
+    "string_too_short": "至少 {min_length} 个字",
+    "string_pattern_mismatch": "格式不对",
+    "string_type": "应为文字",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "finite_number": "应为有限的数字",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应不小于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "应不大于 {le}",
+    "too_long": "最多 {max_length} 项",
+    "too_short": "至少 {min_length} 项",
+    "list_type": "应为列表",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
+    "model_attributes_type": "应为对象",
+    "enum": "应为以下之一：{expected}",
+    "literal_error": "应为以下之一：{expected}",
+    "datetime_parsing": "应为日期时间，如 2026-12-03T08:00:00+08:00",
+    "datetime_type": "应为日期时间",
+    "date_parsing": "应为日期，如 2026-12-03",
+    "date_from_datetime_parsing": "应为日期，如 2026-12-03",
+}
+"""Pydantic's English messages, as the people who read the 400 answers (the console shows
+``problems``) read them: by error type, with the limits pydantic reports."""
+
+
+def _problem_text(error: Any) -> str:
+    template = _PROBLEM_TEXTS.get(str(error.get("type", "")))
+    if template is not None:
+        ctx = dict(error.get("ctx") or {})
+        if isinstance(ctx.get("expected"), str):  # "'a', 'b' or 'c'"
+            ctx["expected"] = ctx["expected"].replace(" or ", "、").replace(", ", "、")
+        try:
+            return template.format(**ctx)
+        except (KeyError, IndexError, ValueError):
+            pass
+    message = str(error.get("msg", ""))
+    return message.removeprefix("Value error, ")  # our own validators speak Chinese
+
+
 def _problems(exc: ValidationError, where: str) -> list[str]:
     return [
-        f"{where}{'.'.join(str(p) for p in e['loc']) or ''}: {e['msg']}".rstrip(": ")
+        f"{where}{'.'.join(str(p) for p in e['loc']) or ''}: {_problem_text(e)}".rstrip(": ")
         for e in exc.errors(include_url=False)
     ]
 

@@ -25,13 +25,14 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_session import get_session
 from cryptography.fernet import Fernet
-from sqlmodel import Session
+from sqlmodel import Session, col, delete
 
 from bot.desk import DeskUnavailable
 from core.audit import record
@@ -39,8 +40,8 @@ from core.clock import utcnow
 from core.config import Settings
 from core.files import read_or_create_private
 from core.messaging import Reply
-from core.policy import Decision, Permission, Principal, decide
-from models.auth import AuditChannel, AuditOutcome
+from core.policy import Decision, Permission, Principal, audit_scopes, decide
+from models.auth import AuditChannel, AuditOutcome, RevokedSession
 from models.db import run_in_session
 from models.org import OrgPath
 from orgtree.principals import person_principal, token_principal
@@ -51,11 +52,16 @@ __all__ = [
     "CSRF_HEADER",
     "PRINCIPAL",
     "SESSION_COOKIE",
+    "SESSION_ID",
     "audit",
+    "audit_scopes_of",
     "authorize",
     "client_address",
+    "new_session_id",
     "principal_of",
+    "revoke_session",
     "security_middleware",
+    "session_revoked",
     "session_secret",
 ]
 
@@ -63,6 +69,8 @@ log = logging.getLogger(__name__)
 
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_COOKIE = "GRIDCAST_SESSION"
+SESSION_ID = "sid"
+"""The key of the session's random id in the cookie: sign-out revokes it on the server."""
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
 """Request key of the caller's :class:`Principal` (``None`` when anonymous)."""
 _VIA: web.RequestKey[str | None] = web.RequestKey("via")
@@ -118,13 +126,26 @@ def _same_site(request: web.Request, settings: Settings) -> str | None:
         return f"Host「{request.host}」不是本系统的地址"
     origin = request.headers.get("Origin")
     if request.method in _UNSAFE and origin is not None:
-        parts = urlsplit(origin)
-        netloc = (parts.netloc or "").lower()
-        if parts.port is None and parts.hostname:
-            netloc = f"{netloc}:{443 if parts.scheme == 'https' else 80}"
+        netloc = _origin_netloc(origin)
+        if netloc is None:
+            return f"来源「{origin[:200]}」不是有效的网页地址"
         if netloc not in allowed:
             return f"来源「{origin}」不是本系统的页面"
     return None
+
+
+def _origin_netloc(origin: str) -> str | None:
+    """``host:port`` of an ``Origin`` header (lower case, the scheme's default port filled
+    in), or None when it is not a valid origin (a port out of range or not a number)."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port  # raises ValueError on "99999" or "18080.evil.com"
+    except ValueError:
+        return None
+    netloc = (parts.netloc or "").lower()
+    if port is None and parts.hostname:
+        netloc = f"{netloc}:{443 if parts.scheme == 'https' else 80}"
+    return netloc
 
 
 async def _resolve(request: web.Request) -> tuple[Principal | None, str | None]:
@@ -145,17 +166,44 @@ async def _resolve(request: web.Request) -> tuple[Principal | None, str | None]:
     session = await get_session(request)
     person_id = session.get("person_id")
     if isinstance(person_id, int):
-        principal = await run_in_session(
-            engine,
-            lambda s: person_principal(
+        session_id = session.get(SESSION_ID)
+        if not isinstance(session_id, str) or not session_id:
+            session.invalidate()  # a cookie from before sessions had ids: sign in again
+            return None, None
+
+        def load(s: Session) -> Principal | None:
+            if session_revoked(s, session_id):
+                return None
+            return person_principal(
                 s, person_id, admins=settings.admins, departments=settings.departments
-            ),
-        )
-        if principal is None:  # the person left the roster: the session ends
+            )
+
+        principal = await run_in_session(engine, load)
+        if principal is None:  # signed out, or the person left the roster: the session ends
             session.invalidate()
             return None, None
         return principal, "session"
     return None, None
+
+
+def new_session_id() -> str:
+    """A fresh random id for a signed-in session (in its cookie as ``sid``)."""
+    return secrets.token_urlsafe(24)
+
+
+def session_revoked(session: Session, session_id: str) -> bool:
+    """Was the session with this id ended (signed out)?"""
+    return session.get(RevokedSession, session_id) is not None
+
+
+def revoke_session(
+    session: Session, session_id: str, *, now: datetime, expires_at: datetime
+) -> None:
+    """End a session on the server: its cookie is refused until it would have expired
+    anyway (``expires_at``), when its row goes with the other expired ones."""
+    session.exec(delete(RevokedSession).where(col(RevokedSession.expires_at) < now))
+    if session.get(RevokedSession, session_id) is None:
+        session.add(RevokedSession(session_id=session_id, revoked_at=now, expires_at=expires_at))
 
 
 def principal_of(request: web.Request) -> Principal | None:
@@ -234,6 +282,7 @@ async def authorize(
     *,
     scope: OrgPath | None = None,
     issuer_person_id: int | None = None,
+    issuer_token_id: int | None = None,
     department: str | None = None,
     target: str = "",
 ) -> Principal:
@@ -245,12 +294,24 @@ async def authorize(
         permission,
         scope=scope,
         issuer_person_id=issuer_person_id,
+        issuer_token_id=issuer_token_id,
         department=department,
     )
     if not decision:
         await _refuse(request, permission, decision, target=target, scope=scope or ())
     assert principal is not None or permission is Permission.PUBLIC
     return principal  # type: ignore[return-value]
+
+
+async def audit_scopes_of(request: web.Request) -> list[OrgPath] | None:
+    """The scopes of the audit trail the caller may read (None: all of it), as the policy
+    decides (:func:`core.policy.audit_scopes`); 401/403, audited, when none."""
+    principal = principal_of(request)
+    scopes = audit_scopes(principal) if principal is not None else []
+    if scopes is not None and not scopes:
+        await authorize(request, Permission.VIEW_AUDIT)  # refused, with the policy's reason
+        return []  # pragma: no cover - the policy refuses whoever has no audit scope
+    return scopes
 
 
 async def _refuse(
@@ -282,6 +343,17 @@ async def _refuse(
     raise ApiError(403, decision.reason, code="forbidden")
 
 
+_HTTP_REASONS = {
+    400: "请求有误",
+    404: "没有这个地址",
+    405: "这个地址不接受这种请求方法",
+    413: "请求体太大",
+    415: "不支持的请求体类型",
+}
+"""aiohttp's own refusals (an upload too large, an unknown path) in the Chinese every
+other answer uses."""
+
+
 @web.middleware
 async def security_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -295,7 +367,8 @@ async def security_middleware(
     except web.HTTPException as exc:
         if exc.status >= 400 and not exc.content_type.endswith("json"):
             kept = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-            return ApiError(exc.status, exc.reason or "请求被拒绝", headers=kept).response()
+            reason = _HTTP_REASONS.get(exc.status, exc.reason or "请求被拒绝")
+            return ApiError(exc.status, reason, headers=kept).response()
         raise
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)

@@ -4,8 +4,10 @@ WeChat, or a password the person set. Sessions live in an encrypted cookie.
 Codes: 6 digits, valid 5 minutes, single use, at most 5 tries; at most one code a
 minute and 5 an hour per phone, and 20 an hour per client address. Passwords: argon2;
 at most 10 failures an hour per phone and 30 per client address. Every sign-in, failed
-or not, is in the audit trail. The answer to a code request does not say whether the
-phone is in the roster.
+or not, is in the audit trail. The answers do not say whether the phone is in the roster:
+a code request and a sign-in get the same text and status, and the same limits, for any
+phone. Sign-out ends the session on the server (a revoked session id), not only in the
+browser.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from orgtree.principals import bind_contact, person_principal
 from orgtree.roster import normalize_phone
 from web.endpoints import Api, ApiError, Strict
 from web.keys import DESK, ENGINE, SETTINGS
-from web.security import CSRF_HEADER, audit, client_address, principal_of
+from web.security import (
+    CSRF_HEADER,
+    SESSION_ID,
+    audit,
+    client_address,
+    new_session_id,
+    principal_of,
+    revoke_session,
+)
 
 CODE_TTL = timedelta(minutes=5)
 CODE_TRIES = 5
@@ -44,6 +54,14 @@ CODES_PER_CLIENT_HOUR = 20
 PASSWORD_FAILURES_PER_PHONE_HOUR = 10
 PASSWORD_FAILURES_PER_CLIENT_HOUR = 30
 MIN_PASSWORD_CHARS = 8
+CODE_REQUESTED = "signin.code"
+"""The audit action of a code request (sent, failed, or for a phone nobody can get it on):
+the per-phone and per-client limits count these."""
+CODE_LIMITED = "signin.code.limited"
+"""The audit action of a code request refused for a limit (not counted again)."""
+CODE_FAILED = "验证码错误或已过期（每个验证码最多可试5次），请核对或重新获取"
+"""The one answer to every failed code sign-in: whether the phone is in the roster, has
+a code, or used up its tries, the answer is the same."""
 
 _hasher = PasswordHasher()
 
@@ -112,10 +130,6 @@ def _phone(text: str) -> str:
     return phone
 
 
-def _count(session: Session, *conditions: object) -> int:
-    return int(session.exec(select(func.count()).select_from(SignInCode).where(*conditions)).one())  # type: ignore[arg-type]
-
-
 @api.endpoint(
     "POST",
     "/api/auth/code",
@@ -136,25 +150,23 @@ async def request_code(request: web.Request, *, body: CodeIn) -> CodeOut:
         raise ApiError(503, "本进程没有运行机器人，无法发送验证码；请用密码登录")
     code = f"{secrets.randbelow(1_000_000):06d}"
 
+    target = _phone_target(phone)
+
     def issue(session: Session) -> tuple[str, str] | str:
-        hour = now - timedelta(hours=1)
-        if (
-            _count(session, col(SignInCode.client) == client, col(SignInCode.created_at) > hour)
-            >= CODES_PER_CLIENT_HOUR
-        ):
+        # The limits count requests for the phone, whoever it belongs to: a phone not in
+        # the roster is limited like one in it, so the answers cannot tell them apart.
+        by_phone, by_client = _code_requests(
+            session, phone_target=target, client=client, since=now - timedelta(hours=1)
+        )
+        if by_client >= CODES_PER_CLIENT_HOUR:
             return "请求验证码太频繁，请一小时后再试"
+        if len(by_phone) >= CODES_PER_PHONE_HOUR:
+            return "该手机号请求验证码太频繁，请一小时后再试"
+        if by_phone and now - by_phone[0] < CODE_INTERVAL:
+            return "验证码已发送，请一分钟后再请求"
         person = session.exec(select(Person).where(Person.phone == phone)).first()
         if person is None or person.id is None:
             return ""
-        recent = session.exec(
-            select(SignInCode)
-            .where(SignInCode.person_id == person.id, col(SignInCode.created_at) > hour)
-            .order_by(col(SignInCode.created_at).desc())
-        ).all()
-        if len(recent) >= CODES_PER_PHONE_HOUR:
-            return "该手机号请求验证码太频繁，请一小时后再试"
-        if recent and now - recent[0].created_at < CODE_INTERVAL:
-            return "验证码已发送，请一分钟后再请求"
         contact = person.wechat_id
         if contact is None:
             return ""  # nobody to send to: answered like an unknown phone
@@ -174,9 +186,9 @@ async def request_code(request: web.Request, *, body: CodeIn) -> CodeOut:
     if isinstance(outcome, str) and outcome:
         await audit(
             request,
-            "signin.code",
+            CODE_LIMITED,
             outcome=AuditOutcome.REFUSED,
-            target=_phone_target(phone),
+            target=target,
             message=outcome,
         )
         raise ApiError(429, outcome, headers={"Retry-After": "60"})
@@ -193,14 +205,14 @@ async def request_code(request: web.Request, *, body: CodeIn) -> CodeOut:
                 request,
                 "signin.code",
                 outcome=AuditOutcome.FAILED,
-                target=_phone_target(phone),
+                target=target,
                 message=f"验证码未能发送：{exc}",
             )
         else:
             await audit(
                 request,
                 "signin.code",
-                target=_phone_target(phone),
+                target=target,
                 message="验证码已通过微信私信发送",
             )
     else:
@@ -208,13 +220,36 @@ async def request_code(request: web.Request, *, body: CodeIn) -> CodeOut:
             request,
             "signin.code",
             outcome=AuditOutcome.REFUSED,
-            target=_phone_target(phone),
+            target=target,
             message="花名册中没有可发送验证码的微信",
         )
     return CodeOut(
         message="如果该手机号在花名册中并已登记微信，验证码已通过微信私信发送。",
         expires_in_s=int(CODE_TTL.total_seconds()),
     )
+
+
+def _code_requests(
+    session: Session, *, phone_target: str, client: str, since: datetime
+) -> tuple[list[datetime], int]:
+    """The code requests since ``since`` that were not refused for a limit: their times
+    for this phone (newest first), and how many came from this client address."""
+    base = select(AuditEntry.at).where(
+        AuditEntry.action == CODE_REQUESTED, col(AuditEntry.at) > since
+    )
+    by_phone = session.exec(
+        base.where(AuditEntry.target == phone_target).order_by(col(AuditEntry.at).desc())
+    ).all()
+    by_client = session.exec(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(
+            AuditEntry.action == CODE_REQUESTED,
+            col(AuditEntry.at) > since,
+            AuditEntry.source == client,
+        )
+    ).one()
+    return list(by_phone), int(by_client)
 
 
 def _password_failures(
@@ -257,7 +292,7 @@ async def sign_in(request: web.Request, *, body: SignInIn) -> MeOut:
         person = session.exec(select(Person).where(Person.phone == phone)).first()
         if body.code is not None:
             if person is None or person.id is None:
-                return None, "验证码错误或已过期"
+                return None, CODE_FAILED
             row = session.exec(
                 select(SignInCode)
                 .where(
@@ -267,18 +302,12 @@ async def sign_in(request: web.Request, *, body: SignInIn) -> MeOut:
                 )
                 .order_by(col(SignInCode.created_at).desc())
             ).first()
-            if row is None:
-                return None, "验证码错误或已过期，请重新获取"
-            if row.tries >= CODE_TRIES:
-                return None, "验证码错误次数太多，请重新获取"
+            if row is None or row.tries >= CODE_TRIES:
+                return None, CODE_FAILED
             row.tries += 1
             if not hmac.compare_digest(row.code_hash, _code_hash(body.code, person.id)):
                 session.add(row)
-                left = CODE_TRIES - row.tries
-                return (
-                    None,
-                    f"验证码错误，还可以再试{left}次" if left else "验证码错误次数太多，请重新获取",
-                )
+                return None, CODE_FAILED
             row.used_at = now
             session.add(row)
             if person.wechat_id != row.contact_id:
@@ -334,6 +363,7 @@ async def sign_in(request: web.Request, *, body: SignInIn) -> MeOut:
     assert principal is not None
     session = await new_session(request)
     session["person_id"] = person_id
+    session[SESSION_ID] = new_session_id()
     session["csrf"] = secrets.token_urlsafe(24)
     session["signed_in_at"] = now.isoformat()
     await audit(request, "signin", target=target, message=f"以{how}登录", principal=principal)
@@ -384,6 +414,15 @@ async def me(request: web.Request) -> MeOut:
 )
 async def sign_out(request: web.Request) -> DoneOut:
     session = await get_session(request)
+    session_id = session.get(SESSION_ID)
+    if isinstance(session_id, str) and session_id:
+        # The cookie could still be decrypted until it expires: end the session here.
+        now = utcnow()
+        expires_at = now + request.app[SETTINGS].web.session_max_age
+        await run_in_session(
+            request.app[ENGINE],
+            lambda s: revoke_session(s, session_id, now=now, expires_at=expires_at),
+        )
     await audit(request, "signout")
     session.invalidate()
     return DoneOut(message="已退出登录")

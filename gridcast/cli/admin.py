@@ -10,16 +10,13 @@ from sqlmodel import col, select
 from core.audit import entries, record
 from core.clock import utcnow
 from core.config import Settings
-from core.departments import department_code
-from core.policy import ADMIN_ROLE, MONITOR_ROLE, Post
+from core.policy import Post
 from gridcast.cli.tools import cli_principal, echo_json, open_database, with_settings
 from models.auth import ApiToken, AuditChannel
 from models.db import session_scope
-from models.enums import Role
-from models.org import PATH_SEP, OrgUnit
-from orgtree.principals import create_token
+from orgtree.principals import TOKEN_ROLES, create_token, token_post
 
-ROLES = (ADMIN_ROLE, MONITOR_ROLE, *(r.value for r in Role))
+ROLES = TOKEN_ROLES
 
 
 @click.group()
@@ -33,28 +30,43 @@ def token() -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--scope", default="", help="Org path below the town (default: the whole town).")
 @click.option("--department", default=None, help="For a department liaison's token.")
+@click.option(
+    "--signature",
+    default=None,
+    help="The signature (落款) residents read under its notices (default: its name).",
+)
 def token_create(
-    settings: Settings, name: str, role: str, scope: str, department: str | None
+    settings: Settings,
+    name: str,
+    role: str,
+    scope: str,
+    department: str | None,
+    signature: str | None,
 ) -> None:
     """Create a token; it is printed once and stored only as a hash."""
-    code = department_code(department, settings.departments) if department else None
-    if role == Role.DEPARTMENT_LIAISON and code is None:
-        known = "、".join(d.name for d in settings.departments)
-        raise click.ClickException(f"部门联络员令牌需要 --department（可选：{known}）")
-    path = tuple(p for p in scope.split(PATH_SEP) if p)
+    if signature is not None and not 1 <= len(signature.strip()) <= 50:
+        raise click.ClickException("落款（--signature）应为1到50个字")
     principal = cli_principal()
     now = utcnow()
     with open_database(settings) as engine, session_scope(engine) as session:
-        if path:
-            full = PATH_SEP.join((settings.town.name, *path))
-            if session.exec(select(OrgUnit.id).where(OrgUnit.path == full)).first() is None:
-                raise click.ClickException(f"组织架构中没有「{scope}」")
+        post = token_post(
+            session,
+            role=role,
+            scope=scope,
+            department=department,
+            departments=settings.departments,
+            town=settings.town.name,
+        )
+        if isinstance(post, str):
+            raise click.ClickException(post)
+        path, code = post.scope, post.department
         row, secret = create_token(
             session,
             name=name,
             role=role,
             scope=path,
             department=code,
+            signature=signature,
             created_by=principal.audit_name(),
             now=now,
         )
@@ -68,7 +80,13 @@ def token_create(
             source=principal.id,
             target=f"token:{row.id}",
             scope=path,
-            detail={"name": name, "role": role, "scope": scope, "department": code},
+            detail={
+                "name": name,
+                "role": role,
+                "scope": scope,
+                "department": code,
+                "signature": signature,
+            },
             message=f"创建令牌「{name}」（{label}）",
         )
     click.echo(f"令牌 {row.id}「{name}」（{label}）已创建。它只显示这一次，请妥善保存：")

@@ -64,7 +64,12 @@ async def _follow(url: str, code: str, total: int, token: str | None) -> dict[st
 @click.option("--urgent", is_flag=True, help="Urgent priority (shorter reminder intervals).")
 @click.option("--deadline", type=float, default=None, help="Seconds (default broadcast.deadline).")
 @click.option("--no-ack", is_flag=True, help="Do not ask for acknowledgements.")
-@click.option("--issuer", default="镇政府", show_default=True)
+@click.option(
+    "--issuer",
+    default=None,
+    help="The signature (落款); only an admin token may name one (default: the token's own, "
+    "镇政府 for the local admin token).",
+)
 @click.option("--wait", is_flag=True, help="Follow the sending with a progress bar until done.")
 @click.option("--url", default=None, help="URL of the running system (default from config).")
 @with_token
@@ -77,7 +82,7 @@ def send(
     urgent: bool,
     deadline: float | None,
     no_ack: bool,
-    issuer: str,
+    issuer: str | None,
     wait: bool,
     url: str | None,
     token: str | None,
@@ -95,9 +100,10 @@ def send(
         "priority": "urgent" if urgent else "normal",
         "deadline_s": deadline,
         "ack_required": not no_ack,
-        "issuer": issuer,
         "confirm": True,
     }
+    if issuer is not None:
+        payload["issuer"] = issuer
 
     async def go() -> dict[str, Any]:
         created = await http_json("POST", f"{base}/api/notices", payload, token=token)

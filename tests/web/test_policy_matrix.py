@@ -211,7 +211,8 @@ ALLOWED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("POST", "/api/tokens"): {"any": {"admin"}},
     ("DELETE", "/api/tokens/{id}"): {"any": {"admin"}},
     ("GET", "/api/audit"): {
-        "any": {"admin", "town_official", "station_chief", "grid_leader", "unit_leader"}
+        # the audit trail: town officials, station chiefs, grid leaders (A1 of the probe)
+        "any": {"admin", "town_official", "station_chief", "grid_leader"}
     },
     ("GET", "/metrics"): {"any": {"admin", "town_official"}},
     ("POST", "/api/cap"): {"any": {"admin", "town_official", "station_chief", "grid_leader"}},
@@ -287,7 +288,8 @@ ALLOWED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("GET", "/console/system"): {"any": {"admin", "town_official"}},
     ("GET", "/console/system/tokens"): {"any": {"admin"}},
     ("GET", "/console/system/audit"): {
-        "any": {"admin", "town_official", "station_chief", "grid_leader", "unit_leader"}
+        # the audit trail: town officials, station chiefs, grid leaders (A1 of the probe)
+        "any": {"admin", "town_official", "station_chief", "grid_leader"}
     },
 }
 SIGNED_IN = set(ROLES)

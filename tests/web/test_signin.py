@@ -27,6 +27,7 @@ from tests.factories import api_token, bearer, small_town
 from web.app import create_app
 from web.keys import HUB
 from web.security import CSRF_HEADER
+from web.signin import CODE_FAILED
 
 ROSTER = small_town()
 TOWN = ROSTER.town
@@ -133,9 +134,10 @@ async def test_wrong_codes_are_limited_to_five_tries(web_system: Web) -> None:
     wrong = "000000" if code != "000000" else "111111"
     answers = [await sign_in(system, LEADER.phone, wrong) for _ in range(5)]
     assert all(status == 401 for status, _ in answers)
-    assert "还可以再试4次" in str(answers[0][1]["message"])
+    # one answer for every failure: it must not tell a roster phone from another
+    assert {str(body["message"]) for _, body in answers} == {CODE_FAILED}
     status, body = await sign_in(system, LEADER.phone, code)  # the right code, too late
-    assert status == 401 and "次数太多" in str(body["message"])
+    assert status == 401 and body["message"] == CODE_FAILED
     refused = [a for a in audit_actions(system.engine) if a == ("signin", "refused")]
     assert len(refused) == 6
 
@@ -308,3 +310,169 @@ async def test_sandbox_control_answers_only_on_loopback(web_system: Web) -> None
     assert response.status == 403
     local = await web_system.client.get("/sandbox/api/risk")
     assert local.status == 200
+
+
+# --- regressions of the hostile probe of 2026-12-03 -----------------------------------
+
+
+async def _token(system: Web, **body: object) -> dict[str, str]:
+    made = await system.client.post("/api/tokens", json=body, headers=system.admin)
+    assert made.status == 201, await made.text()
+    return bearer((await made.json())["token"])
+
+
+async def test_audit_trail_is_refused_to_a_monitor_and_a_unit_leader(web_system: Web) -> None:
+    """A1: a monitor token read the whole audit trail, a unit leader's their unit's."""
+    system = web_system
+    monitor = await _token(system, name="prometheus", role="monitor")
+    unit = await _token(system, name="楼", role="unit_leader", scope="/".join(ROW.path))
+    chief = await _token(system, name="村", role="station_chief", scope=ROW.village)
+    for headers in (monitor, unit):
+        api = await system.client.get("/api/audit?limit=500", headers=headers)
+        assert api.status == 403, await api.text()
+        assert "只有镇干部、村网格站站长、网格长和系统管理员" in (await api.json())["message"]
+        console = await system.client.get("/console/system/audit", headers=headers)
+        assert console.status == 403
+    own = await system.client.get("/api/audit?limit=500", headers=chief)
+    assert own.status == 200
+    entries = await own.json()
+    assert entries and all(e["scope"].startswith(ROW.village) for e in entries)
+    assert (await system.client.get("/console/system/audit", headers=chief)).status == 200
+    assert ("refused.view_audit", "refused") in audit_actions(system.engine)
+
+
+async def test_a_token_scope_the_role_cannot_have_is_refused(web_system: Web) -> None:
+    """A2: a town official's token "of 黄霞村" was labelled 黄霞村镇干部 and acted for the
+    whole town."""
+    system = web_system
+    town_of_village = await system.client.post(
+        "/api/tokens",
+        json={"name": "village-town", "role": "town_official", "scope": ROW.village},
+        headers=system.admin,
+    )
+    assert town_of_village.status == 400
+    assert (await town_of_village.json())["message"] == (
+        f"令牌的范围不符合岗位：镇干部的范围应为全镇（不填范围），不能是「{ROW.village}」"
+    )
+    for role, scope in (
+        ("monitor", ROW.village),
+        ("station_chief", f"{ROW.village}/{ROW.grid}"),
+        ("grid_leader", ROW.village),
+        ("unit_leader", f"{ROW.village}/{ROW.grid}"),
+    ):
+        refused = await system.client.post(
+            "/api/tokens", json={"name": "x", "role": role, "scope": scope}, headers=system.admin
+        )
+        assert refused.status == 400, (role, scope)
+        assert "范围应为" in (await refused.json())["message"]
+    await _token(system, name="网格", role="grid_leader", scope=f"{TOWN}/{ROW.village}/{ROW.grid}")
+    # a token made before the check (straight into the table) no longer acts at all
+    old = bearer(api_token(system.engine, role="town_official", scope=(ROW.village,)))
+    assert (await system.client.get("/api/bot/status", headers=old)).status == 401
+
+
+async def test_a_token_cannot_sign_a_notice_as_someone_else(web_system: Web) -> None:
+    """A3: a grid leader's token signed a payment request to 73 groups as 镇长许清鑫."""
+    system = web_system
+    grid = await _token(system, name="t-gl", role="grid_leader", scope=f"{ROW.village}/{ROW.grid}")
+    notice = {"title": "紧急通知", "body": "请各户交费", "scope": f"{ROW.village}/{ROW.grid}"}
+    forged = await system.client.post(
+        "/api/notices", json={**notice, "issuer": "镇长许清鑫", "confirm": True}, headers=grid
+    )
+    assert forged.status == 403 and "不能落款为「镇长许清鑫」" in (await forged.json())["message"]
+    assert ("refused.notice_signature", "refused") in audit_actions(system.engine)
+    own = await system.client.post("/api/notices", json=notice, headers=grid)
+    assert own.status == 201, await own.text()
+    code = (await own.json())["code"]
+    report = await (await system.client.get(f"/api/notices/{code}", headers=grid)).json()
+    assert report["issuer"] == "t-gl"
+    # A5: the token that planned it may confirm it (it could not: no person behind it)
+    confirmed = await system.client.post(f"/api/notices/{code}/confirm", headers=grid)
+    assert confirmed.status == 200, await confirmed.text()
+    signed = await _token(system, name="防汛", role="town_official", signature="镇防汛办")
+    made = await system.client.post("/api/notices", json=notice, headers=signed)
+    report = await (
+        await system.client.get(f"/api/notices/{(await made.json())['code']}", headers=signed)
+    ).json()
+    assert report["issuer"] == "镇防汛办"
+    by_admin = await system.client.post(
+        "/api/notices", json={**notice, "issuer": "镇政府"}, headers=system.admin
+    )
+    assert by_admin.status == 201  # the operator's own token names the signature
+
+
+async def test_sign_in_answers_do_not_reveal_roster_phones(web_system: Web) -> None:
+    """Probe item 8: a wrong code and a second code request answered a roster phone
+    differently from another phone."""
+    system = web_system
+    unknown = "13999999999"
+    roster = ROSTER.rows[2].unit_leader.phone
+    answers = [await sign_in(system, phone, "000000") for phone in (unknown, roster)]
+    assert answers[0] == answers[1] and answers[0][0] == 401
+    seconds = []
+    for phone in (unknown, roster):
+        first = await system.client.post("/api/auth/code", json={"phone": phone})
+        assert first.status == 202
+        second = await system.client.post("/api/auth/code", json={"phone": phone})
+        seconds.append((second.status, (await second.json())["message"]))
+    assert seconds[0] == seconds[1] and seconds[0][0] == 429
+    # with a code out for the roster phone, a wrong one still gets the same answer
+    assert await sign_in(system, roster, "000000") == answers[0]
+
+
+async def test_the_cookie_is_refused_after_sign_out(web_system: Web) -> None:
+    """Probe item 9: sign-out left the encrypted cookie working for up to 12 h."""
+    system = web_system
+    await system.client.post("/api/auth/code", json={"phone": LEADER.phone})
+    code = await wait_code(system, LEADER.wechat_id or "")
+    _status, me = await sign_in(system, LEADER.phone, code)
+    cookie = next(c for c in system.client.session.cookie_jar if c.key == "GRIDCAST_SESSION")
+    kept = {"Cookie": f"GRIDCAST_SESSION={cookie.value}", CSRF_HEADER: str(me["csrf_token"])}
+    out = await system.client.post("/api/auth/signout", headers={CSRF_HEADER: kept[CSRF_HEADER]})
+    assert out.status == 200
+    system.client.session.cookie_jar.clear()
+    assert (await system.client.get("/api/auth/me", headers=kept)).status == 401
+    notice = {"title": "停水", "body": "明天停水", "scope": f"{ROW.village}/{ROW.grid}"}
+    replay = await system.client.post("/api/notices", json=notice, headers=kept)
+    assert replay.status == 401
+
+
+async def test_a_malformed_origin_is_refused_not_a_500(web_system: Web) -> None:
+    """Probe item 11: ``Origin: http://127.0.0.1:99999`` raised ValueError: 500."""
+    system = web_system
+    for origin in ("http://127.0.0.1:99999", "http://x:notaport", "http://127.0.0.1:1.evil.com"):
+        signout = await system.client.post("/api/auth/signout", headers={"Origin": origin})
+        assert signout.status == 403, origin
+        body = await signout.json()
+        assert body["code"] == "cross_site" and "不是有效的网页地址" in body["message"]
+        code = await system.client.post(
+            "/api/auth/code", json={"phone": LEADER.phone}, headers={"Origin": origin}
+        )
+        assert code.status == 403
+        notice = await system.client.post(
+            "/api/notices",
+            json={"title": "t", "body": "b", "scope": TOWN},
+            headers={**system.admin, "Origin": origin},
+        )
+        assert notice.status == 403
+
+
+async def test_validation_problems_are_in_chinese(web_system: Web) -> None:
+    """Probe F8: the problems of a 400 were pydantic's English ("String should have at
+    most 200 characters", "Extra inputs are not permitted")."""
+    system = web_system
+    response = await system.client.post(
+        "/api/notices",
+        json={"title": "x" * 300, "body": "b", "scope": TOWN, "levels": ["省"], "colour": 1},
+        headers=system.admin,
+    )
+    assert response.status == 400
+    problems = (await response.json())["problems"]
+    assert problems == [
+        "body.title: 最多 200 个字",
+        "body.levels.0: 应为以下之一：'town'、'village'、'grid'、'unit'",
+        "body.colour: 没有这一项（不认识的字段）",
+    ]
+    wrong_method = await system.client.put("/api/audit", headers=system.admin)
+    assert wrong_method.status == 405
+    assert (await wrong_method.json())["message"] == "这个地址不接受这种请求方法"

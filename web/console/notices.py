@@ -292,6 +292,7 @@ async def notice_page(request: web.Request) -> web.StreamResponse:
             Permission.MANAGE_NOTICE,
             scope=scope,
             issuer_person_id=notice.issuer_person_id,
+            issuer_token_id=notice.issuer_token_id,
         )
     )
     return await page(
@@ -370,6 +371,7 @@ async def _manage(request: web.Request, verb: str) -> tuple[Notice, OrgPath, Pri
         Permission.MANAGE_NOTICE,
         scope=scope,
         issuer_person_id=notice.issuer_person_id,
+        issuer_token_id=notice.issuer_token_id,
         target=code,
     )
     word = {"recall": "撤回", "correct": "更正", "chase": "催办"}[verb]

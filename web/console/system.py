@@ -17,7 +17,7 @@ from models.enums import Role
 from web.console.base import CONSOLE, page, principal_required, routes
 from web.endpoints import guarded
 from web.keys import ENGINE, SETTINGS
-from web.security import authorize
+from web.security import audit_scopes_of
 
 
 @routes.get(CONSOLE + "system")
@@ -58,13 +58,8 @@ async def tokens(request: web.Request) -> web.StreamResponse:
 @guarded(Permission.VIEW_AUDIT)
 async def audit_trail(request: web.Request) -> web.StreamResponse:
     """The audit trail, newest first, within the person's scope (as ``GET /api/audit``)."""
-    principal = principal_required(request)
-    if principal.is_admin or principal.holds(Role.TOWN_OFFICIAL):
-        scopes = None
-    else:
-        scopes = [post.scope for post in principal.posts if post.role != Role.DEPARTMENT_LIAISON]
-        if not scopes:
-            await authorize(request, Permission.VIEW_AUDIT, scope=())
+    principal_required(request)
+    scopes = await audit_scopes_of(request)
     action = request.query.get("action", "")[:60] or None
     before = request.query.get("before", "")
     before_id = int(before) if before.isdigit() and len(before) < 12 else None

@@ -209,3 +209,17 @@ def test_roster_import_and_tokens_are_in_the_audit_trail(cli, tmp_path: Path) ->
     assert [e["action"] for e in entries] == ["token.revoke", "token.create", "roster.import"]
     assert {e["channel"] for e in entries} == {"cli"}
     assert all(e["actor"].startswith("命令行") for e in entries)
+
+
+def test_token_create_refuses_a_scope_the_role_cannot_have(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A2: ``gridcast token create --role town_official --scope 黄霞村`` made a token
+    labelled 黄霞村镇干部 that acted for the whole town (one check with POST /api/tokens)."""
+    roster = small_town()
+    assert cli("org", "import", str(write_roster(roster, tmp_path / "a.csv"))).exit_code == 0
+    village = roster.rows[0].village
+    refused = cli("token", "create", "--name", "x", "--role", "town_official", "--scope", village)
+    assert refused.exit_code == 1
+    assert f"镇干部的范围应为全镇（不填范围），不能是「{village}」" in refused.output
+    chief = cli("token", "create", "--name", "村", "--role", "station_chief", "--scope", village)
+    assert chief.exit_code == 0, chief.output
+    assert json.loads(cli("token", "list", "--json").output)[-1]["scope"] == village
