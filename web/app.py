@@ -362,6 +362,8 @@ def create_app(
         app.cleanup_ctx.append(scheduler_ctx)
     elif remote_desk:
         app.cleanup_ctx.append(_remote_desk_ctx)
+    app[signin.CODE_SENDS] = set()
+    app.cleanup_ctx.append(signin.code_sends_ctx)  # stopped before the bots they go through
     app.add_routes(health.routes)
     app[METRICS_LISTENER] = MetricsListener()
     app.add_routes(metrics.routes)

@@ -12,9 +12,11 @@ browser.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -25,6 +27,7 @@ from pydantic import Field
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bot.desk import Desk
 from core.clock import utcnow
 from core.messaging import Reply
 from core.policy import Permission, describe_posts
@@ -57,6 +60,10 @@ MIN_PASSWORD_CHARS = 8
 CODE_REQUESTED = "signin.code"
 """The audit action of a code request (sent, failed, or for a phone nobody can get it on):
 the per-phone and per-client limits count these."""
+CODE_NOT_SENT = "signin.code.failed"
+"""The audit action of a code that could not be sent (after the answer)."""
+CODE_SENDS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("code_sends", set)
+"""The sign-in codes being sent after their answer (see :func:`code_sends_ctx`)."""
 CODE_LIMITED = "signin.code.limited"
 """The audit action of a code request refused for a limit (not counted again)."""
 CODE_FAILED = "验证码错误或已过期（每个验证码最多可试5次），请核对或重新获取"
@@ -163,7 +170,7 @@ async def request_code(request: web.Request, *, body: CodeIn) -> CodeOut:
         if len(by_phone) >= CODES_PER_PHONE_HOUR:
             return "该手机号请求验证码太频繁，请一小时后再试"
         if by_phone and now - by_phone[0] < CODE_INTERVAL:
-            return "验证码已发送，请一分钟后再请求"
+            return "一分钟内只能请求一次验证码，请稍后再试"
         person = session.exec(select(Person).where(Person.phone == phone)).first()
         if person is None or person.id is None:
             return ""
@@ -198,23 +205,17 @@ async def request_code(request: web.Request, *, body: CodeIn) -> CodeOut:
             f"【网格通】{name}您好，您的登录验证码是 {code}，{int(CODE_TTL.total_seconds() // 60)}分钟内有效。"
             "如非本人操作，请忽略并告知网格长。"
         )
-        try:
-            await desk.send(Reply(text=text, contact_id=contact))
-        except Exception as exc:  # the person cannot be reached: same answer, logged
-            await audit(
-                request,
-                "signin.code",
-                outcome=AuditOutcome.FAILED,
-                target=target,
-                message=f"验证码未能发送：{exc}",
-            )
-        else:
-            await audit(
-                request,
-                "signin.code",
-                target=target,
-                message="验证码已通过微信私信发送",
-            )
+        await audit(
+            request, CODE_REQUESTED, target=target, message="验证码交由机器人通过微信私信发送"
+        )
+        # Sent after the answer: an answer that waited for WeChat would come later for a
+        # roster phone than for another, and tell them apart by its timing.
+        sends = request.app[CODE_SENDS]
+        task = asyncio.create_task(
+            _send_code(request, desk, Reply(text=text, contact_id=contact), target=target)
+        )
+        sends.add(task)
+        task.add_done_callback(sends.discard)
     else:
         await audit(
             request,
@@ -227,6 +228,32 @@ async def request_code(request: web.Request, *, body: CodeIn) -> CodeOut:
         message="如果该手机号在花名册中并已登记微信，验证码已通过微信私信发送。",
         expires_in_s=int(CODE_TTL.total_seconds()),
     )
+
+
+async def _send_code(request: web.Request, desk: Desk, reply: Reply, *, target: str) -> None:
+    """Send a sign-in code; a failure (the person cannot be reached) is audited."""
+    try:
+        await desk.send(reply)
+    except Exception as exc:
+        await audit(
+            request,
+            CODE_NOT_SENT,
+            outcome=AuditOutcome.FAILED,
+            target=target,
+            message=f"验证码未能发送：{exc}",
+        )
+
+
+async def code_sends_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The sign-in codes still being sent when the application stops: given a few seconds,
+    then cancelled."""
+    yield
+    running: set[asyncio.Task[None]] = app[CODE_SENDS]
+    sends = set(running)
+    if sends:
+        await asyncio.wait(sends, timeout=5)
+        for task in sends:
+            task.cancel()
 
 
 def _code_requests(

@@ -25,9 +25,9 @@ from orgtree.service import apply_roster
 from sandbox.sandbox import Sandbox
 from tests.factories import api_token, bearer, small_town
 from web.app import create_app
-from web.keys import HUB
+from web.keys import DESK, HUB
 from web.security import CSRF_HEADER
-from web.signin import CODE_FAILED
+from web.signin import CODE_FAILED, CODE_SENDS
 
 ROSTER = small_town()
 TOWN = ROSTER.town
@@ -476,3 +476,28 @@ async def test_validation_problems_are_in_chinese(web_system: Web) -> None:
     wrong_method = await system.client.put("/api/audit", headers=system.admin)
     assert wrong_method.status == 405
     assert (await wrong_method.json())["message"] == "这个地址不接受这种请求方法"
+
+
+async def test_a_code_request_does_not_wait_for_wechat(
+    web_system: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probe item 8, by timing: the answer for a roster phone waited for the WeChat send,
+    the answer for another phone did not. The code now goes after the answer; a send that
+    fails is audited."""
+    system = web_system
+    released = asyncio.Event()
+    desk = system.client.app[DESK]
+
+    async def stuck(reply: object) -> None:
+        await released.wait()
+        raise RuntimeError("联系人不是好友")
+
+    monkeypatch.setattr(desk, "send", stuck)
+    async with asyncio.timeout(5):
+        answer = await system.client.post("/api/auth/code", json={"phone": LEADER.phone})
+    assert answer.status == 202
+    sends = set(system.client.app[CODE_SENDS])
+    assert sends  # still being sent after the answer
+    released.set()
+    await asyncio.wait(sends, timeout=5)
+    assert ("signin.code.failed", "failed") in audit_actions(system.engine)
