@@ -141,3 +141,82 @@ def test_old_texts_are_redacted_from_closed_tickets(
     assert tickets[closed].text == REDACTED_TEXT and texts[tickets[closed].id] == REDACTED_TEXT
     assert tickets[still_open].text.startswith("村口路灯")
     assert tickets[closed].category and tickets[closed].closed_at is not None
+
+
+def test_erase_leaves_nothing_with_their_name_phone_or_contact_id(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    """Probe B3: the timeline (ticket_event), the refusal log and the rest held the
+    resident after an erase. Every table is read back (the audit trail excepted: it is
+    append-only, and the database refuses to rewrite it)."""
+    from sqlmodel import SQLModel
+
+    from models.broadcast import NoticeAttempt
+    from models.chat import UnreachableContact
+    from models.rhythm import CallBack
+    from models.tickets import TicketEvent, TicketOutbox
+
+    mine, _other = file_two(engine, settings)
+    with session_scope(engine) as session:
+        ticket = session.exec(select(Ticket).where(Ticket.code == mine)).one()
+        reporter = session.exec(
+            select(TicketReporter).where(TicketReporter.ticket_id == ticket.id)
+        ).one()
+        contact = reporter.contact_id
+        assert ticket.id is not None
+        session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                kind="rate",
+                actor_id=contact,
+                actor_role="resident",
+                actor_name="王阿姨",
+                at=T0,
+                to_state=ticket.state,
+                to_level=ticket.level,
+                note=f"满意，谢谢，有事打{PHONE}",
+            )
+        )
+        session.add(
+            NoticeAttempt(
+                contact_id=contact, name="王阿姨", text="#通知 全村 停水", reason="no post"
+            )
+        )
+        session.add(
+            CallBack(
+                period="2026-06-10",
+                ticket_id=ticket.id,
+                contact_id=contact,
+                asked_at=T0,
+                answer="还没修好",
+            )
+        )
+        session.add(
+            TicketOutbox(
+                ticket_id=ticket.id,
+                room_id="unit-room",
+                mention_ids=[contact],
+                text="@王阿姨 您反映的问题已受理",
+            )
+        )
+        session.add(TicketOutbox(ticket_id=ticket.id, contact_id=contact, text="您的工单已办结"))
+        session.add(UnreachableContact(contact_id=contact, name="王阿姨", held=["您的工单已办结"]))
+    with Session(engine) as session:
+        events = session.exec(select(TicketEvent).where(TicketEvent.actor_id == contact)).all()
+    assert any(e.actor_name == "王阿姨" for e in events)  # the timeline names her
+
+    with session_scope(engine) as session:
+        erasure = erase_person(session, PHONE)
+
+    left: list[tuple[str, str]] = []
+    with Session(engine) as session:
+        for table in SQLModel.metadata.sorted_tables:
+            if table.name == "audit_entry":
+                continue
+            for row in session.execute(select(table)).all():
+                text = repr(tuple(row))
+                for needle in ("王阿姨", PHONE, contact, "住3栋502"):
+                    if needle in text:
+                        left.append((table.name, needle))
+    assert left == []
+    assert erasure.other_rows >= 6
