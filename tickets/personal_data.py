@@ -209,6 +209,13 @@ def erase_person(session: Session, who: str) -> Erasure:
         out.tickets += 1
         out.ticket_codes.append(ticket.code)
     for message in messages:
+        words = message.text.strip()
+        ticket = session.get(Ticket, message.ticket_id) if message.ticket_id else None
+        if ticket is not None and len(words) >= 2 and words in ticket.text:
+            # Their 补充 to a ticket someone else reported first.
+            ticket.text = ticket.text.replace(words, ERASED_TEXT)
+            ticket.version += 1
+            session.add(ticket)
         message.text = ERASED_TEXT
         message.sender_name = ERASED_NAME
         message.sender_contact_id = _placeholder(message.sender_contact_id)

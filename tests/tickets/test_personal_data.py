@@ -220,3 +220,21 @@ def test_erase_leaves_nothing_with_their_name_phone_or_contact_id(
                         left.append((table.name, needle))
     assert left == []
     assert erasure.other_rows >= 6
+
+
+def test_erase_takes_their_follow_up_out_of_someone_elses_ticket(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    """A 补充 to a ticket another resident reported first is their words too."""
+    from tests.tickets.flows import MIN, file, new_code, ticket
+
+    code = new_code(engine, settings, town)
+    words = f"{code} 我是7楼的张伯，水已经漫到单元门口了，电话13700001111"
+    added = file(engine, settings, words, "resident-7", unit_id=town.unit_id, now=T0 + 10 * MIN)
+    before = ticket(engine, code).text
+    assert added.ticket_code == code and "13700001111" in before
+    with session_scope(engine) as session:
+        erase_person(session, "resident-7")
+    row = ticket(engine, code)
+    assert "13700001111" not in row.text and "张伯" not in row.text
+    assert row.text.split("\n")[0] == before.split("\n")[0]  # the first report stays
