@@ -14,7 +14,7 @@ from gridcast.cli import main
 from models.auth import AuditEntry
 from models.db import session_scope
 from models.enums import TicketState
-from models.tickets import IntakeMessage, Ticket, TicketCreate, TicketReporter
+from models.tickets import IntakeMessage, Ticket, TicketCreate, TicketEvent, TicketReporter
 from tests.tickets.helpers import T0, Town
 from tickets.one_stop import create_ticket
 from tickets.personal_data import (
@@ -151,8 +151,9 @@ def test_erase_leaves_nothing_with_their_name_phone_or_contact_id(
     append-only, and the database refuses to rewrite it)."""
     from sqlmodel import SQLModel
 
-    from models.broadcast import NoticeAttempt
-    from models.chat import UnreachableContact
+    from models.broadcast import Notice, NoticeAttempt, Receipt
+    from models.chat import ChatGroup, UnreachableContact
+    from models.households import HouseholdConfirmation
     from models.rhythm import CallBack
     from models.tickets import TicketEvent, TicketOutbox
 
@@ -201,6 +202,43 @@ def test_erase_leaves_nothing_with_their_name_phone_or_contact_id(
         )
         session.add(TicketOutbox(ticket_id=ticket.id, contact_id=contact, text="您的工单已办结"))
         session.add(UnreachableContact(contact_id=contact, name="王阿姨", held=["您的工单已办结"]))
+        # A 收到 to a notice in her unit's group, and a 已通知 claim she made.
+        notice = Notice(
+            code="N0001",
+            title="停水通知",
+            body="明天停水",
+            scope_org_unit_id=ticket.unit_id,
+            levels=["unit"],
+            issuer_name="林文荣",
+        )
+        group = ChatGroup(
+            room_id="unit-room-erase", topic="洋中1号片区", org_unit_id=ticket.unit_id
+        )
+        session.add(notice)
+        session.add(group)
+        session.flush()
+        assert notice.id is not None and group.id is not None
+        session.add(
+            Receipt(
+                notice_id=notice.id,
+                chat_group_id=group.id,
+                contact_id=contact,
+                name="王阿姨",
+                text="收到",
+            )
+        )
+        session.add(
+            HouseholdConfirmation(
+                notice_id=notice.id,
+                org_unit_id=ticket.unit_id,
+                contact_id=contact,
+                name="王阿姨",
+                role="resident",
+                reached=3,
+                channel="chat",
+                text="已通知 3户",
+            )
+        )
     with Session(engine) as session:
         events = session.exec(select(TicketEvent).where(TicketEvent.actor_id == contact)).all()
     assert any(e.actor_name == "王阿姨" for e in events)  # the timeline names her
@@ -219,7 +257,7 @@ def test_erase_leaves_nothing_with_their_name_phone_or_contact_id(
                     if needle in text:
                         left.append((table.name, needle))
     assert left == []
-    assert erasure.other_rows >= 6
+    assert erasure.other_rows >= 8
 
 
 def test_erase_takes_their_follow_up_out_of_someone_elses_ticket(
@@ -238,3 +276,24 @@ def test_erase_takes_their_follow_up_out_of_someone_elses_ticket(
     row = ticket(engine, code)
     assert "13700001111" not in row.text and "张伯" not in row.text
     assert row.text.split("\n")[0] == before.split("\n")[0]  # the first report stays
+
+
+def test_erase_takes_them_out_of_the_ticket_timeline(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    """Probe B3 as it was found: a resident's chat report, erased; the 流转记录 still
+    named them (受理 by the resident)."""
+    from tests.tickets.flows import new_code
+    from tickets.queries import ticket_detail
+
+    code = new_code(engine, settings, town)
+    with Session(engine) as session:
+        before = ticket_detail(session=session, settings=settings, code=code, now=T0)
+    assert before.events[0]["kind"] == "create" and before.events[0]["actor"] == "居民"
+    with session_scope(engine) as session:
+        erase_person(session, "resident-1")
+    with Session(engine) as session:
+        after = ticket_detail(session=session, settings=settings, code=code, now=T0)
+        actor_ids = [e.actor_id for e in session.exec(select(TicketEvent))]
+    assert "resident-1" not in actor_ids
+    assert after.events[0]["actor"] == ERASED_NAME
