@@ -425,11 +425,10 @@ async def ticket_act(request: web.Request) -> web.StreamResponse:
             now=now,
         )
         row = session.exec(select(Ticket).where(Ticket.code == code)).one()
+        # The answer is the actor's (「已接单…请回复办结…」): shown on the page, as in a
+        # private chat, never posted to the residents' group; the reporters are told
+        # through the lifecycle's own notifications, as for the chat command.
         replies = outcome.replies
-        if row.origin_room_id:
-            # In chat the answer lands in the group the command was written in; from the
-            # console it goes to the group the ticket came from, where its reporters are.
-            replies = (Reply(outcome.reply, room_id=row.origin_room_id), *replies)
         if desk is None:  # no bot in this process: the bot's timer job sends them
             queue_replies(session=session, replies=replies, now=now, ticket_id=row.id)
         return outcome.reply, replies, outcome.state
