@@ -266,6 +266,13 @@ async def test_recall_after_sending_stops_the_chasing_and_marks_it_recalled(
         assert not [n for _, n in silent_groups(session) if n.code == code]
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "notice.recall")).one()
         assert entry.message == f"撤回 {code}（N0002），原因：发错了"  # kept, though not posted
+    await bot1.receive(
+        f"#通知状态 {code}",
+        room_id=UNIT_ROOM,
+        sender_id=official.wechat_id or "",
+        sender_name=official.name,
+    )
+    assert "已撤回" in bot1.sent[-1].text  # a regression: it read like a partial send
 
 
 async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(
