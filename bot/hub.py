@@ -308,7 +308,8 @@ class BotHub:
                     REPLY_LATENCY.observe(time.monotonic() - arrived)
 
     async def on_friendship(self, event: FriendshipEvent) -> None:
-        """Accept friend requests from people in the roster; ignore (and log) the others.
+        """Accept friend requests from people in the roster and from residents who wrote
+        in a group of the town (the bot read them there); ignore (and log) the others.
 
         Once friends, the account carries their private messages, and what was held
         for them goes out."""
@@ -322,9 +323,15 @@ class BotHub:
                     s, event.contact_id, weixin=event.weixin, phones=event.phones
                 )
             )
-            if person is None:
+            resident = (
+                None
+                if person is not None
+                else await self.run_db(lambda s: store.resident_room(s, event.contact_id))
+            )
+            if person is None and resident is None:
                 log.info(
-                    "account %s: friend request from %s (%s, 「%s」) ignored: not in the roster",
+                    "account %s: friend request from %s (%s, 「%s」) ignored: not in the roster"
+                    " and never wrote in a group of the town",
                     event.account_id,
                     event.name,
                     event.contact_id,
@@ -344,10 +351,10 @@ class BotHub:
             log.info(
                 "account %s: accepted the friend request of %s (%s)",
                 event.account_id,
-                person.name,
+                person.name if person is not None else f"resident {event.name}",
                 event.contact_id,
             )
-            if person.contact_id != event.contact_id:
+            if person is not None and person.contact_id != event.contact_id:
                 # Matched by WeChat id or phone: the roster addresses them differently.
                 log.warning(
                     "roster person %s is %s on WeChat, but the roster gives %s: fix the roster",
@@ -355,7 +362,7 @@ class BotHub:
                     event.contact_id,
                     person.contact_id,
                 )
-            contact_ids.append(person.contact_id)
+                contact_ids.append(person.contact_id)
         runtime.learn_friend(event.contact_id, True)
         now = self._clock()
         held = await self.run_db(
@@ -553,6 +560,13 @@ class BotHub:
         contact_id = reply.contact_id
         assert contact_id is not None
         person = await self.run_db(lambda s: store.roster_contact(s, contact_id))
+        if person is None:
+            # A resident who is nobody's friend: the follow-up of their report goes to the
+            # group they wrote in, @-mentioning them, rather than nowhere.
+            room = await self.run_db(lambda s: store.resident_room(s, contact_id))
+            if room is not None and self.candidates(room):
+                log.info("private message to resident %s posted in their group instead", contact_id)
+                return await self.send(Reply(reply.text, room_id=room, mention_ids=(contact_id,)))
         room_id = None
         if person is not None:
             room_id = next((r for r in person.post_room_ids if self.candidates(r)), None)

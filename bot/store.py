@@ -327,6 +327,21 @@ def roster_person_asking(
     return _roster_contact(session, person) if person is not None else None
 
 
+def resident_room(session: Session, contact_id: str) -> str | None:
+    """The group a resident (no roster person) last wrote in, where the bot reads them:
+    where their follow-ups go when no bot account is their friend, and what makes their
+    friend request one to accept."""
+    return session.exec(
+        select(IntakeMessage.room_id)
+        .where(
+            IntakeMessage.sender_contact_id == contact_id,
+            col(IntakeMessage.room_id).is_not(None),
+        )
+        .order_by(col(IntakeMessage.received_at).desc())
+        .limit(1)
+    ).first()
+
+
 def record_unreachable(
     session: Session,
     *,

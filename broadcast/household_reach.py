@@ -21,6 +21,7 @@ from broadcast.households import (
     judge_claim,
     tally_json,
 )
+from broadcast.receipts import acknowledges_group, cancel_reminders
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeStatus
 from models.chat import ChatGroup
 from models.enums import Level, Role
@@ -101,6 +102,31 @@ def _matches(hint: str, unit: OrgUnit) -> bool:
     return bool(numbers) and numbers == _DIGITS.findall(unit.name)
 
 
+def _acknowledge_unit(
+    session: Session, notice: Notice, unit: OrgUnit, role: Role, *, name: str, now: datetime
+) -> None:
+    """A leader who reports households has read the notice: the unit group counts as
+    acknowledged, as after their 收到 (:func:`broadcast.receipts.acknowledges_group`: a
+    shop's by its owner), and its reminders still waiting are cancelled."""
+    via = acknowledges_group(Level.UNIT, unit.kind, role)
+    if via is None:
+        return
+    row = session.exec(
+        select(Delivery)
+        .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
+        .where(
+            Delivery.notice_id == notice.id,
+            ChatGroup.org_unit_id == unit.id,
+            col(Delivery.acked_at).is_(None),
+        )
+    ).first()
+    if row is None:
+        return
+    row.acked_at, row.acked_by, row.acked_via = now, name, via
+    assert notice.id is not None
+    cancel_reminders(session, notice_id=notice.id, chat_group_id=row.chat_group_id)
+
+
 def record_claim(
     session: Session,
     claim: Claim,
@@ -169,6 +195,7 @@ def record_claim(
             at=now,
         )
     )
+    _acknowledge_unit(session, notice, unit, role, name=name, now=now)
     what = (
         f"已全部通知（{verdict.households}户）"
         if claim.all_reached

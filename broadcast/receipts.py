@@ -20,6 +20,7 @@ from sqlalchemy import case, func, literal, update
 from sqlmodel import Session, col, select
 
 from core.acknowledgement import acknowledgement_detector
+from core.ids import normalize_code_text
 from models.base import UTCDateTime
 from models.broadcast import (
     AckVia,
@@ -54,6 +55,7 @@ _URGED = re.compile(
     r"^(?:已经?|都已)督促(?:过|了|好了)?|^督促(?:过了|了|好了)|^已(?:经)?(?:提醒|通知|告知)(?:过)?(?:了)?店主"
 )
 MAX_URGED_CHARS = 20
+_NOTICE_CODE = re.compile(r"N\d{4,6}")
 
 
 def is_urged_confirmation(text: str) -> bool:
@@ -136,31 +138,44 @@ def record_receipt(
     window: timedelta,
     urged: bool = False,
 ) -> ReceiptOutcome | None:
-    """Store a receipt for the latest notice needing acknowledgement in the room, if any.
+    """Store a receipt for a notice needing acknowledgement in the room, if any: the one
+    the message names (``收到 N0004``, ``已督促 N0004``), else the latest the group has not
+    acknowledged yet, else the latest.
 
     ``urged``: the message is 已督促 (:func:`is_urged_confirmation`), which counts only
     from a shop's second unit leader (:func:`acknowledges_group`)."""
+    named = sorted(set(_NOTICE_CODE.findall(normalize_code_text(text))))
     # A delivery still ``sending`` is the newest in its room: its message can be on the
     # screen before the outbox has recorded it sent, and a quick 收到 answers it.
     posted_at = case(
         (col(Delivery.state) == DeliveryState.SENDING, literal(now, UTCDateTime())),
         else_=func.coalesce(col(Delivery.sent_at), col(Notice.started_at)),
     )
-    row = session.exec(
-        select(Delivery, Notice, ChatGroup)
-        .join(Notice, col(Notice.id) == col(Delivery.notice_id))
-        .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
-        .where(
-            ChatGroup.room_id == room_id,
-            col(Notice.ack_required).is_(True),
-            col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
-            col(Delivery.state).in_(
-                [DeliveryState.SENT, DeliveryState.SENDING, DeliveryState.UNCERTAIN]
-            ),
-            posted_at >= now - window,
-        )
-        .order_by(posted_at.desc(), col(Delivery.id).desc())
-    ).first()
+
+    def latest(codes: list[str]) -> tuple[Delivery, Notice, ChatGroup] | None:
+        return session.exec(
+            select(Delivery, Notice, ChatGroup)
+            .join(Notice, col(Notice.id) == col(Delivery.notice_id))
+            .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
+            .where(
+                ChatGroup.room_id == room_id,
+                col(Notice.ack_required).is_(True),
+                col(Notice.status).in_([NoticeStatus.SENDING, NoticeStatus.DONE]),
+                col(Delivery.state).in_(
+                    [DeliveryState.SENT, DeliveryState.SENDING, DeliveryState.UNCERTAIN]
+                ),
+                posted_at >= now - window,
+                *([col(Notice.code).in_(codes)] if codes else []),
+            )
+            .order_by(
+                col(Delivery.acked_at).is_not(None),  # awaiting this group's receipt first
+                posted_at.desc(),
+                col(Delivery.id).desc(),
+            )
+        ).first()
+
+    # A code that names no notice of this group is a slip: the receipt still counts.
+    row = (latest(named) if named else None) or latest([])
     if row is None:
         return None
     delivery, notice, group = row

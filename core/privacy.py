@@ -9,6 +9,8 @@ One policy, for the chat, the console, the API and the command line:
   area see it too (the town covers everything). Anyone else sees it masked.
 - **A resident's own phone** (a reporter, a caller, anyone without a post) is masked
   everywhere, except to the people handling that resident's ticket, who must call back.
+- **Phones typed into free text** (a complaint's text, a note) are a resident's own:
+  :func:`show_phones_in_text` leaves them in full only for who handles the ticket.
 - **Unknown viewers** (a report, a log line, an export of the directory with no
   identity behind it) see every phone masked.
 
@@ -34,6 +36,7 @@ __all__ = [
     "mask_phones_in_text",
     "may_see_phone",
     "show_phone",
+    "show_phones_in_text",
     "viewer_of",
 ]
 
@@ -144,3 +147,13 @@ def mask_phone(phone: str | None) -> str:
 def mask_phones_in_text(text: str) -> str:
     """Mask every mobile number that appears inside free text (residents write theirs)."""
     return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+
+
+def show_phones_in_text(viewer: Viewer, text: str) -> str:
+    """Free text (a ticket's text or title, a note) as ``viewer`` may see it: a phone
+    number typed into it is taken for the resident's own (:meth:`PhoneOwner.resident`),
+    so it stays in full only for who handles the ticket and is masked for everyone else
+    (:func:`mask_phones_in_text`), as :func:`show_phone` shows the reporter's phone."""
+    if may_see_phone(viewer, PhoneOwner.resident(None)):
+        return text
+    return mask_phones_in_text(text)

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from core.config import Settings
 from core.messaging import Reply
+from core.privacy import mask_phones_in_text
 from models.enums import Level
 from models.org import OrgPath, OrgUnit
 from models.rhythm import CallBack as CallBackRow
@@ -230,7 +231,7 @@ def agenda_lines(
             village=villages.get(item.village_id, ""),
             code=code,
             place=path.split("/", 1)[-1],
-            text=text,
+            text=mask_phones_in_text(text),
             reasons=tuple(REASON_ZH.get(r, "会上补充") for r in item.reasons),
             conclusion=item.conclusion,
             owner=item.owner_name,

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, func, select
 from broadcast import corrections
 from core.config import Settings
 from core.messaging import Attachment, Reply
+from core.spreadsheet import xlsx_row
 from models.broadcast import Delivery, Notice, NoticeKind
 from models.chat import ChatGroup
 from models.enums import Level, TicketState
@@ -347,7 +348,7 @@ def write_xlsx(report: MonthlyReport, target: object) -> None:
     sheet.append([f"{report.month} 月结"])
     sheet.append([name for name, _ in _COLUMNS])
     for figures in [report.town, *report.villages]:
-        sheet.append([value(figures) for _, value in _COLUMNS])  # type: ignore[no-untyped-call]
+        sheet.append(xlsx_row(sheet, [value(figures) for _, value in _COLUMNS]))  # type: ignore[no-untyped-call]
     for column in sheet.iter_cols(min_row=3):
         header = sheet.cell(row=2, column=column[0].column).value or ""
         if "率" in str(header) or header == "文章目标":
@@ -355,9 +356,14 @@ def write_xlsx(report: MonthlyReport, target: object) -> None:
                 cell.number_format = "0.0%"
     categories = book.create_sheet("类别")
     codes = list(report.category_names)
-    categories.append(["范围", *(report.category_names[c] for c in codes)])
+    categories.append(xlsx_row(categories, ["范围", *(report.category_names[c] for c in codes)]))
     for figures in [report.town, *report.villages]:
-        categories.append([figures.scope, *(figures.tickets.by_category.get(c, 0) for c in codes)])
+        categories.append(
+            xlsx_row(
+                categories,
+                [figures.scope, *(figures.tickets.by_category.get(c, 0) for c in codes)],
+            )
+        )
     book.save(target)
 
 

@@ -30,6 +30,7 @@ from sqlmodel import Session, col, func, select
 from core.clock import format_local_time
 from core.config import Settings
 from core.messaging import Reply
+from core.spreadsheet import csv_row, xlsx_row
 from models.enums import Level
 from models.org import PATH_SEP, OrgPath, OrgUnit
 from models.rhythm import Task, TaskAssignment, TaskChecklistItem, TaskEvent, TaskState
@@ -573,7 +574,7 @@ def report_file(task: Task, rows: Sequence[AssignmentRow], kind: str) -> bytes:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(REPORT_HEADER)
-        writer.writerows(lines)
+        writer.writerows(csv_row(line) for line in lines)
         return ("\ufeff" + buffer.getvalue()).encode("utf-8")
     from openpyxl import Workbook
 
@@ -581,10 +582,10 @@ def report_file(task: Task, rows: Sequence[AssignmentRow], kind: str) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = task.code
-    sheet.append([task.title])
+    sheet.append(xlsx_row(sheet, [task.title]))
     sheet.append(REPORT_HEADER)
     for line in lines:
-        sheet.append(line)
+        sheet.append(xlsx_row(sheet, line))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

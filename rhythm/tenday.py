@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from broadcast import corrections
 from core.config import Settings
 from core.messaging import Reply
+from core.privacy import mask_phones_in_text
 from models.broadcast import Delivery, Notice, NoticeKind, NoticeStatus
 from models.chat import ChatGroup
 from models.enums import Level, Role, TicketState
@@ -242,7 +243,7 @@ def _call_backs(
             )
             session.add(row)
             text = (
-                f"【回访】您好！您反映的问题（工单{ticket.code}：{ticket.text[:40]}）已办结。"
+                f"【回访】您好！您反映的问题（工单{ticket.code}：{mask_phones_in_text(ticket.text)[:40]}）已办结。"
                 f"请问问题是否真正解决了？请回复「已解决」或「未解决 情况说明」。"
             )
             out.append((row, Reply(text, contact_id=reporter.contact_id)))

@@ -78,7 +78,9 @@ async def test_leader_who_deleted_the_bot_is_asked_in_their_group_then_gets_the_
     )
 
 
-async def test_friend_request_of_a_resident_is_left_unanswered(system: System) -> None:
+async def test_friend_request_of_a_stranger_who_never_wrote_in_a_group_is_left_unanswered(
+    system: System,
+) -> None:
     sandbox = system.sandbox
     someone = resident(system, UNIT_TOPIC)
     account = sandbox.room(UNIT_TOPIC).bot_account_ids[0]
@@ -92,6 +94,48 @@ async def test_friend_request_of_a_resident_is_left_unanswered(system: System) -
     await until(lambda: system.bot_lines(UNIT_TOPIC))
     [request] = [r for r in sandbox.friends(account).requests if r not in before]
     assert request.status == "pending" and not sandbox.is_friend(account, someone)
+
+
+async def test_a_resident_who_is_nobodys_friend_hears_back_in_their_group_then_privately(
+    system: System,
+) -> None:
+    """Regression: the follow-ups of a group report (签收, 办结, the request to rate) went
+    privately to a resident no account is a friend of, and were lost."""
+    sandbox = system.sandbox
+    reporter = resident(system, UNIT_TOPIC)
+    posted = sandbox.post_message(UNIT_TOPIC, reporter, "3号楼楼道的灯坏了一个星期了，晚上很黑")
+    [receipt] = await until(lambda: system.bot_lines(UNIT_TOPIC, posted.seq))  # type: ignore[misc]
+    code = re.search(r"T\d{8}-\d{4}", receipt.text)
+    assert code, receipt.text
+    ticket = code.group(0)
+    forwarded = await until(
+        lambda: [p for p in system.private_from_bots(LEADER) if ticket in p[1].text]
+    )
+    account = forwarded[0][0]  # type: ignore[index]
+    after_receipt = sandbox.transcript(UNIT_TOPIC)[-1].seq
+    sandbox.post_private(account, LEADER, f"接单 {ticket}")
+    [told] = await until(  # type: ignore[misc]
+        lambda: [m for m in system.bot_lines(UNIT_TOPIC, after_receipt) if "签收" in m.text]
+    )
+    assert ticket in told.text and told.mention_ids == (reporter,)
+    assert not system.private_from_bots(reporter)
+
+    # The bot read them in the group: their friend request is accepted, and what follows
+    # comes privately.
+    unit_account = sandbox.room(UNIT_TOPIC).bot_account_ids[0]
+    request = sandbox.request_friend(unit_account, reporter, hello="我是3号楼的")
+    await until(lambda: sandbox.is_friend(unit_account, reporter))
+    assert any(
+        r.friendship_id == request.friendship_id for r in sandbox.friends(unit_account).requests
+    )
+    sandbox.post_private(account, LEADER, f"办结 {ticket} 已换新灯")
+    await until(
+        lambda: [
+            m
+            for _, m in system.private_from_bots(reporter)
+            if "满意" in m.text and ticket in m.text
+        ]
+    )
 
 
 async def test_sandbox_cli_add_friend(system: System) -> None:

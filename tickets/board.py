@@ -23,12 +23,14 @@ from core.clock import TOWN_TZ
 from core.config import Settings
 from core.departments import department_code
 from core.policy import ADMIN_ROLE, Principal
+from core.privacy import show_phones_in_text
 from models.enums import Rating, Role, TicketLevel, TicketState, Urgency
 from models.org import PATH_SEP, OrgUnit
 from models.search import SQLITE_TABLE, TRIGRAM_MIN, sqlite_index_ready
 from models.tickets import Ticket
 from tickets.configured import category_name, sla_policy
 from tickets.lifecycle import AWAITING_ACCEPTANCE, LEVEL_ZH, OPEN_STATES, STATE_ZH
+from tickets.queries import reader_viewers
 from tickets.sla import SlaPolicy
 from tickets.stats import local_period
 
@@ -353,10 +355,15 @@ def _places(session: Session, unit_ids: Iterable[int]) -> dict[int, str]:
 
 
 def _rows(
-    session: Session, settings: Settings, tickets: Sequence[Ticket], now: datetime
+    session: Session,
+    settings: Settings,
+    tickets: Sequence[Ticket],
+    now: datetime,
+    reader: str | None,
 ) -> list[BoardRow]:
     policy = sla_policy(settings.tickets)
     places = _places(session, (t.unit_id for t in tickets))
+    viewer_on = reader_viewers(session, settings, reader)
     out = []
     for ticket in tickets:
         deadline = deadline_of(ticket, policy)
@@ -374,7 +381,8 @@ def _rows(
                 created_at=ticket.created_at,
                 deadline=deadline,
                 overdue=deadline is not None and deadline < now,
-                text=ticket.text[:80],
+                # a phone typed into the text only to who handles the ticket
+                text=show_phones_in_text(viewer_on(ticket), ticket.text)[:80],
             )
         )
     return out
@@ -387,8 +395,11 @@ def board_page(
     scope: TicketScope,
     wanted: BoardFilter,
     now: datetime,
+    reader: str | None = None,
 ) -> BoardPage:
-    """One page of the board: the filtered tickets in ``scope``, sorted, and how many."""
+    """One page of the board: the filtered tickets in ``scope``, sorted, and how many.
+    ``reader`` (a contact id) sees phones typed into a ticket's text in full on the
+    tickets they handle (:func:`core.privacy.show_phones_in_text`); masked elsewhere."""
     policy = sla_policy(settings.tickets)
     conditions = _conditions(session, scope, wanted, policy, now)
     order = _order(wanted.sort)
@@ -426,7 +437,7 @@ def board_page(
             .limit(wanted.per_page)
         ).all()
     return BoardPage(
-        rows=_rows(session, settings, tickets, now),
+        rows=_rows(session, settings, tickets, now, reader),
         total=total,
         page=page,
         pages=pages,
@@ -442,8 +453,10 @@ def board_rows(
     wanted: BoardFilter,
     now: datetime,
     limit: int,
+    reader: str | None = None,
 ) -> list[BoardRow]:
-    """Every filtered ticket up to ``limit`` (for the CSV and XLSX export)."""
+    """Every filtered ticket up to ``limit`` (for the CSV and XLSX export); phones in the
+    text as for :func:`board_page`."""
     policy = sla_policy(settings.tickets)
     conditions = _conditions(session, scope, wanted, policy, now)
     tickets = session.exec(
@@ -452,7 +465,7 @@ def board_rows(
         .order_by(*_order(wanted.sort))  # type: ignore[arg-type]
         .limit(limit)
     ).all()
-    return _rows(session, settings, tickets, now)
+    return _rows(session, settings, tickets, now, reader)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from core.clock import format_local_time
 from core.config import Settings
 from core.messaging import Reply
-from core.privacy import PhoneOwner, Viewer, mask_phones_in_text, show_phone
+from core.privacy import PhoneOwner, Viewer, mask_phones_in_text, show_phone, show_phones_in_text
 from models.enums import Level, Role, TicketLevel, TicketState
 from models.org import OrgUnit
 from models.tickets import Ticket, TicketEvent, TicketReporter
@@ -50,8 +50,10 @@ def _cut(text: str, limit: int = MAX_BRIEF_TEXT) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def history_lines(session: Session, row: Ticket) -> list[str]:
-    """What was done so far, oldest first: time, who, what, and their note."""
+def history_lines(session: Session, row: Ticket, viewer: Viewer | None = None) -> list[str]:
+    """What was done so far, oldest first: time, who, what, and their note (phones in
+    the notes as ``viewer`` may see them; default: who handles the ticket)."""
+    viewer = Viewer.handler() if viewer is None else viewer
     events = session.exec(
         select(TicketEvent).where(TicketEvent.ticket_id == row.id).order_by(col(TicketEvent.id))
     ).all()
@@ -59,16 +61,25 @@ def history_lines(session: Session, row: Ticket) -> list[str]:
     for event in events[-MAX_HISTORY:]:
         what = "受理" if event.kind == "create" else _EVENT_ZH.get(event.kind, event.kind)
         who = event.actor_name or ""
-        note = f"：{_cut(event.note, 80)}" if event.note else ""
+        note = f"：{_cut(show_phones_in_text(viewer, event.note), 80)}" if event.note else ""
         lines.append(f"  {format_local_time(event.at)} {who}{what}{note}")
     return lines
 
 
 def department_brief(
-    session: Session, settings: Settings, row: Ticket, view: TicketView, *, heading: str
+    session: Session,
+    settings: Settings,
+    row: Ticket,
+    view: TicketView,
+    *,
+    heading: str,
+    residents_to: Viewer | None = None,
 ) -> str:
-    """The brief for the liaisons of the department ``view`` is whistled to."""
+    """The brief for the liaisons of the department ``view`` is whistled to.
+    ``residents_to``: who reads the residents' phones and words (default the department,
+    which handles the ticket; a group reading a 查询 answer sees them masked)."""
     viewer = Viewer.handler()
+    readers = viewer if residents_to is None else residents_to
     unit = session.get(OrgUnit, row.unit_id)
     grid_line = "网格：无（镇、村级来源）"
     if unit is not None:
@@ -86,7 +97,7 @@ def department_brief(
         .order_by(col(TicketReporter.id))
     ).all()
     reporter_text = "、".join(
-        r.name + (f" {show_phone(viewer, PhoneOwner.resident(r.phone))}" if r.phone else "")
+        r.name + (f" {show_phone(readers, PhoneOwner.resident(r.phone))}" if r.phone else "")
         for r in reporters[:3]
     )
     if len(reporters) > 3:
@@ -97,13 +108,13 @@ def department_brief(
         heading,
         f"类别：{category_name(settings, row.category)}"
         + ("（紧急）" if row.urgency.value == "urgent" else ""),
-        f"反映内容：{_cut(row.text)}",
+        f"反映内容：{_cut(show_phones_in_text(readers, row.text))}",
         f"地点：{origin_path(session, row)}" + (f"，{row.location}" if row.location else ""),
         grid_line,
         f"反映人：{reporter_text or '未登记'}",
         f"吹哨方：{caller}级",
         "已做工作：",
-        *history_lines(session, row),
+        *history_lines(session, row, readers),
     ]
     if view.level is TicketLevel.DEPARTMENT and view.state in AWAITING_ACCEPTANCE:
         lines.append(

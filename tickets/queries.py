@@ -5,7 +5,7 @@ Group answers show codes, categories and states only; phones are masked everywhe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +14,14 @@ from sqlmodel import Session, col, select
 
 from core.clock import format_local_time
 from core.config import Settings
-from core.privacy import ANONYMOUS, PhoneOwner, Viewer, mask_phones_in_text, show_phone
+from core.privacy import (
+    ANONYMOUS,
+    PhoneOwner,
+    Viewer,
+    mask_phones_in_text,
+    show_phone,
+    show_phones_in_text,
+)
 from models.enums import ActorRole, TicketLevel, TicketState
 from models.tickets import Ticket, TicketEvent, TicketPublic, TicketReporter
 from tickets.actors import actors_of
@@ -43,6 +50,7 @@ __all__ = [
     "list_tickets",
     "my_tickets",
     "query",
+    "reader_viewers",
     "report_status",
     "ticket_detail",
 ]
@@ -63,8 +71,11 @@ def query(
     contact_id: str,
     name: str,
     now: datetime,
+    in_group: bool = False,
 ) -> str:
-    """查询 T…: the status, for its reporters and the staff responsible for its area."""
+    """查询 T…: the status, for its reporters and the staff responsible for its area.
+    ``in_group``: the answer is read by a whole group, which sees residents' phones and
+    words masked (:func:`core.privacy.show_phones_in_text`)."""
     row = load_ticket(session, code)
     assert row.id is not None
     view = ticket_view(row, reporter_ids(session, row.id))
@@ -81,7 +92,14 @@ def query(
     text = f"{text}（{category_name(settings, row.category)}）"
     if actor.role is ActorRole.DEPARTMENT_LIAISON:
         # The whistled department: everything it needs to act, as in the whistle brief.
-        return department_brief(session, settings, row, view, heading=text)
+        return department_brief(
+            session,
+            settings,
+            row,
+            view,
+            heading=text,
+            residents_to=ANONYMOUS if in_group else None,
+        )
     return text
 
 
@@ -293,6 +311,31 @@ def _reader_viewer(
     return Viewer.handler() if any(is_handler(a, view) for a in actors) else ANONYMOUS
 
 
+def reader_viewers(
+    session: Session, settings: Settings, reader: str | None
+) -> Callable[[Ticket], Viewer]:
+    """For a list of tickets (the board, its exports): the reader (a contact id, or
+    ``None`` for nobody in particular) as :mod:`core.privacy` sees them on each ticket,
+    a handler of the tickets they handle. Their posts are read once."""
+    actors = (
+        [
+            a
+            for a in actors_of(session, settings, contact_id=reader, name="")
+            if a.role is not ActorRole.RESIDENT
+        ]
+        if reader is not None
+        else []
+    )
+
+    def viewer(row: Ticket) -> Viewer:
+        if not actors:
+            return ANONYMOUS
+        view = ticket_view(row, ())
+        return Viewer.handler() if any(is_handler(a, view) for a in actors) else ANONYMOUS
+
+    return viewer
+
+
 @dataclass(frozen=True, slots=True)
 class TicketDetail:
     """One ticket for officials: text, reporters (phones as the reader may see them)
@@ -342,7 +385,7 @@ def ticket_detail(
     ).all()
     return TicketDetail(
         ticket=_public(session, settings, row),
-        text=mask_phones_in_text(row.text),
+        text=show_phones_in_text(viewer, row.text),
         holder=holder_label(view) if row.state in OPEN_STATES else "",
         deadline=_deadline(view, sla_policy(settings.tickets)),
         reporters=tuple(
@@ -363,7 +406,7 @@ def ticket_detail(
                 "from": e.from_state.value if e.from_state else "",
                 "to": e.to_state.value,
                 "level": LEVEL_ZH[e.to_level],
-                "note": mask_phones_in_text(e.note),
+                "note": show_phones_in_text(viewer, e.note),
             }
             for e in events
         ),

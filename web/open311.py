@@ -24,6 +24,7 @@ from core.audit import record
 from core.clock import utcnow
 from core.config import Settings
 from core.policy import Permission, Principal, decide
+from core.privacy import ANONYMOUS, mask_phones_in_text, show_phones_in_text
 from models.auth import AuditChannel
 from models.db import run_in_session
 from models.enums import TicketState
@@ -142,8 +143,6 @@ async def service_definition(request: web.Request) -> web.Response:
 
 def _status_notes(session: Session, row: Ticket) -> str:
     """The public part of the resolution: the note of the last 办结, phones masked."""
-    from core.privacy import mask_phones_in_text
-
     event = session.exec(
         select(TicketEvent)
         .where(TicketEvent.ticket_id == row.id, TicketEvent.kind == "resolve")
@@ -162,7 +161,9 @@ def _request_json(session: Session, settings: Settings, row: Ticket) -> dict[str
         "status_notes": _status_notes(session, row),
         "service_name": names.get(row.category, row.category),
         "service_code": row.category,
-        "description": row.text,
+        # Open311 callers are integrations, not a ticket's handler: a phone typed into
+        # the complaint is the resident's own and stays masked (core.privacy).
+        "description": show_phones_in_text(ANONYMOUS, row.text),
         "agency_responsible": row.department_name or row.assignee_name or settings.town.name,
         "service_notice": "",
         "requested_datetime": _iso(row.created_at),

@@ -271,6 +271,8 @@ def status_text(report: dict[str, object]) -> str:
     lines = [
         f"通知 {report['code']}「{report['title']}」：共 {report['targeted']} 个群，已送达 {report['sent']} 个。"
     ]
+    if report.get("status") == "recalled":
+        lines[0] += "已撤回：未发出的不再发送，也不再催办。"
     for level in levels.values():
         lines.append(
             f"{level['name']}：送达 {level['sent']}/{level['targeted']}，失败 {level['failed']}，"

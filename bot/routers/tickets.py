@@ -170,6 +170,7 @@ def _handle(
                 contact_id=sender,
                 name=name,
                 now=now,
+                in_group=message.room_id is not None,
             )
             keep(IntakeKind.COMMAND)
             return [reply_in_place(message, text)]

@@ -12,6 +12,7 @@ from broadcast import membership
 from broadcast.membership import AccountsAdvice, Invitation, Inviter
 from core.config import Settings
 from core.privacy import mask_phone
+from core.spreadsheet import csv_row, xlsx_row
 from gridcast.cli.tools import echo_json, open_database, with_settings
 
 INVITE_HEADERS = ("邀请人", "电话", "职务", "群名", "组织路径", "机器人账号", "账号名称")
@@ -227,10 +228,10 @@ def write_invitations(
         sheet.title = "邀请清单"
         sheet.append(list(INVITE_HEADERS))
         for row in rows:
-            sheet.append(list(row))
+            sheet.append(xlsx_row(sheet, row))
         book.save(path)
         return
     with path.open("w", encoding="utf-8-sig", newline="") as out:  # BOM: Excel reads UTF-8
         writer = csv.writer(out)
         writer.writerow(INVITE_HEADERS)
-        writer.writerows(rows)
+        writer.writerows(csv_row(row) for row in rows)

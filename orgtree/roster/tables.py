@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from core.spreadsheet import uncsv_cell
 from orgtree.roster.cells import cell_text, header_key
 from orgtree.roster.layout import PEOPLE, Layout
 from orgtree.roster.problems import RosterInvalid, file_problem
@@ -57,7 +58,7 @@ def _csv_table(data: bytes) -> Table:
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
     try:
         return [
-            [cell.strip() for cell in record]
+            [uncsv_cell(cell).strip() for cell in record]
             for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         ]
     except csv.Error as error:

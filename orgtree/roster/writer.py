@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from core.spreadsheet import clean_text, csv_row
 from models.org import OrgPath
 from orgtree.records import TownRoster, UnitRow
 from orgtree.roster.layout import CONTACT, HEADERS, PEOPLE_HEADERS, SHEET_POSTS
@@ -96,7 +97,10 @@ def _write_csv(file: Path, headers: Sequence[str], rows: Iterable[list[str]]) ->
     with file.open("w", encoding="utf-8-sig", newline="") as stream:
         writer = csv.writer(stream, lineterminator="\r\n")
         writer.writerow(headers)
-        writer.writerows(rows)
+        # Names, titles and departments are free text: a formula-like cell gets a "'",
+        # which the reader takes off again (orgtree.roster.tables), so that a roster
+        # still reads back as it was written.
+        writer.writerows(csv_row(row) for row in rows)
 
 
 def _text_cell(sheet: Any, text: str) -> Any:
@@ -104,6 +108,7 @@ def _text_cell(sheet: Any, text: str) -> Any:
     phone numbers stored as numbers in scientific notation."""
     from openpyxl.cell import WriteOnlyCell
 
+    text = clean_text(text)  # control characters an XLSX cannot hold
     cell = WriteOnlyCell(sheet, value=text or None)
     if text:
         cell.data_type = "s"

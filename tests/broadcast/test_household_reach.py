@@ -101,6 +101,22 @@ async def test_a_count_in_the_unit_group_is_recorded_and_reported(system, engine
     )
 
 
+async def test_a_count_of_households_is_the_units_receipt(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    """Regression: a unit leader who wrote 已通知 12/14户 was still listed as silent and
+    chased: reporting households says they read the notice."""
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    code = await send(broadcaster)
+    await fake(hub, "bot1").receive(
+        "已通知 3/5户", room_id=UNIT_ROOM, sender_id=LEADER.wechat_id or "", sender_name=LEADER.name
+    )
+    with session_scope(engine) as session:
+        notice = service.notice_by_code(session, code)
+        report = service.reach_report(session, notice)
+    assert report["levels"]["unit"]["acknowledged"] == 1  # type: ignore[index]
+    assert ROW.unit not in " ".join(report["silent_units"])  # type: ignore[arg-type]
+
+
 async def test_more_than_the_households_is_refused(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
     hub, broadcaster = system
     wire(hub, broadcaster)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from aiolimiter import AsyncLimiter
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.hub import BotHub
 from bot.routers.notices import notices_router, receipts_router
@@ -26,6 +26,7 @@ from models.broadcast import (
     NoticeStatus,
     Receipt,
 )
+from models.chat import ChatGroup
 from models.db import run_in_session, session_scope
 from models.org import OrgUnit
 from tests.broadcast.harness import PATHS, ROSTER, TOWN, fake, room_id, send
@@ -87,6 +88,49 @@ async def test_unit_leader_receipt_marks_the_unit(system, engine: Engine) -> Non
     assert report["levels"]["unit"]["acknowledged"] == 1  # type: ignore[index]
     assert ROSTER.rows[0].unit not in " ".join(report["silent_units"])  # type: ignore[arg-type]
     assert all(s.text.startswith("【") for s in bot1.sent)  # receipts get no answer
+
+
+async def test_a_receipt_goes_to_the_notice_it_names_else_to_one_still_awaiting_it(
+    system, engine: Engine
+) -> None:  # type: ignore[no-untyped-def]
+    """Regression: with two notices in a group, 收到 and 已督促 always went to the newest,
+    so an older one the leader was chased about could never be acknowledged."""
+    hub, broadcaster = system
+    wire(hub, broadcaster)
+    first = await send(broadcaster, title="停水通知")
+    second = await send(broadcaster, title="停电通知")
+    leader = ROSTER.rows[0].unit_leader
+    bot1 = fake(hub, "bot1")
+
+    def acked() -> set[str]:
+        with session_scope(engine) as session:
+            return {
+                code
+                for code in (first, second)
+                if any(
+                    d.acked_at is not None
+                    for d in session.exec(
+                        select(Delivery)
+                        .join(ChatGroup, col(ChatGroup.id) == col(Delivery.chat_group_id))
+                        .where(
+                            Delivery.notice_id == service.notice_by_code(session, code).id,
+                            ChatGroup.room_id == UNIT_ROOM,
+                        )
+                    )
+                )
+            }
+
+    await bot1.receive(
+        f"收到 {first.lower()}",
+        room_id=UNIT_ROOM,
+        sender_id=leader.wechat_id or "",
+        sender_name=leader.name,
+    )
+    assert acked() == {first}  # the named one, though not the newest
+    await bot1.receive(
+        "收到", room_id=UNIT_ROOM, sender_id=leader.wechat_id or "", sender_name=leader.name
+    )
+    assert acked() == {first, second}  # the one still awaiting a receipt
 
 
 async def test_chat_issue_confirm_and_status(system, engine: Engine) -> None:  # type: ignore[no-untyped-def]
@@ -222,6 +266,13 @@ async def test_recall_after_sending_stops_the_chasing_and_marks_it_recalled(
         assert not [n for _, n in silent_groups(session) if n.code == code]
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "notice.recall")).one()
         assert entry.message == f"撤回 {code}（N0002），原因：发错了"  # kept, though not posted
+    await bot1.receive(
+        f"#通知状态 {code}",
+        room_id=UNIT_ROOM,
+        sender_id=official.wechat_id or "",
+        sender_name=official.name,
+    )
+    assert "已撤回" in bot1.sent[-1].text  # a regression: it read like a partial send
 
 
 async def test_recall_mid_send_stops_it_and_tells_only_the_groups_that_got_it(

@@ -640,3 +640,36 @@ def test_normalize_grid_name(text: str, grid: str) -> None:
 )  # fmt: skip
 def test_valid_wechat_id(text: str, valid: bool) -> None:
     assert valid_wechat_id(text) is valid
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_formula_like_names_are_neutralised_and_still_round_trip(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A name that starts like a formula is written so no spreadsheet evaluates it (a
+    "'" in CSV, a text cell in XLSX), and reads back as it was, byte for byte."""
+    roster = pilot_grid()
+    first = roster.rows[0]
+    assert first.unit_leader is not None
+    second = roster.rows[1]
+    assert second.unit_leader is not None
+    rows = (
+        dataclasses.replace(
+            first, unit_leader=dataclasses.replace(first.unit_leader, name="=HYPERLINK(1)")
+        ),
+        dataclasses.replace(
+            second, unit_leader=dataclasses.replace(second.unit_leader, name="-张三")
+        ),
+    )
+    roster = dataclasses.replace(roster, rows=(*rows, *roster.rows[2:]))
+    path = write_roster(roster, tmp_path / f"roster{suffix}")
+    if suffix == ".csv":
+        text = path.read_text(encoding="utf-8-sig")
+        assert "'=HYPERLINK(1)" in text and "'-张三" in text
+    else:
+        sheet = openpyxl.load_workbook(path).worksheets[0]
+        cells = [c for row in sheet.iter_rows() for c in row if c.value == "=HYPERLINK(1)"]
+        assert cells and all(c.data_type == "s" for c in cells)
+    assert read_roster(path) == roster
+    again = write_roster(read_roster(path), tmp_path / f"again{suffix}")
+    assert again.read_bytes() == path.read_bytes()

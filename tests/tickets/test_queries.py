@@ -114,3 +114,54 @@ def test_reporters_phone_is_whole_for_the_holder_and_the_whistled_department_onl
     act(engine, settings, f"吹哨 {code} 区司法局 邻里矛盾需调解", leader)
     assert phone_seen_by(contact(town.justice_liaison)) == phone
     assert phone_seen_by(contact(town.police_liaison)) == masked
+
+
+def test_a_phone_typed_into_the_text_is_whole_only_for_who_handles_the_ticket(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    """core.privacy.show_phones_in_text: the ticket page shows it to the holder; the
+    station chief above, and a liaison's 查询 answered in a group, see it masked."""
+    from models.tickets import Ticket
+
+    code = new_code(engine, settings, town)
+    phone = "13912345678"
+    with session_scope(engine) as session:
+        row = session.exec(select(Ticket).where(Ticket.code == code)).one()
+        row.text = f"晚上很黑，我电话{phone}"
+        session.add(row)
+        reporter = session.exec(select(TicketReporter)).one()
+        reporter.phone = "13800007777"
+        session.add(reporter)
+    leader = contact(town.grid_leader)
+    act(engine, settings, f"接单 {code}", leader)
+
+    def text_seen_by(reader: str | None) -> str:
+        with session_scope(engine) as session:
+            detail = ticket_detail(
+                session=session, settings=settings, code=code, now=T0, reader=reader
+            )
+        return detail.text
+
+    assert phone in text_seen_by(leader)
+    assert phone not in text_seen_by(contact(town.station_chief))
+    assert "139****5678" in text_seen_by(None)
+
+    act(engine, settings, f"吹哨 {code} 区司法局 邻里矛盾需调解", leader)
+    liaison = contact(town.justice_liaison)
+
+    def asked(in_group: bool) -> str:
+        with session_scope(engine) as session:
+            return query(
+                session=session,
+                settings=settings,
+                code=code,
+                contact_id=liaison,
+                name="",
+                now=T0,
+                in_group=in_group,
+            )
+
+    private = asked(False)
+    assert phone in private and "13800007777" in private
+    group = asked(True)
+    assert phone not in group and "13800007777" not in group and "139****5678" in group

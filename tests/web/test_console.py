@@ -124,7 +124,9 @@ async def test_a_ticket_action_needs_the_csrf_token_and_goes_through_the_lifecyc
         assert ticket.state in (TicketState.RESOLVED, TicketState.RATING)
         assert ticket.assignee_name == LEADER.name
         outbox = session.exec(select(TicketOutbox)).all()
-        assert any(o.room_id == "unit-room" and CODE in o.text for o in outbox)
+        # The actor's answers (「已接单…请回复办结…」) are shown on the page, not posted to
+        # the residents' group (a regression: the group got the grid leader's instructions).
+        assert not [o for o in outbox if o.room_id == "unit-room"]
         audit = session.exec(
             select(AuditEntry).where(AuditEntry.target == CODE, AuditEntry.outcome == "ok")
         ).all()
@@ -278,3 +280,64 @@ async def test_the_board_stream_says_changed_when_a_ticket_is_added(
     name, after = await asyncio.wait_for(_next_event(stream), 5)
     assert name == "changed" and after["version"] != before["version"]
     stream.close()
+
+
+EVIL = '=HYPERLINK("http://evil.example","x") 电梯坏了\x01三天没人修，晚上很黑，我电话13912345678'
+
+
+def _add_evil_ticket(engine: Engine) -> None:
+    """A resident's words as the probe sent them: a formula, a control character, a phone."""
+    with session_scope(engine) as session:
+        first = session.exec(select(Ticket).where(Ticket.code == CODE)).one()
+        session.add(
+            Ticket(
+                code="T20260601-0002",
+                state=TicketState.DISPATCHED,
+                level=TicketLevel.GRID,
+                category="environment",
+                text=EVIL,
+                unit_id=first.unit_id,
+                grid_id=first.grid_id,
+                village_id=first.village_id,
+                origin_room_id="unit-room",
+                created_at=first.created_at,
+                window_started_at=first.window_started_at,
+                first_accept_due_at=first.first_accept_due_at,
+            )
+        )
+
+
+async def test_exports_neutralise_formulas_and_control_characters_and_mask_typed_phones(
+    console: tuple[TestClient, str], engine: Engine
+) -> None:
+    client, _csrf = console
+    _add_evil_ticket(engine)
+    # The station chief may read the grid's tickets but does not handle them.
+    assert ROW.station_chief is not None
+    await _sign_in_as(client, engine, ROW.station_chief.phone)
+    csv_export = await client.get("/console/tickets/export.csv")
+    assert csv_export.status == 200
+    text = (await csv_export.read()).decode("utf-8-sig")
+    assert "\"'=HYPERLINK(" in text and "\x01" not in text
+    assert "13912345678" not in text and "139****5678" in text
+    xlsx = await client.get("/console/tickets/export.xlsx")
+    assert xlsx.status == 200, await xlsx.text()  # was 500: IllegalCharacterError
+    sheet = load_workbook(io.BytesIO(await xlsx.read())).active
+    assert sheet is not None
+    cells = [c for row in sheet.iter_rows() for c in row if str(c.value).startswith("=HYPER")]
+    assert len(cells) == 1 and cells[0].data_type == "s"
+    assert "\x01" not in cells[0].value and "13912345678" not in cells[0].value
+    board = await client.get("/console/tickets", headers=HTML)
+    page_text = await board.text()
+    assert "139****5678" in page_text and "13912345678" not in page_text
+
+
+async def test_the_grid_leader_handling_a_ticket_sees_the_typed_phone(
+    console: tuple[TestClient, str], engine: Engine
+) -> None:
+    client, _csrf = console  # signed in as the grid leader: the ticket is theirs
+    _add_evil_ticket(engine)
+    board = await client.get("/console/tickets", headers=HTML)
+    assert "13912345678" in await board.text()
+    csv_export = await client.get("/console/tickets/export.csv")
+    assert "13912345678" in (await csv_export.read()).decode("utf-8-sig")

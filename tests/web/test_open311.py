@@ -156,3 +156,25 @@ async def test_unknown_request_and_bad_dates(client: TestClient, engine: Engine)
         f"{BASE}/requests.json", json={"service_code": "x"}, headers=bearer(token)
     )
     assert json_body.status == 400
+
+
+async def test_a_phone_typed_into_the_description_is_masked(
+    client: TestClient, engine: Engine
+) -> None:
+    """Probe: the complaint's own text carried the caller's phone in full to every key."""
+    hotline = api_token(engine, role="town_official", name="12345热线")
+    form = {
+        "api_key": hotline,
+        "service_code": "sanitation",
+        "address_string": "/".join(ROW_A.path),
+        "description": "晚上很黑，路灯坏了，我电话13912345678",
+        "phone": "13800007777",
+    }
+    created = await client.post(f"{BASE}/requests.json", data=form)
+    assert created.status == 201, await created.text()
+    code = (await created.json())[0]["service_request_id"]
+    one = await client.get(f"{BASE}/requests/{code}.json", params={"api_key": hotline})
+    (request,) = await one.json()
+    assert "13912345678" not in str(request) and "139****5678" in request["description"]
+    listed = await client.get(f"{BASE}/requests.json", params={"api_key": hotline})
+    assert "13912345678" not in await listed.text()

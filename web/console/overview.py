@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,14 +127,13 @@ def trend_svg(
 def overview_setup(app: web.Application) -> None:
     figures = app[FIGURES] = OverviewFigures()
 
-    async def start(app: web.Application) -> None:
+    async def computed_at_start(app: web.Application) -> AsyncIterator[None]:
+        # A cleanup context after the database's: stopped before the engine is disposed.
         figures.refresh(app[ENGINE], TicketScope(everything=True))
-
-    async def stop(app: web.Application) -> None:
+        yield
         await figures.stop()
 
-    app.on_startup.append(start)
-    app.on_cleanup.append(stop)
+    app.cleanup_ctx.append(computed_at_start)
 
 
 @routes.get(CONSOLE)

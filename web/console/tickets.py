@@ -25,6 +25,7 @@ from cluster.changes import TICKETS_TOPIC
 from core.clock import TOWN_TZ, utcnow
 from core.messaging import Reply
 from core.policy import Permission
+from core.spreadsheet import csv_row, xlsx_row
 from models.auth import AuditOutcome
 from models.db import run_in_session
 from models.enums import Level, TicketLevel, TicketState, Urgency
@@ -124,6 +125,13 @@ def _places(session: Session, scope: TicketScope, town: str) -> tuple[list[Any],
     return sorted(villages, key=lambda v: v[0]), sorted(grids, key=lambda g: g[0])
 
 
+def _reader(session: Session, person_id: int | None) -> str | None:
+    """The signed-in person's contact id (whom the lifecycle knows as a ticket's handler);
+    ``None`` for a token or a person without one: nobody in particular."""
+    person = session.get(Person, person_id) if person_id is not None else None
+    return contact_id_of(person) if person is not None else None
+
+
 async def _scope(request: web.Request) -> TicketScope:
     principal = principal_required(request)
     settings = request.app[SETTINGS]
@@ -141,9 +149,17 @@ async def board(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     wanted = parse_filter(request.query)
     now = utcnow()
+    person_id = principal_required(request).person_id
 
     def read(session: Session) -> dict[str, Any]:
-        result = board_page(session=session, settings=settings, scope=scope, wanted=wanted, now=now)
+        result = board_page(
+            session=session,
+            settings=settings,
+            scope=scope,
+            wanted=wanted,
+            now=now,
+            reader=_reader(session, person_id),
+        )
         villages, grids = _places(session, scope, settings.town.name)
         return {"board": result, "villages": villages, "grids": grids}
 
@@ -238,10 +254,17 @@ async def export(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     wanted = replace(parse_filter(request.query), page=1)
     now = utcnow()
+    person_id = principal_required(request).person_id
     rows = await run_in_session(
         request.app[ENGINE],
         lambda s: board_rows(
-            session=s, settings=settings, scope=scope, wanted=wanted, now=now, limit=EXPORT_LIMIT
+            session=s,
+            settings=settings,
+            scope=scope,
+            wanted=wanted,
+            now=now,
+            limit=EXPORT_LIMIT,
+            reader=_reader(s, person_id),
         ),
     )
     table = _filter_export(rows)
@@ -251,7 +274,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(EXPORT_HEADERS)
-        writer.writerows(table)
+        writer.writerows(csv_row(row) for row in table)
         body = ("\ufeff" + buffer.getvalue()).encode("utf-8")
         content_type = "text/csv"
     else:
@@ -275,7 +298,7 @@ def _xlsx(table: list[list[str]]) -> bytes:
     sheet = book.create_sheet("工单")
     sheet.append(EXPORT_HEADERS)
     for row in table:
-        sheet.append(row)
+        sheet.append(xlsx_row(sheet, row))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -313,9 +336,13 @@ async def ticket(request: web.Request) -> web.StreamResponse:
     person_id = principal.person_id
 
     def read(session: Session) -> TicketDetail:
-        person = session.get(Person, person_id) if person_id is not None else None
-        reader = contact_id_of(person) if person is not None else None
-        return ticket_detail(session=session, settings=settings, code=code, now=now, reader=reader)
+        return ticket_detail(
+            session=session,
+            settings=settings,
+            code=code,
+            now=now,
+            reader=_reader(session, person_id),
+        )
 
     detail = await run_in_session(request.app[ENGINE], read)
     from core.policy import decide
@@ -398,11 +425,10 @@ async def ticket_act(request: web.Request) -> web.StreamResponse:
             now=now,
         )
         row = session.exec(select(Ticket).where(Ticket.code == code)).one()
+        # The answer is the actor's (「已接单…请回复办结…」): shown on the page, as in a
+        # private chat, never posted to the residents' group; the reporters are told
+        # through the lifecycle's own notifications, as for the chat command.
         replies = outcome.replies
-        if row.origin_room_id:
-            # In chat the answer lands in the group the command was written in; from the
-            # console it goes to the group the ticket came from, where its reporters are.
-            replies = (Reply(outcome.reply, room_id=row.origin_room_id), *replies)
         if desk is None:  # no bot in this process: the bot's timer job sends them
             queue_replies(session=session, replies=replies, now=now, ticket_id=row.id)
         return outcome.reply, replies, outcome.state
