@@ -33,6 +33,7 @@ __all__ = [
     "Post",
     "Principal",
     "audit_scopes",
+    "configured_signature",
     "decide",
     "describe_posts",
     "issue_notice_refusal",
@@ -293,6 +294,17 @@ def signature_refusal(principal: Principal, requested: str | None) -> str | None
         f"通知的落款由发布者的身份决定：您的通知落款为「{principal.signs_as}」，"
         f"不能落款为「{requested}」（令牌的落款由管理员在创建令牌时设定）"
     )
+
+
+def configured_signature(principal: Principal, configured: str) -> str:
+    """The signature of a notice from a channel that signs with a configured name (a CAP
+    warning: ``cap.issuer``, 镇应急管理办公室): that name for callers who speak for the
+    whole town (admins, the watched CAP directory, town officials); anyone else's notices
+    are signed as themselves (:attr:`Principal.signs_as`), so a grid's token cannot post a
+    warning to its grid under the town's emergency office."""
+    if principal.is_admin or principal.holds(Role.TOWN_OFFICIAL):
+        return configured
+    return principal.signs_as
 
 
 def audit_scopes(principal: Principal) -> list[OrgPath] | None:

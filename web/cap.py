@@ -25,7 +25,7 @@ from broadcast.compose import NoticeInvalid
 from broadcast.engine import Broadcaster, NoticeRequest
 from core.audit import record
 from core.clock import utcnow
-from core.policy import ADMIN_ROLE, Permission, Post, Principal
+from core.policy import ADMIN_ROLE, Permission, Post, Principal, configured_signature
 from models.auth import AuditChannel, AuditOutcome
 from models.broadcast import NoticeKind, NoticePriority, NoticeStatus
 from models.cap import CapMessage
@@ -94,6 +94,7 @@ async def _draft(
     scopes: list[tuple[str, ...]],
     *,
     update: bool,
+    signature: str,
 ) -> _Outcome:
     settings = app[SETTINGS]
     text = capdoc.render(info, sender=alert.sender, templates=settings.cap.templates, update=update)
@@ -105,7 +106,7 @@ async def _draft(
                 title=text.title,
                 body=text.body,
                 scope="/".join(scope) or settings.town.name,
-                issuer_name=settings.cap.issuer,
+                issuer_name=signature,
                 priority=NoticePriority.URGENT if text.urgent else NoticePriority.NORMAL,
                 deadline_s=settings.broadcast.deadline.total_seconds(),
                 channel="cap",
@@ -127,7 +128,7 @@ async def _draft(
 
 
 async def _follow_up(
-    app: web.Application, broadcaster: Broadcaster, alert: capdoc.CapAlert
+    app: web.Application, broadcaster: Broadcaster, alert: capdoc.CapAlert, *, signature: str
 ) -> _Outcome:
     """Update corrects, Cancel recalls the notices of the referenced alerts."""
     engine = app[ENGINE]
@@ -172,7 +173,7 @@ async def _follow_up(
                     title=_title,
                     body=alert.note or "预警已解除",
                     scope="",
-                    issuer_name=settings.cap.issuer,
+                    issuer_name=signature,
                     channel="cap",
                     kind=NoticeKind.RETRACTION,
                     parent_code=code,
@@ -188,7 +189,9 @@ async def _follow_up(
         assert info is not None
         if status is NoticeStatus.PENDING:  # not sent yet: replace the draft
             await broadcaster.cancel(code)
-            replaced = await _draft(app, broadcaster, alert, info, [scope], update=True)
+            replaced = await _draft(
+                app, broadcaster, alert, info, [scope], update=True, signature=signature
+            )
             out.notices.extend(replaced.notices)
             continue
         text = capdoc.render(
@@ -199,7 +202,7 @@ async def _follow_up(
                 title=_title,
                 body=text.body,
                 scope="",
-                issuer_name=settings.cap.issuer,
+                issuer_name=signature,
                 channel="cap",
                 kind=NoticeKind.CORRECTION,
                 parent_code=code,
@@ -230,6 +233,7 @@ async def receive_cap(
     settings = app[SETTINGS]
     engine = app[ENGINE]
     channel = AuditChannel.API if via == "api" else AuditChannel.SYSTEM
+    signature = configured_signature(principal, settings.cap.issuer)
 
     async def audit(
         action: str, outcome: AuditOutcome, target: str, message: str, detail: dict[str, Any]
@@ -303,14 +307,16 @@ async def receive_cap(
             for scope in scopes:
                 await authorize(Permission.ISSUE_NOTICE, scope)
         try:
-            result = await _draft(app, broadcaster, alert, info, scopes, update=False)
+            result = await _draft(
+                app, broadcaster, alert, info, scopes, update=False, signature=signature
+            )
         except NoticeInvalid as exc:
             raise CapRefused(400, str(exc)) from None
     else:
         if authorize is not None:
             await authorize(Permission.MANAGE_NOTICE, ())
         try:
-            result = await _follow_up(app, broadcaster, alert)
+            result = await _follow_up(app, broadcaster, alert, signature=signature)
         except NoticeInvalid as exc:
             raise CapRefused(409, str(exc)) from None
     codes = [n.code for n in result.notices]

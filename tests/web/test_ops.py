@@ -195,14 +195,26 @@ async def test_cap_alert_update_cancel_and_refusals(
         sample("typhoon_alert.xml").replace(b"20260730080000", b"20260730090000"),
     )
     assert status == 403, body
+    # A station chief's token may warn its village, but signs as itself, not as the
+    # town's emergency office (cap.issuer), which only town-wide callers sign as.
+    chief = api_token(engine, role="station_chief", scope=ROSTER.rows[0].path[:1], name="村站")
+    status, body = await post_cap(
+        client,
+        chief,
+        sample("rainstorm_alert.xml").replace(b"20260731090000", b"20260731100000"),
+    )
+    assert status == 200 and isinstance(body, dict), body
+    (chief_rain,) = body["notices"]
 
     with session_scope(engine) as session:
         kinds = {n.code: n for n in session.exec(select(Notice))}
+        assert kinds[chief_rain["code"]].issuer_name == "村站"
+        assert kinds[typhoon["code"]].issuer_name == "镇应急管理办公室"
         assert kinds[rain["code"]].status is NoticeStatus.CANCELLED
         assert kinds[recall["code"]].kind is NoticeKind.RETRACTION
         assert kinds[recall["code"]].parent_id == kinds[typhoon["code"]].id
         outcomes = [m.outcome for m in session.exec(select(CapMessage).order_by(CapMessage.id))]
-        assert outcomes == ["sent", "drafted", "corrected", "recalled", "ignored"]
+        assert outcomes == ["sent", "drafted", "corrected", "recalled", "ignored", "drafted"]
         actions = [e.action for e in session.exec(select(AuditEntry))]
     assert {"cap.alert", "cap.update", "cap.cancel", "cap.receive"} <= set(actions)
 
