@@ -70,3 +70,24 @@ def test_start_refuses_an_old_schema(engine: Engine) -> None:
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
     with engine.connect() as connection, pytest.raises(SchemaOutOfDate, match="revision 0000"):
         require_current_schema(connection, upgrade_hint="gridcast db upgrade")
+
+
+def test_0027_gives_the_existing_local_admin_token_its_signature(engine: Engine) -> None:
+    """The local admin token made before 0027 signs 镇政府, as ``gridcast notice send``
+    did by default; other tokens keep their name as signature."""
+    from sqlalchemy import text
+
+    downgrade(engine, "0026")
+    with engine.begin() as connection:
+        for name in ("本机管理员", "12345热线"):
+            connection.execute(
+                text(
+                    "INSERT INTO api_token (name, token_hash, prefix, role, scope, created_by,"
+                    " created_at) VALUES (:name, :hash, 'gct_', 'admin', '', 't', :at)"
+                ),
+                {"name": name, "hash": name, "at": "2026-12-03 00:00:00+00:00"},
+            )
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = dict(connection.execute(text("SELECT name, signature FROM api_token")).all())
+    assert rows == {"本机管理员": "镇政府", "12345热线": None}
