@@ -455,6 +455,9 @@ async def test_a_malformed_origin_is_refused_not_a_500(web_system: Web) -> None:
             headers={**system.admin, "Origin": origin},
         )
         assert notice.status == 403
+    for host in ("127.0.0.1:99999", "x:notaport", "bad host", "[::1"):
+        response = await system.client.post("/api/auth/signout", headers={"Host": host})
+        assert response.status in (400, 403), (host, response.status)
 
 
 async def test_validation_problems_are_in_chinese(web_system: Web) -> None:
