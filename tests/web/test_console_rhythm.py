@@ -291,6 +291,11 @@ async def test_the_monthly_report_within_scope(client: TestClient) -> None:
     assert f'<option value="{VILLAGE_B}"' not in text
     bad = await client.get("/console/month?month=2026-13x", headers=HTML)
     assert bad.status == 400 and "应写成 2026-11" in await bad.text()
+    for month in ("9999-12", "0001-01"):  # probe item C3: these were 500 (OverflowError)
+        for path in ("month", "month/report.xlsx", "month/report.png"):
+            far = await client.get(f"/console/{path}?month={month}", headers=HTML)
+            text = await far.text()
+            assert far.status == 400 and "月份" in text and "超出范围" in text, (path, text)
     unknown = await client.get("/console/month?month=2026-06&village=不存在村", headers=HTML)
     assert unknown.status == 400 and "没有名为「不存在村」的村" in await unknown.text()
     other = await client.get(f"/console/month?month=2026-06&village={VILLAGE_B}", headers=HTML)

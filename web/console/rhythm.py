@@ -25,12 +25,13 @@ from orgtree.directory import contact_id_of
 from rhythm.commands import ConsultCommand
 from rhythm.consultation import agenda_lines, record_consultation
 from rhythm.monthly import MonthlyReport, monthly_report, render_png, summary_text, write_xlsx
-from rhythm.periods import month_bounds, previous_month
+from rhythm.periods import previous_month
 from tickets.errors import TicketError
 from tickets.lifecycle import TransitionRefused
 from tickets.outbox import queue_replies
 from tickets.rows import load_ticket
 from web.console.base import CONSOLE, page, principal_required, routes
+from web.console.query import FilterValueError, read_month
 from web.console.scopes import ticket_scopes
 from web.endpoints import ApiError, guarded, json_response
 from web.keys import DESK, ENGINE, SETTINGS
@@ -206,9 +207,9 @@ async def _month_request(request: web.Request) -> tuple[str, str, list[str], lis
         village = choices[0]
     problems = []
     try:
-        month_bounds(month)
-    except ValueError:
-        problems.append(f"月份「{month}」应写成 2026-11 这样")
+        read_month(month)
+    except FilterValueError as error:
+        problems.append(error.message)
     if village and village not in villages:
         problems.append(f"没有名为「{village}」的村")
     elif village not in choices:
