@@ -209,3 +209,29 @@ def test_roster_import_and_tokens_are_in_the_audit_trail(cli, tmp_path: Path) ->
     assert [e["action"] for e in entries] == ["token.revoke", "token.create", "roster.import"]
     assert {e["channel"] for e in entries} == {"cli"}
     assert all(e["actor"].startswith("命令行") for e in entries)
+
+
+def test_regression_import_refuses_an_xlsx_with_a_doctype_or_a_zip_bomb(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import zipfile
+
+    good = write_roster(small_town(), tmp_path / "good.xlsx")
+    sheet = "xl/worksheets/sheet1.xml"
+    for name, change in (
+        ("xxe.xlsx", lambda xml: b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + xml),
+        ("bomb.xlsx", lambda xml: xml.replace(b"</worksheet>", b" " * 4_000_000 + b"</worksheet>")),
+    ):
+        hostile = tmp_path / name
+        with zipfile.ZipFile(good) as old, zipfile.ZipFile(hostile, "w") as new:
+            for info in old.infolist():
+                data = old.read(info.filename)
+                new.writestr(
+                    info.filename,
+                    change(data) if info.filename == sheet else data,
+                    compress_type=zipfile.ZIP_DEFLATED,
+                )
+        result = cli("org", "import", str(hostile))
+        assert result.exit_code == 1 and "拒绝导入" in result.output, result.output
+        assert "Traceback" not in result.output
+    assert _stats(cli)["unit"] == 0
