@@ -23,7 +23,7 @@ from models.enums import Level
 from models.org import OrgUnit, Person
 from orgtree.directory import contact_id_of
 from rhythm.commands import ConsultCommand
-from rhythm.consultation import agenda_lines, record_consultation
+from rhythm.consultation import agenda_lines, consult_scope, record_consultation
 from rhythm.monthly import MonthlyReport, monthly_report, render_png, summary_text, write_xlsx
 from rhythm.periods import previous_month
 from tickets.errors import TicketError
@@ -68,7 +68,9 @@ async def consult_page(request: web.Request) -> web.StreamResponse:
     for line in data["agenda"]:
         villages.setdefault(line.village, []).append(line)
     may_record = {
-        line.code: _may_consult(principal, line.place.split("/", 1)[0]) for line in data["agenda"]
+        # The ticket's grid (village/grid/unit): rhythm.consultation.consult_scope
+        line.code: _may_consult(principal, tuple(line.place.split("/")[:2]))
+        for line in data["agenda"]
     }
     today = utcnow().astimezone(TOWN_TZ).date()
     return await page(
@@ -84,9 +86,9 @@ async def consult_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _may_consult(principal: Principal, village: str) -> bool:
+def _may_consult(principal: Principal, scope: tuple[str, ...]) -> bool:
     return (
-        bool(decide(principal, Permission.ACT_ON_TICKET, scope=(village,)))
+        bool(decide(principal, Permission.ACT_ON_TICKET, scope=scope))
         and principal.person_id is not None
     )
 
@@ -100,13 +102,11 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"].upper()
     settings = request.app[SETTINGS]
 
-    def village_of(session: Session) -> tuple[str, ...]:
-        ticket = load_ticket(session, code)
-        village = session.get(OrgUnit, ticket.village_id) if ticket.village_id else None
-        return village.town_path if village is not None else ()
+    def scope_of(session: Session) -> tuple[str, ...]:
+        return consult_scope(session, load_ticket(session, code))
 
     try:
-        scope = await run_in_session(request.app[ENGINE], village_of)
+        scope = await run_in_session(request.app[ENGINE], scope_of)
     except TicketError as exc:
         raise ApiError(404, exc.message) from None
     principal = await authorize(request, Permission.ACT_ON_TICKET, scope=scope, target=code)
