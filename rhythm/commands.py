@@ -91,6 +91,8 @@ _ASSIGN_DUE = re.compile(
 )
 _CHECKLIST = re.compile(r"(?:逐户|逐单元|按单元)?(?:清单|打卡)")
 _PERCENT = re.compile(r"^(?P<n>\d{1,3})\s*[%％]\s*(?P<rest>.*)$", re.S)
+_ODD_PERCENT = re.compile(r"^(?P<n>[-+−－]?\s*[\d.,，．]+)\s*[%％]", re.S)
+"""A percentage that is not a whole number from 0 to 100 (negative, a fraction, huge)."""
 
 
 def parse_due(text: str, *, today: date) -> date | None:
@@ -193,6 +195,12 @@ def parse_rhythm_command(
         if verb == "progress":
             p = _PERCENT.match(rest)
             if p is None:
+                if odd := _ODD_PERCENT.match(rest):  # -5%, 50.5%, 99999999999%
+                    shown = odd["n"] if len(odd["n"]) <= 12 else odd["n"][:12] + "…"
+                    return RhythmError(
+                        f"完成比例「{shown}%」不对：应为0到100之间的整数，"
+                        f"例如：进度 {code or 'R0001'} 60% 已丈量两片果园"
+                    )
                 if code is None:
                     return None  # 进度 in ordinary talk
                 return RhythmError(f"请写明完成比例，例如：进度 {code} 60% 已丈量两片果园")
