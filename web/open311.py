@@ -82,7 +82,10 @@ async def _caller(request: web.Request, api_key: str | None) -> Principal:
     if principal is None and api_key:
         now = utcnow()
         principal = await run_in_session(
-            request.app[ENGINE], lambda s: token_principal(s, api_key.strip(), now=now)
+            request.app[ENGINE],
+            lambda s: token_principal(
+                s, api_key.strip(), now=now, departments=request.app[SETTINGS].departments
+            ),
         )
     if principal is None:
         raise Open311Error(401 if not api_key else 403, "api_key missing or invalid")

@@ -235,3 +235,36 @@ def test_regression_import_refuses_an_xlsx_with_a_doctype_or_a_zip_bomb(
         assert result.exit_code == 1 and "拒绝导入" in result.output, result.output
         assert "Traceback" not in result.output
     assert _stats(cli)["unit"] == 0
+
+
+def test_regression_a_liaison_token_is_labelled_with_the_departments_name(
+    cli, db_url: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Probe item F7: 'justice部门联络员' in the CLI's output, /api/auth/me and refusals."""
+    from datetime import UTC, datetime
+
+    from core.config import parse_settings
+    from core.policy import Permission, decide
+    from models.db import make_engine, session_scope
+    from orgtree.principals import token_principal
+
+    made = cli(
+        "token", "create", "--name", "司法联络", "--role", "department_liaison",
+        "--department", "司法局",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "区司法局部门联络员" in made.output and "justice" not in made.output
+    token = made.output.strip().splitlines()[-1]
+    settings = parse_settings({"data_dir": str(tmp_path), "database": {"url": db_url}})
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as session:
+            principal = token_principal(
+                session, token, now=datetime.now(UTC), departments=settings.departments
+            )
+    finally:
+        engine.dispose()
+    assert principal is not None
+    assert [p.label for p in principal.posts] == ["区司法局部门联络员"]
+    refused = decide(principal, Permission.VIEW_ORG, scope=("国欢村",))
+    assert "区司法局部门联络员" in refused.reason and "justice" not in refused.reason
