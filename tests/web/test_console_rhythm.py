@@ -243,6 +243,14 @@ async def test_consultation_outcome_from_the_console_as_in_chat(
         headers={CSRF_HEADER: csrf},
     )
     assert bad.status == 400 and "2026-12-05" in (await bad.json())["message"]
+    for far in ("9999-12-31", (datetime.now(TOWN_TZ) + timedelta(days=400)).date().isoformat()):
+        # Probe item F10: 9999-12-31 was accepted and shown as 期限：12月31日.
+        refused = await client.post(
+            f"/console/consult/{CODE}",
+            data={"conclusion": "联系住建局上门", "due": far},
+            headers={CSRF_HEADER: csrf},
+        )
+        assert refused.status == 400 and "一年内" in (await refused.json())["message"]
     out = await client.post(
         f"/console/consult/{CODE_B}", data={"conclusion": "x"}, headers={CSRF_HEADER: csrf}
     )

@@ -22,7 +22,7 @@ from models.db import run_in_session
 from models.enums import Level
 from models.org import OrgUnit, Person
 from orgtree.directory import contact_id_of
-from rhythm.commands import ConsultCommand
+from rhythm.commands import ConsultCommand, consult_due_problem
 from rhythm.consultation import agenda_lines, consult_scope, record_consultation
 from rhythm.monthly import MonthlyReport, monthly_report, render_png, summary_text, write_xlsx
 from rhythm.periods import previous_month
@@ -133,8 +133,8 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
         except ValueError:
             problems.append(f"期限「{due_text[:20]}」应写成 2026-12-05 这样的日期")
         else:
-            if due < now.astimezone(TOWN_TZ).date():
-                problems.append("期限不能早于今天")
+            if problem := consult_due_problem(due, today=now.astimezone(TOWN_TZ).date()):
+                problems.append(problem)
     if problems:
         raise ApiError(400, "；".join(problems), problems=problems)
     command = ConsultCommand(code=code, conclusion=conclusion, owner_name=owner, due_on=due)
