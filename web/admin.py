@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from aiohttp import web
@@ -10,7 +11,8 @@ from sqlmodel import Session, col, select
 
 from core.audit import entries
 from core.clock import utcnow
-from core.departments import department_code
+from core.config import Department
+from core.departments import department_code, department_name
 from core.policy import ADMIN_ROLE, MONITOR_ROLE, Permission, Post
 from models.auth import ApiToken, AuditChannel, AuditOutcome
 from models.db import run_in_session
@@ -84,10 +86,15 @@ class AuditOut(Strict):
     detail: dict[str, object]
 
 
-def check_token_request(session: Session, body: TokenIn, departments: list[str]) -> str | None:
+def check_token_request(
+    session: Session, body: TokenIn, departments: Sequence[Department]
+) -> str | None:
     """Why a token with this role and scope cannot be made, or None."""
-    if body.role == Role.DEPARTMENT_LIAISON and body.department not in departments:
-        return f"部门联络员令牌需要有效的部门（{', '.join(departments)}）"
+    if body.role == Role.DEPARTMENT_LIAISON and body.department not in {
+        d.code for d in departments
+    }:
+        names = "、".join(d.name for d in departments)
+        return f"部门联络员令牌需要有效的部门（可选：{names}）"
     if body.scope:
         town = session.exec(select(OrgUnit.path).where(OrgUnit.parent_id == None)).first()  # noqa: E711
         path = PATH_SEP.join([town or "", body.scope.strip(PATH_SEP)])
@@ -129,10 +136,9 @@ async def create_api_token(request: web.Request, *, body: TokenIn) -> TokenCreat
     now = utcnow()
     department = department_code(body.department, settings.departments) if body.department else None
     request_ = body.model_copy(update={"department": department})
-    codes = [d.code for d in settings.departments]
 
     def write(session: Session) -> tuple[ApiToken, str] | str:
-        problem = check_token_request(session, request_, codes)
+        problem = check_token_request(session, request_, settings.departments)
         if problem is not None:
             return problem
         row, token = create_token(
@@ -152,7 +158,12 @@ async def create_api_token(request: web.Request, *, body: TokenIn) -> TokenCreat
     if isinstance(created, str):
         raise ApiError(400, created)
     row, token = created
-    post = Post(row.role, tuple(p for p in row.scope.split(PATH_SEP) if p), department)
+    post = Post(
+        row.role,
+        tuple(p for p in row.scope.split(PATH_SEP) if p),
+        department,
+        department_name=department_name(department, settings.departments),
+    )
     await audit(
         request,
         "token.create",

@@ -109,7 +109,7 @@ def task_assign(
     issuer: str,
 ) -> None:
     """Assign a task; grid leaders get it privately (sent by the running system)."""
-    from rhythm.tasks import TaskError, assign_task
+    from rhythm.tasks import TaskError, assign_task, task_status
     from tickets.outbox import queue_replies
 
     now = utcnow()
@@ -139,7 +139,9 @@ def task_assign(
             message=title,
         )
         code = created.code
-    click.echo(f"任务 {code} 已下达到 {len(replies)} 位网格长。")
+        # The grids' leaders, not the messages: a checklist also writes to shop owners.
+        leaders = sum(1 for row in task_status(session, code)[1] if row.leader)
+    click.echo(f"任务 {code} 已下达到 {leaders} 位网格长。")
 
 
 @task.command("status")

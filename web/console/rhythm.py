@@ -22,15 +22,16 @@ from models.db import run_in_session
 from models.enums import Level
 from models.org import OrgUnit, Person
 from orgtree.directory import contact_id_of
-from rhythm.commands import ConsultCommand
-from rhythm.consultation import agenda_lines, record_consultation
+from rhythm.commands import ConsultCommand, consult_due_problem
+from rhythm.consultation import agenda_lines, consult_scope, record_consultation
 from rhythm.monthly import MonthlyReport, monthly_report, render_png, summary_text, write_xlsx
-from rhythm.periods import month_bounds, previous_month
+from rhythm.periods import previous_month
 from tickets.errors import TicketError
 from tickets.lifecycle import TransitionRefused
 from tickets.outbox import queue_replies
 from tickets.rows import load_ticket
 from web.console.base import CONSOLE, page, principal_required, routes
+from web.console.query import FilterValueError, read_month
 from web.console.scopes import ticket_scopes
 from web.endpoints import ApiError, guarded, json_response
 from web.keys import DESK, ENGINE, SETTINGS
@@ -67,7 +68,9 @@ async def consult_page(request: web.Request) -> web.StreamResponse:
     for line in data["agenda"]:
         villages.setdefault(line.village, []).append(line)
     may_record = {
-        line.code: _may_consult(principal, line.place.split("/", 1)[0]) for line in data["agenda"]
+        # The ticket's grid (village/grid/unit): rhythm.consultation.consult_scope
+        line.code: _may_consult(principal, tuple(line.place.split("/")[:2]))
+        for line in data["agenda"]
     }
     today = utcnow().astimezone(TOWN_TZ).date()
     return await page(
@@ -83,9 +86,9 @@ async def consult_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _may_consult(principal: Principal, village: str) -> bool:
+def _may_consult(principal: Principal, scope: tuple[str, ...]) -> bool:
     return (
-        bool(decide(principal, Permission.ACT_ON_TICKET, scope=(village,)))
+        bool(decide(principal, Permission.ACT_ON_TICKET, scope=scope))
         and principal.person_id is not None
     )
 
@@ -99,13 +102,11 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"].upper()
     settings = request.app[SETTINGS]
 
-    def village_of(session: Session) -> tuple[str, ...]:
-        ticket = load_ticket(session, code)
-        village = session.get(OrgUnit, ticket.village_id) if ticket.village_id else None
-        return village.town_path if village is not None else ()
+    def scope_of(session: Session) -> tuple[str, ...]:
+        return consult_scope(session, load_ticket(session, code))
 
     try:
-        scope = await run_in_session(request.app[ENGINE], village_of)
+        scope = await run_in_session(request.app[ENGINE], scope_of)
     except TicketError as exc:
         raise ApiError(404, exc.message) from None
     principal = await authorize(request, Permission.ACT_ON_TICKET, scope=scope, target=code)
@@ -132,8 +133,8 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
         except ValueError:
             problems.append(f"期限「{due_text[:20]}」应写成 2026-12-05 这样的日期")
         else:
-            if due < now.astimezone(TOWN_TZ).date():
-                problems.append("期限不能早于今天")
+            if problem := consult_due_problem(due, today=now.astimezone(TOWN_TZ).date()):
+                problems.append(problem)
     if problems:
         raise ApiError(400, "；".join(problems), problems=problems)
     command = ConsultCommand(code=code, conclusion=conclusion, owner_name=owner, due_on=due)
@@ -206,9 +207,9 @@ async def _month_request(request: web.Request) -> tuple[str, str, list[str], lis
         village = choices[0]
     problems = []
     try:
-        month_bounds(month)
-    except ValueError:
-        problems.append(f"月份「{month}」应写成 2026-11 这样")
+        read_month(month)
+    except FilterValueError as error:
+        problems.append(error.message)
     if village and village not in villages:
         problems.append(f"没有名为「{village}」的村")
     elif village not in choices:
