@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -298,6 +299,8 @@ async def test_the_monthly_report_within_scope(client: TestClient) -> None:
     text = await page.text()
     assert page.status == 200 and VILLAGE_A in text and "月结" in text and "受理工单" in text
     assert f'<option value="{VILLAGE_B}"' not in text
+    made = re.search(r"统计于 (\d+月\d+日 \d\d:\d\d)", text)
+    assert made, text  # kept a minute: the page says when it was counted
     bad = await client.get("/console/month?month=2026-13x", headers=HTML)
     assert bad.status == 400 and "应写成 2026-11" in await bad.text()
     for month in ("9999-12", "0001-01"):  # probe item C3: these were 500 (OverflowError)
