@@ -397,12 +397,11 @@ def reminder_replies(
         assert group_id is not None
         level = unit.level if unit.level in MENTIONED else Level.UNIT
         mentioned = [h for h in leaders.get(unit.id or -1, []) if h.role in MENTIONED[level]]
-        names = "、".join(f"@{h.name}" for h in mentioned)
         line = compose.render_reminder(
             code=parent.code, title=parent.title, leader=LEADER_WORD[level]
         )
         out[group_id] = Reply(
-            text=f"{names} {line}".strip(),
+            text=line,  # the @names are the mentions' (the transport writes them, once)
             room_id=group.room_id,
             mention_ids=tuple(h.contact_id for h in mentioned),
         )

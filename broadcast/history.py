@@ -139,13 +139,16 @@ def _conditions(
         conditions.append(_place_condition(town, wanted.place, above=wanted.above))
     text = wanted.text.strip()
     if text:
-        pattern = f"%{text.replace('%', '').replace('_', '')}%"
+        # The words as written: % and _ are searched for, not wildcards (q=% once found
+        # every notice).
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
         conditions.append(
             or_(
-                col(Notice.title).ilike(pattern),
-                col(Notice.code).ilike(pattern),
-                col(Notice.body).ilike(pattern),
-                col(Notice.issuer_name).ilike(pattern),
+                col(Notice.title).ilike(pattern, escape="\\"),
+                col(Notice.code).ilike(pattern, escape="\\"),
+                col(Notice.body).ilike(pattern, escape="\\"),
+                col(Notice.issuer_name).ilike(pattern, escape="\\"),
             )
         )
     return conditions

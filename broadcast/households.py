@@ -27,6 +27,7 @@ __all__ = [
     "confirmed_households",
     "household_coverage",
     "judge_claim",
+    "malformed_claim",
     "parse_claim",
     "tally_json",
 ]
@@ -92,6 +93,48 @@ def parse_claim(text: str) -> Claim | None:
     return None
 
 
+_ODD_NUMBER = r"[-+−－]?\s*\d[\d.,，．]*"
+_ODD_COUNT = r"(?P<k>" + _ODD_NUMBER + r")(?:\s*/\s*(?P<n>" + _ODD_NUMBER + r"))?\s*户"
+_ODD_FORMS = (
+    re.compile(rf"^(?P<unit>.*?)\s*{_NOTIFIED}\s*{_ODD_COUNT}"),
+    re.compile(rf"^(?:(?P<unit>.*?)\s+)?{_ODD_COUNT}\s*{_NOTIFIED}"),
+)
+_MAX_COUNT_DIGITS = 5
+
+
+def malformed_claim(text: str) -> str | None:
+    """For a message written as ``已通知 k/n户`` whose numbers :func:`parse_claim` cannot
+    take (``-3/48户``, ``12.5户``, 20 digits, ``0/0户``), the refusal naming the problem;
+    else ``None``. Pure."""
+    text = _normalize(text)
+    if not text or len(text) > MAX_CLAIM_CHARS + 40:
+        return None
+    for form in _ODD_FORMS:
+        match = form.match(text)
+        if match is None:
+            continue
+        unit = (match.group("unit") or "").strip()
+        if unit and not _UNIT_HINT.match(unit):
+            continue
+        numbers = [n for n in (match.group("k"), match.group("n")) if n]
+        written = "/".join(n.replace(" ", "") for n in numbers)
+        shown = written if len(written) <= 24 else written[:24] + "…"
+        if any(n.lstrip()[0] in "-+−－" for n in numbers):
+            problem = "户数不能带正负号"
+        elif any(not n.isdigit() for n in numbers):
+            problem = "户数应为整数"
+        elif any(len(n) > _MAX_COUNT_DIGITS for n in numbers):
+            problem = "户数太大"
+        elif len(numbers) == 2 and int(numbers[1]) == 0:
+            problem = "总户数不能为0"
+        else:
+            return None
+        return (
+            f"没有记录：「{shown}户」{problem}，请写成 已通知 12/14户 这样（已通知户数/总户数）。"
+        )
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimAccepted:
     """Record ``reached`` households; ``note`` tells the leader what the roster says."""
@@ -111,6 +154,8 @@ def judge_claim(claim: Claim, households: int | None) -> ClaimAccepted | ClaimRe
 
     More households than the unit has is refused; a total that differs from the roster
     is accepted with the roster's number, and the leader is told."""
+    if claim.stated_total == 0:  # 已通知 0/0户: not a count of anything
+        return ClaimRefused("总户数不能为0，请写成 已通知 12/14户 这样（已通知户数/总户数）。")
     if households is None or households < 1:
         if claim.all_reached or claim.stated_total is None:
             return ClaimRefused(

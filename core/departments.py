@@ -12,6 +12,7 @@ from core.config import Department
 __all__ = [
     "department_code",
     "department_key",
+    "department_name",
     "department_names",
     "match_department",
     "suggest_department",
@@ -20,6 +21,11 @@ __all__ = [
 
 def department_key(name: str) -> str:
     return re.sub(r"\s", "", unicodedata.normalize("NFKC", name)).casefold()
+
+
+def department_name(code: str | None, departments: Sequence[Department]) -> str | None:
+    """The configured name (区司法局) of the department with ``code`` (justice), or None."""
+    return next((d.name for d in departments if code is not None and d.code == code), None)
 
 
 def department_names(department: Department) -> tuple[str, ...]:

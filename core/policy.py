@@ -136,6 +136,10 @@ class Post:
     role: str
     scope: OrgPath = ()
     department: str | None = None
+    """A liaison's department: its code in config.yaml (``justice``)."""
+    department_name: str | None = None
+    """The department's name (区司法局), shown in :attr:`label`; set where the posts are
+    read with the configured departments (:func:`core.departments.department_name`)."""
     title: str | None = None
     """A finer description (综治办主任 on a town official)."""
     unit_id: int | None = None
@@ -148,7 +152,7 @@ class Post:
         if self.role == MONITOR_ROLE:
             return "监控系统"
         name = Role(self.role).label if self.role in Role.__members__.values() else self.role
-        where = self.department or "/".join(self.scope)
+        where = self.department_name or self.department or "/".join(self.scope)
         return f"{where}{name}" if where else name
 
 

@@ -34,13 +34,22 @@ def clean_text(text: str) -> str:
     return _ILLEGAL.sub("", text)
 
 
+def _quoted(text: str) -> bool:
+    """Whether :func:`csv_cell` prefixes ``text``: it starts like a formula, or is such
+    a text already prefixed (``'=``), so that :func:`uncsv_cell` gives back exactly what
+    was written."""
+    while text.startswith("'"):
+        text = text[1:]
+    return text.startswith(FORMULA_PREFIXES)
+
+
 def csv_cell(value: object) -> object:
     """A CSV cell: strings cleaned (:func:`clean_text`) and, when they start like a
     formula, prefixed with ``'``; anything else (numbers, ``None``) as it is."""
     if not isinstance(value, str):
         return value
     text = clean_text(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    return "'" + text if _quoted(text) else text
 
 
 def csv_row(values: Iterable[object]) -> list[object]:
@@ -51,7 +60,7 @@ def csv_row(values: Iterable[object]) -> list[object]:
 def uncsv_cell(text: str) -> str:
     """The text :func:`csv_cell` was given (for an importer reading back an export):
     the ``'`` before a formula-like start is removed."""
-    if text.startswith("'") and text[1:].startswith(FORMULA_PREFIXES):
+    if text.startswith("'") and _quoted(text[1:]):
         return text[1:]
     return text
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from core.config import Department
-from core.departments import department_code
+from core.departments import department_code, department_name
 from core.files import write_private
 from core.policy import ADMIN_ROLE, MONITOR_ROLE, Post, Principal, post_scope_refusal
 from models.auth import ApiToken, ChatBinding
@@ -87,7 +87,12 @@ def person_principal(
     if person is None or person.id is None:
         return None
     posts = [
-        replace(post, department=department_code(post.department, departments) or post.department)
+        _named(
+            replace(
+                post, department=department_code(post.department, departments) or post.department
+            ),
+            departments,
+        )
         if post.role == Role.DEPARTMENT_LIAISON
         else post
         for post in directory.posts_of(session, person_id=person.id)
@@ -202,8 +207,19 @@ def ensure_local_admin_token(session: Session, data_dir: Path, *, now: datetime)
     return path
 
 
+def _named(post: Post, departments: Sequence[Department]) -> Post:
+    """The post with its department's name (区司法局, not justice) for its label."""
+    name = department_name(post.department, departments)
+    return replace(post, department_name=name) if name else post
+
+
 def token_principal(
-    session: Session, token: str, *, now: datetime, touch_after_s: float = 60.0
+    session: Session,
+    token: str,
+    *,
+    now: datetime,
+    touch_after_s: float = 60.0,
+    departments: Sequence[Department] = (),
 ) -> Principal | None:
     """The principal of a bearer token, or None when it is unknown or revoked; records
     when it was last used (at most once a minute, to keep reads cheap)."""
@@ -223,6 +239,6 @@ def token_principal(
         kind=kind,
         id=str(row.id),
         name=row.name,
-        posts=(Post(row.role, scope, department=row.department),),
+        posts=(_named(Post(row.role, scope, department=row.department), departments),),
         signature=row.signature,
     )

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 
 __all__ = [
+    "MAX_CONSULT_DAYS",
     "AssignCommand",
     "CallBackAnswer",
     "ConsultCommand",
     "RhythmError",
     "TaskCommand",
+    "consult_due_problem",
     "parse_rhythm_command",
 ]
 
@@ -91,6 +93,24 @@ _ASSIGN_DUE = re.compile(
 )
 _CHECKLIST = re.compile(r"(?:逐户|逐单元|按单元)?(?:清单|打卡)")
 _PERCENT = re.compile(r"^(?P<n>\d{1,3})\s*[%％]\s*(?P<rest>.*)$", re.S)
+_ODD_PERCENT = re.compile(r"^(?P<n>[-+−－]?\s*[\d.,，．]+)\s*[%％]", re.S)
+"""A percentage that is not a whole number from 0 to 100 (negative, a fraction, huge)."""
+
+
+MAX_CONSULT_DAYS = 366
+"""A consultation outcome is due within a year: the weekly consultation follows it up,
+and the date is shown without its year (12月5日)."""
+
+
+def consult_due_problem(due: date, *, today: date) -> str | None:
+    """Why ``due`` cannot be a consultation outcome's due date (past, or more than
+    :data:`MAX_CONSULT_DAYS` ahead), or None. Pure; chat and the console ask it."""
+    if due < today:
+        return "期限不能早于今天"
+    if due > today + timedelta(days=MAX_CONSULT_DAYS):
+        latest = today + timedelta(days=MAX_CONSULT_DAYS)
+        return f"期限最晚为一年内（{latest.isoformat()} 之前），请写一个近期能跟进的日期"
+    return None
 
 
 def parse_due(text: str, *, today: date) -> date | None:
@@ -173,6 +193,8 @@ def parse_rhythm_command(
             due = parse_due(due_match["due"], today=today)
             if due is None:
                 return RhythmError("期限请写成「12月5日」「2026-12-05」或「3天」。")
+            if problem := consult_due_problem(due, today=today):
+                return RhythmError(f"{problem}。")
         cut = min([x.start() for x in (owner, due_match) if x] or [len(rest)])
         conclusion = rest[:cut].strip(" ，,；;。")
         if not conclusion:
@@ -193,6 +215,12 @@ def parse_rhythm_command(
         if verb == "progress":
             p = _PERCENT.match(rest)
             if p is None:
+                if odd := _ODD_PERCENT.match(rest):  # -5%, 50.5%, 99999999999%
+                    shown = odd["n"] if len(odd["n"]) <= 12 else odd["n"][:12] + "…"
+                    return RhythmError(
+                        f"完成比例「{shown}%」不对：应为0到100之间的整数，"
+                        f"例如：进度 {code or 'R0001'} 60% 已丈量两片果园"
+                    )
                 if code is None:
                     return None  # 进度 in ordinary talk
                 return RhythmError(f"请写明完成比例，例如：进度 {code} 60% 已丈量两片果园")

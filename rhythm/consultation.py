@@ -28,13 +28,27 @@ from tickets.lifecycle import Action, CallBack, Consult, TransitionRefused, appl
 from tickets.rows import lock_ticket, record_event, reporter_ids, store_view, ticket_view
 
 __all__ = [
+    "CONSULT_RECORDERS",
     "AgendaLine",
     "Recorded",
     "agenda_lines",
     "answer_call_back",
+    "consult_scope",
     "pending_call_backs",
     "record_consultation",
 ]
+
+CONSULT_RECORDERS = "工单所在网格的网格长、所在村的网格站站长和镇干部"
+"""Who records a consultation's outcome (ACT_ON_TICKET on :func:`consult_scope`)."""
+
+
+def consult_scope(session: Session, ticket: Ticket) -> OrgPath:
+    """Where a consultation outcome is recorded from (ACT_ON_TICKET): the ticket's grid,
+    whose 三长 meet on it (issue 13: the grid leader, the station chief above it, and
+    the town's officials); a ticket of a unit with no grid, its village."""
+    place = ticket.grid_id or ticket.village_id
+    unit = session.get(OrgUnit, place) if place is not None else None
+    return unit.town_path if unit is not None else ()
 
 
 @dataclass(frozen=True, slots=True)

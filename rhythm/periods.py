@@ -55,6 +55,10 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
         first = datetime.strptime(month + "-01", "%Y-%m-%d").date()
     except ValueError:
         raise ValueError(f"not a month (YYYY-MM): {month}") from None
+    if not 1900 <= first.year <= 2100:
+        # date.max and date.min are a month away: the next month, or the local midnight
+        # in UTC, would overflow.
+        raise ValueError(f"month out of range (years 1900-2100): {month}")
     following = (first + timedelta(days=32)).replace(day=1)
     return (
         datetime.combine(first, time(), TOWN_TZ),

@@ -10,16 +10,18 @@ from sqlmodel import Session, select
 from models.rhythm import CadenceRun
 from rhythm.periods import Cadence
 
-__all__ = ["already_ran", "claim_period"]
+__all__ = ["already_ran", "claim_period", "forget_period", "period_run"]
+
+
+def period_run(session: Session, cadence: Cadence, period: str) -> CadenceRun | None:
+    """The run row of the period, if it ran."""
+    return session.exec(
+        select(CadenceRun).where(CadenceRun.cadence == cadence.value, CadenceRun.period == period)
+    ).first()
 
 
 def already_ran(session: Session, cadence: Cadence, period: str) -> bool:
-    found = session.exec(
-        select(CadenceRun.id).where(
-            CadenceRun.cadence == cadence.value, CadenceRun.period == period
-        )
-    ).first()
-    return found is not None
+    return period_run(session, cadence, period) is not None
 
 
 def claim_period(
@@ -35,4 +37,14 @@ def claim_period(
             session.add(run)
     except IntegrityError:
         return None
+    return run
+
+
+def forget_period(session: Session, cadence: Cadence, period: str) -> CadenceRun | None:
+    """Let the period run again (``gridcast cadence run --again``): its run row, deleted,
+    or ``None`` when it had not run."""
+    run = period_run(session, cadence, period)
+    if run is not None:
+        session.delete(run)
+        session.flush()
     return run

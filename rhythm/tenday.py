@@ -65,11 +65,12 @@ def draw_call_backs(candidates: Sequence[int], n: int, *, seed: str) -> list[int
 
 
 def ignoring_grids(
-    session: Session, *, since: datetime, now: datetime
+    session: Session, *, since: datetime, now: datetime, settled: timedelta = timedelta(0)
 ) -> dict[int, list[tuple[str, str]]]:
     """Grid id -> (unit name, notice code) of unit groups that did not acknowledge one of
     the last notices sent since ``since`` (nor its correction:
-    :func:`broadcast.corrections.acknowledged`)."""
+    :func:`broadcast.corrections.acknowledged`). A notice younger than ``settled`` (the
+    acknowledgement window) is still being answered and chased: not judged yet."""
     notices = session.exec(
         select(Notice)
         .where(
@@ -77,7 +78,7 @@ def ignoring_grids(
             col(Notice.ack_required).is_(True),
             col(Notice.status).in_([NoticeStatus.DONE, NoticeStatus.SENDING]),
             col(Notice.started_at) >= since,
-            col(Notice.started_at) <= now,
+            col(Notice.started_at) <= now - settled,
         )
         .order_by(col(Notice.started_at).desc())
         .limit(NOTICES_LOOKED_AT)
@@ -146,7 +147,7 @@ def run_ten_day(session: Session, settings: Settings, now: datetime) -> list[Rep
     title_day = f"{day.month}月{day.day}日"
     cases = load_cases(session, settings)
     since = now - CHECK_WINDOW
-    ignored = ignoring_grids(session, since=since, now=now)
+    ignored = ignoring_grids(session, since=since, now=now, settled=settings.broadcast.ack_window)
     grids = {
         g.id: g for g in session.exec(select(OrgUnit).where(OrgUnit.level == Level.GRID)) if g.id
     }

@@ -105,6 +105,8 @@ async def test_chase_now_reminds_silent_groups_and_steps_reach_the_shops_second_
     assert not reminders_in(system, first.path, code)
     shop_reminder = reminders_in(system, SHOP.path, code)[0]
     assert shop_reminder.mention_ids == (SHOP.unit_leader.wechat_id,)  # the owner only
+    # @-mentioned once (a regression: the text carried the @name besides the mention)
+    assert shop_reminder.text.count(f"@{SHOP.unit_leader.name}") == 1, shop_reminder.text
     grid = first.path[:2]
     grid_reminder = (await until(lambda: reminders_in(system, grid, code)))[0]  # type: ignore[index]
     assert grid_reminder.mention_ids == (first.grid_leader.wechat_id,)

@@ -94,3 +94,18 @@ async def test_a_unit_leader_counts_households_and_the_status_shows_them(system:
     assert page.status == 200
     html = await page.text()
     assert "每家每户" in html and "单元长确认已通知 5 户" in html
+
+
+async def test_regression_a_count_that_is_not_one_is_refused_by_name(system: System) -> None:
+    """Probe item F5: 已通知 -3/48户 and a 20-digit count got no answer at all."""
+    await notice_to_the_grid(system)
+    leader = ROW.unit_leader.wechat_id or ""
+    for text, problem in (
+        ("已通知 -3/48户", "不能带正负号"),
+        ("已通知 99999999999999999999/48户", "户数太大"),
+        ("已通知 12/99999999999999999999户", "户数太大"),
+        ("已通知 0/0户", "总户数不能为0"),
+    ):
+        posted = system.sandbox.post_message(UNIT_TOPIC, leader, text)
+        [answer] = await until(lambda seq=posted.seq: system.bot_lines(UNIT_TOPIC, seq))  # type: ignore[misc]
+        assert problem in answer.text and "已记录" not in answer.text, (text, answer.text)

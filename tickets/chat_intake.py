@@ -153,6 +153,7 @@ def intake(
         org_unit_id=org_unit_id,
         title=parsed.title,
         secondary_categories=parsed.secondary_categories,
+        category_confident=parsed.category_confident,
     )
     outcome = file_report(session=session, settings=settings, report=report, now=now)
     log.kind = outcome.kind

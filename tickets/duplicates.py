@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from core.config import TicketSettings
+from models.enums import Urgency
 from models.tickets import Ticket
 from tickets.lifecycle import OPEN_STATES
 
@@ -55,14 +56,20 @@ def find_duplicate(
     text: str,
     location: str | None,
     now: datetime,
+    urgency: Urgency | None = None,
 ) -> Ticket | None:
     """The open ticket of the same area and category, filed within the duplicate window,
-    whose text is most alike (at least ``tickets.duplicate_similarity``)."""
+    whose text is most alike (at least ``tickets.duplicate_similarity``).
+
+    An urgent report duplicates only an urgent ticket: joined to one that is not, it
+    would wait on the normal deadlines, and nobody would be alerted."""
     statement = select(Ticket).where(
         Ticket.category == category,
         col(Ticket.state).in_(list(OPEN_STATES)),
         col(Ticket.created_at) >= now - settings.duplicate_window,
     )
+    if urgency is Urgency.URGENT:
+        statement = statement.where(Ticket.urgency == Urgency.URGENT)
     if grid_id is not None:
         statement = statement.where(Ticket.grid_id == grid_id)
     elif village_id is not None:

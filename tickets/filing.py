@@ -25,9 +25,15 @@ from orgtree import directory
 from orgtree.directory import PostHolder
 from tickets.actors import lifecycle_role, notification_replies
 from tickets.briefs import leader_phone_for_residents, unit_leader_copies
-from tickets.configured import category_department_name, category_name, sla_policy
+from tickets.configured import (
+    category_department_name,
+    category_name,
+    configured_parser,
+    sla_policy,
+)
 from tickets.duplicates import find_duplicate, similarity
 from tickets.errors import UnitNotFound
+from tickets.intake import ParsedMessage
 from tickets.lifecycle import (
     OPEN_STATES,
     SYSTEM,
@@ -115,6 +121,9 @@ class ProblemReport:
     """The post's title or a one-line summary; heads the ticket."""
     secondary_categories: tuple[str, ...] = ()
     """Other categories a letter with several requests also asks about."""
+    category_confident: bool = False
+    """The category is a clear call (:attr:`ParsedMessage.category_confident`): a
+    follow-up of another clear category is a new problem."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +152,8 @@ def file_report(
         contact_id=report.reporter.contact_id,
         unit_id=unit.id,
         category=report.category,
+        category_confident=report.category_confident,
+        urgency=report.urgency,
         now=now,
     )
     if follow_up is not None:
@@ -160,6 +171,7 @@ def file_report(
         category=report.category,
         text=report.text,
         location=report.location,
+        urgency=report.urgency,
         now=now,
     )
     if duplicate is not None:
@@ -420,6 +432,8 @@ def follow_up_target(
     unit_id: int,
     category: str | None,
     now: datetime,
+    category_confident: bool = False,
+    urgency: Urgency | None = None,
 ) -> Ticket | None:
     """The open ticket a message adds to, if it is a follow-up (补充), else None.
 
@@ -429,10 +443,16 @@ def follow_up_target(
       latest open ticket there when it says it goes on (补充, 还有, 刚才 ...), or is about
       the same thing (its category or a secondary one) with something new to say; the
       same report again (as similar as a duplicate) is left to the duplicate path.
+    - Never a message about another problem: of another category, when both it and the
+      ticket's first report are clear calls (还有，楼道里有人打起来了 after a street light).
+    - Never an urgent message into a ticket that is not urgent (还有，3楼有人晕倒了): it
+      is filed as its own urgent ticket, with the urgent deadlines and alerts.
     """
     for match in _TICKET_CODE.finditer(text):
         row = session.exec(select(Ticket).where(Ticket.code == match.group(0).upper())).first()
         if row is None or row.id is None or row.state not in OPEN_STATES:
+            continue
+        if _sinks(urgency, row):
             continue
         if row.unit_id == unit_id or contact_id in reporter_ids(session, row.id):
             return row
@@ -453,12 +473,33 @@ def follow_up_target(
         same_thing = category is not None and (
             category == row.category or category in (row.secondary_categories or [])
         )
+        if _sinks(urgency, row) or (
+            not same_thing
+            and category_confident
+            and _first_report_parsed(settings, row).category_confident
+        ):
+            continue  # another problem, or an emergency: its own ticket
         if goes_on or (
             # The same report again says nothing new: the duplicate path answers it.
             same_thing and similarity(text, row.text) < settings.tickets.duplicate_similarity
         ):
             return row
     return None
+
+
+def _sinks(urgency: Urgency | None, row: Ticket) -> bool:
+    """Would an urgent message sink into a ticket that is not urgent?"""
+    return urgency is Urgency.URGENT and row.urgency is not Urgency.URGENT
+
+
+def _first_report_parsed(settings: Settings, row: Ticket) -> ParsedMessage:
+    """The ticket's first report as intake reads it (follow-ups are appended after
+    ``【补充``, and must not change what the ticket was about)."""
+    first = row.text.split(_FOLLOW_UP_MARK, 1)[0]
+    return configured_parser(settings).parse(first)
+
+
+_FOLLOW_UP_MARK = "\n【补充 "
 
 
 def add_follow_up(
@@ -478,7 +519,7 @@ def add_follow_up(
         return None
     view = ticket_view(row, reporter_ids(session, row.id))
     row.follow_up_count = (row.follow_up_count or 0) + 1
-    row.text = storable(f"{row.text}\n【补充 {format_local_time(now)}】{text.strip()}")
+    row.text = storable(f"{row.text}{_FOLLOW_UP_MARK}{format_local_time(now)}】{text.strip()}")
     row.updated_at = now
     session.add(row)
     record_event(

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from core.audit import entries
 from core.clock import utcnow
+from core.departments import department_name
 from core.policy import Permission, Post
 from models.auth import ApiToken, AuditChannel, AuditOutcome
 from models.db import run_in_session
@@ -148,7 +149,12 @@ async def create_api_token(request: web.Request, *, body: TokenIn) -> TokenCreat
     if isinstance(created, str):
         raise ApiError(400, created)
     row, token = created
-    post = Post(row.role, tuple(p for p in row.scope.split(PATH_SEP) if p), row.department)
+    post = Post(
+        row.role,
+        tuple(p for p in row.scope.split(PATH_SEP) if p),
+        row.department,
+        department_name=department_name(row.department, settings.departments),
+    )
     await audit(
         request,
         "token.create",

@@ -32,7 +32,7 @@ from models.org import OrgUnit, town_relative
 from models.tickets import Ticket, TicketChannel, TicketCreate, TicketEvent
 from orgtree.principals import token_principal
 from tickets.errors import TicketError, UnitNotFound
-from tickets.one_stop import create_ticket
+from tickets.one_stop import create_ticket, reporter_phone
 from tickets.outbox import queue_replies
 from web.endpoints import guarded
 from web.keys import ENGINE, SETTINGS
@@ -83,7 +83,10 @@ async def _caller(request: web.Request, api_key: str | None) -> Principal:
     if principal is None and api_key:
         now = utcnow()
         principal = await run_in_session(
-            request.app[ENGINE], lambda s: token_principal(s, api_key.strip(), now=now)
+            request.app[ENGINE],
+            lambda s: token_principal(
+                s, api_key.strip(), now=now, departments=request.app[SETTINGS].departments
+            ),
         )
     if principal is None:
         raise Open311Error(401 if not api_key else 403, "api_key missing or invalid")
@@ -330,7 +333,14 @@ async def post_request(request: web.Request) -> web.Response:
         if len(fields["description"]) > 4000:
             raise Open311Error(400, "description is longer than 4000 characters")
         name = (fields["last_name"] + fields["first_name"]).strip() or "12345热线来电人"
-        phone = fields["phone"] or None
+        try:
+            phone = reporter_phone(fields["phone"])
+        except TicketError:
+            raise Open311Error(
+                400,
+                "phone is not a valid phone number (a mobile such as 13800001234, "
+                "or a landline with its area code such as 0594-2345678)",
+            ) from None
         now = utcnow()
         scope: tuple[str, ...] = ()
 

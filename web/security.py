@@ -158,7 +158,10 @@ async def _resolve(request: web.Request) -> tuple[Principal | None, str | None]:
             raise ApiError(401, "Authorization 头应为 Bearer 令牌", code="unauthenticated")
         now = utcnow()
         principal = await run_in_session(
-            engine, lambda s: token_principal(s, token.strip(), now=now)
+            engine,
+            lambda s: token_principal(
+                s, token.strip(), now=now, departments=request.app[SETTINGS].departments
+            ),
         )
         if principal is None:
             raise ApiError(401, "令牌无效或已被吊销", code="unauthenticated")

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from bot.audit import record_chat
 from bot.dispatcher import Context, Router, reply_in_place
 from broadcast.household_reach import ClaimAnswer, record_claim
-from broadcast.households import parse_claim
+from broadcast.households import malformed_claim, parse_claim
 from core.messaging import Reply
 from models.auth import AuditOutcome
 from models.db import run_in_session
@@ -40,7 +40,22 @@ def households_router(engine: AsyncEngine, *, window: timedelta) -> Router:
             return None
         claim = parse_claim(context.text)
         if claim is None:
-            return None
+            # 已通知 -3/48户: written as a count, but not one; say so rather than stay silent.
+            problem = malformed_claim(context.text)
+            if problem is None:
+                return None
+
+            def refuse(session: Session) -> None:
+                record_chat(
+                    session,
+                    context,
+                    "notice.households",
+                    outcome=AuditOutcome.REFUSED,
+                    message=problem[:200],
+                )
+
+            await run_in_session(engine, refuse)
+            return [reply_in_place(message, problem)]
 
         def work(session: Session) -> ClaimAnswer | None:
             answer = record_claim(

@@ -24,7 +24,7 @@ from core.messaging import Reply
 from core.policy import Permission, decide
 from models.auth import AuditOutcome
 from models.db import run_in_session
-from models.org import OrgUnit, town_relative
+from models.org import town_relative
 from rhythm.commands import (
     AssignCommand,
     CallBackAnswer,
@@ -33,7 +33,13 @@ from rhythm.commands import (
     TaskCommand,
     parse_rhythm_command,
 )
-from rhythm.consultation import answer_call_back, pending_call_backs, record_consultation
+from rhythm.consultation import (
+    CONSULT_RECORDERS,
+    answer_call_back,
+    consult_scope,
+    pending_call_backs,
+    record_consultation,
+)
 from rhythm.tasks import (
     TaskError,
     assign_task,
@@ -139,10 +145,11 @@ def _assign(
     except TaskError as error:
         raise _Refused(error.message, "task.assign", ",".join(command.scopes)) from None
     record_chat(session, context, "task.assign", target=task.code, message=command.title)
-    missing = task_status(session, task.code)[1]
-    without = [row.grid for row in missing if not row.leader]
+    grids = task_status(session, task.code)[1]
+    without = [row.grid for row in grids if not row.leader]
+    # The grids' leaders, not the messages: a checklist also writes to shop owners.
     text = (
-        f"任务 {task.code}「{task.title}」已下达到 {len(replies)} 位网格长，"
+        f"任务 {task.code}「{task.title}」已下达到 {len(grids) - len(without)} 位网格长，"
         f"期限 {format_local_time(deadline)}。网格长回复“领取 {task.code}”“进度 {task.code} 60%”"
         f"“完成 {task.code}”办理。"
     )
@@ -173,10 +180,22 @@ def _handle(
                 ticket = load_ticket(session, command.code)
             except TicketError as error:
                 raise _Refused(error.message, "ticket.consult", command.code) from None
-            scope = _scope(session, ticket.village_id)
-            decision = decide(chat_principal(context), Permission.ACT_ON_TICKET, scope=scope)
+            principal = chat_principal(context)
+            if principal is None:  # a resident: there is nobody to sign in
+                raise _Refused(
+                    f"会商结论由参加会商的工作人员记录（{CONSULT_RECORDERS}）。"
+                    f"您可以发送「查询 {ticket.code}」了解处理进度。",
+                    "ticket.consult",
+                    command.code,
+                )
+            scope = consult_scope(session, ticket)
+            decision = decide(principal, Permission.ACT_ON_TICKET, scope=scope)
             if not decision:
-                raise _Refused(decision.reason, "ticket.consult", command.code)
+                raise _Refused(
+                    f"只有{CONSULT_RECORDERS}可以记录会商结论：{decision.reason}。",
+                    "ticket.consult",
+                    command.code,
+                )
             try:
                 recorded = record_consultation(
                     session, settings, command, contact_id=sender, name=name, now=now
@@ -233,8 +252,3 @@ def _handle(
             )
             return [reply_in_place(message, reply), *others]
     return None
-
-
-def _scope(session: Session, village_id: int | None) -> tuple[str, ...]:
-    village = session.get(OrgUnit, village_id) if village_id is not None else None
-    return village.town_path if village is not None else ()

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from core.audit import entries, record
 from core.clock import utcnow
 from core.config import Settings
+from core.departments import department_name
 from core.policy import Post
 from gridcast.cli.tools import cli_principal, echo_json, open_database, with_settings
 from models.auth import ApiToken, AuditChannel
@@ -70,7 +71,9 @@ def token_create(
             created_by=principal.audit_name(),
             now=now,
         )
-        label = Post(role, path, department=code).label
+        label = Post(
+            role, path, department=code, department_name=department_name(code, settings.departments)
+        ).label
         record(
             session,
             principal=principal,

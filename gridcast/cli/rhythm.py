@@ -109,7 +109,7 @@ def task_assign(
     issuer: str,
 ) -> None:
     """Assign a task; grid leaders get it privately (sent by the running system)."""
-    from rhythm.tasks import TaskError, assign_task
+    from rhythm.tasks import TaskError, assign_task, task_status
     from tickets.outbox import queue_replies
 
     now = utcnow()
@@ -139,7 +139,9 @@ def task_assign(
             message=title,
         )
         code = created.code
-    click.echo(f"任务 {code} 已下达到 {len(replies)} 位网格长。")
+        # The grids' leaders, not the messages: a checklist also writes to shop owners.
+        leaders = sum(1 for row in task_status(session, code)[1] if row.leader)
+    click.echo(f"任务 {code} 已下达到 {leaders} 位网格长。")
 
 
 @task.command("status")
@@ -203,18 +205,35 @@ def cadence() -> None:
 @cadence.command("run")
 @with_settings
 @click.argument("name", type=click.Choice(["daily", "weekly", "ten_day", "monthly"]))
-def cadence_run(settings: Settings, name: str) -> None:
-    """Run a cadence now (once per period: a period that ran is not repeated)."""
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Run the period even if it already ran (its messages are sent a second time).",
+)
+def cadence_run(settings: Settings, name: str, again: bool) -> None:
+    """Run a cadence now (once per period: a period that ran is not repeated, unless
+    --again)."""
+    from core.clock import format_local_time
     from rhythm.jobs import RUNNERS
-    from rhythm.periods import Cadence
+    from rhythm.periods import Cadence, period_key
+    from rhythm.runs import forget_period, period_run
     from tickets.outbox import queue_replies
 
     now = utcnow()
+    chosen = Cadence(name)
+    period = period_key(chosen, now)
     with open_database(settings) as engine, session_scope(engine) as session:
-        replies = RUNNERS[Cadence(name)](session, settings, now)
+        earlier = forget_period(session, chosen, period) if again else None
+        replies = RUNNERS[chosen](session, settings, now)
         if replies is None:
-            click.echo("这一期已经运行过。")
+            ran = period_run(session, chosen, period)
+            when = f"已在 {format_local_time(ran.ran_at)} 运行过" if ran else "已经运行过"
+            click.echo(f"{chosen.label} {period} {when}；要再运行一次，请加 --again。")
             return
+        if earlier is not None:
+            click.echo(
+                f"{chosen.label} {period} 再运行一次（上次 {format_local_time(earlier.ran_at)}）。"
+            )
         queue_replies(
             session=session, replies=[r for r in replies if r.attachment is None], now=now
         )

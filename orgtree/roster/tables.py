@@ -8,22 +8,52 @@ import codecs
 import csv
 import io
 import os
+import re
 import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
+from xml.etree.ElementTree import ParseError
 
 from core.spreadsheet import uncsv_cell
 from orgtree.roster.cells import cell_text, header_key
 from orgtree.roster.layout import PEOPLE, Layout
 from orgtree.roster.problems import RosterInvalid, file_problem
 
-__all__ = ["Table", "find_header", "is_people_sheet", "people_file_for", "read_tables"]
+__all__ = [
+    "MAX_XLSX_MEMBERS",
+    "MAX_XLSX_RATIO",
+    "MAX_XLSX_UNCOMPRESSED",
+    "Table",
+    "find_header",
+    "is_people_sheet",
+    "people_file_for",
+    "read_tables",
+]
 
 Table = list[list[str]]
 """One sheet's cells, row by row, as text."""
 _HEADER_SEARCH_ROWS: Final = 10
+
+MAX_XLSX_UNCOMPRESSED: Final = 64 * 1024 * 1024
+"""An .xlsx whose parts unpack to more than this is refused before it is opened: the
+whole town's roster is a few megabytes; a zip bomb (a 310 KB file holding 300 MB of
+spaces) would otherwise be unpacked into the server's memory."""
+MAX_XLSX_RATIO: Final = 100
+"""A part over :data:`_RATIO_FLOOR` that unpacks to more than this many times its packed
+size is refused: real sheets pack 5-20 times, padding made to blow up packs 1000 times."""
+_RATIO_FLOOR: Final = 1024 * 1024
+MAX_XLSX_MEMBERS: Final = 10_000
+"""Parts in an .xlsx (a workbook has a few dozen)."""
+_PROLOG_SCAN: Final = 64 * 1024
+"""How much of each XML part is read to find its prolog (declaration, comments)."""
+_PROLOG: Final = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+_MB: Final = 1024 * 1024
+_BROKEN_XLSX: Final = (
+    "无法打开 Excel 文件：文件已损坏、已加密或并非 .xlsx 格式。"
+    "请在 Excel 中取消密码并「另存为」.xlsx 后重新导入"
+)
 
 
 def people_file_for(path: str | os.PathLike[str]) -> Path:
@@ -100,7 +130,60 @@ def _undecodable(data: bytes, failures: list[tuple[str, UnicodeDecodeError]]) ->
     )
 
 
+def _check_xlsx_archive(data: bytes) -> None:
+    """Refuse an .xlsx that would unpack too far (a zip bomb) or whose XML declares a
+    DOCTYPE or entities, before openpyxl reads any of it. The declared sizes bound what
+    :mod:`zipfile` unpacks (it stops at a part's declared size and checks its CRC)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # openpyxl says it is broken, in the words the other broken files get
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_XLSX_MEMBERS:
+            raise file_problem(f"Excel 文件里有 {len(members)} 个部件，不像正常的工作簿，拒绝导入")
+        total = sum(member.file_size for member in members)
+        if total > MAX_XLSX_UNCOMPRESSED:
+            raise file_problem(
+                f"Excel 文件解压后有 {total / _MB:.0f} MB，超过上限 "
+                f"{MAX_XLSX_UNCOMPRESSED // _MB} MB，拒绝导入：请删去无关的工作表和空白内容，"
+                "或分成几个文件导入"
+            )
+        for member in members:
+            packed = max(member.compress_size, 1)
+            if member.file_size > _RATIO_FLOOR and member.file_size > MAX_XLSX_RATIO * packed:
+                raise file_problem(
+                    f"Excel 文件的「{member.filename[:60]}」压缩了 {member.file_size // packed} 倍"
+                    f"（正常的表格不超过 {MAX_XLSX_RATIO} 倍），疑似压缩炸弹，拒绝导入"
+                )
+            if member.filename.lower().endswith((".xml", ".rels", ".vml")):
+                _check_prolog(archive, member)
+
+
+def _check_prolog(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    """An XML part must start with its root element after the declaration and comments:
+    a DOCTYPE (entities, external references) is refused, not handed to a parser."""
+    try:
+        with archive.open(member) as part:
+            head = part.read(_PROLOG_SCAN)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
+        raise file_problem(_BROKEN_XLSX) from None
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    head = head.removeprefix(codecs.BOM_UTF8)
+    prolog = _PROLOG.match(head)
+    rest = head[prolog.end() if prolog is not None else 0 :]
+    if rest[:9].upper() == b"<!DOCTYPE" or b"<!ENTITY" in rest[:_PROLOG_SCAN].upper():
+        raise file_problem(
+            f"Excel 文件的「{member.filename[:60]}」含有 DOCTYPE 或实体声明，出于安全原因拒绝导入："
+            "请在 Excel 中打开并「另存为」.xlsx 后重新导入"
+        )
+    if not rest and len(head) >= _PROLOG_SCAN:
+        raise file_problem(_BROKEN_XLSX)  # 64 KB of prolog: not what Excel writes
+
+
 def _xlsx_tables(data: bytes) -> list[tuple[str, Table]]:
+    _check_xlsx_archive(data)
     import openpyxl  # the import takes a while; CSV-only callers skip it
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -111,11 +194,15 @@ def _xlsx_tables(data: bytes) -> list[tuple[str, Table]]:
         warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
         try:
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as error:
-            raise file_problem(
-                "无法打开 Excel 文件：文件已损坏、已加密或并非 .xlsx 格式。"
-                "请在 Excel 中取消密码并「另存为」.xlsx 后重新导入"
-            ) from error
+        except (
+            zipfile.BadZipFile,
+            InvalidFileException,
+            KeyError,
+            ValueError,
+            OSError,
+            ParseError,
+        ) as error:
+            raise file_problem(_BROKEN_XLSX) from error
         try:
             tables: list[tuple[str, Table]] = []
             for sheet in workbook.worksheets:
@@ -125,6 +212,9 @@ def _xlsx_tables(data: bytes) -> list[tuple[str, Table]]:
                 ]
                 tables.append((sheet.title, table))
             return tables
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, ParseError) as error:
+            # A sheet is read only now (read_only=True): its broken XML shows up here.
+            raise file_problem(_BROKEN_XLSX) from error
         finally:
             workbook.close()
 

@@ -15,6 +15,7 @@ from broadcast.households import (
     UnitHouseholds,
     household_coverage,
     judge_claim,
+    malformed_claim,
     parse_claim,
 )
 
@@ -148,3 +149,33 @@ def test_parsed_counts_are_judged_consistently(reached: int, households: int) ->
         assert isinstance(verdict, ClaimRefused)
     else:
         assert verdict == ClaimAccepted(reached, households)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("已通知 -3/48户", "不能带正负号"),
+        ("3栋 已通知 -2户", "不能带正负号"),
+        ("已通知 99999999999999999999/48户", "户数太大"),
+        ("已通知 12/99999999999999999999户", "户数太大"),
+        ("已通知 12.5/14户", "应为整数"),
+        ("-3/48户已通知", "不能带正负号"),
+    ],
+)
+def test_regression_malformed_counts_are_named(text: str, problem: str) -> None:
+    assert parse_claim(text) is None
+    reason = malformed_claim(text)
+    assert reason is not None and problem in reason and "已通知 12/14户" in reason
+
+
+@pytest.mark.parametrize(
+    "text", ["已通知 12/14户", "收到", "物业已通知3户停水了吗，我家怎么没接到"]
+)
+def test_good_counts_and_talk_are_not_malformed(text: str) -> None:
+    assert malformed_claim(text) is None
+
+
+def test_regression_a_total_of_zero_is_refused() -> None:
+    """已通知 0/0户 was accepted as 0 of the roster's 48."""
+    verdict = judge_claim(Claim(0, 0), 48)
+    assert isinstance(verdict, ClaimRefused) and "总户数不能为0" in verdict.reason

@@ -673,3 +673,57 @@ def test_formula_like_names_are_neutralised_and_still_round_trip(
     assert read_roster(path) == roster
     again = write_roster(read_roster(path), tmp_path / f"again{suffix}")
     assert again.read_bytes() == path.read_bytes()
+
+
+# --- hostile .xlsx files (probe item C4) ------------------------------------------------
+
+
+def _rewrite_xlsx(source: Path, target: Path, part: str, data: bytes) -> Path:
+    """``source`` with one part replaced by ``data`` (deflated, as Excel packs it)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            content = data if info.filename == part else old.read(info.filename)
+            new.writestr(info.filename, content, compress_type=zipfile.ZIP_DEFLATED)
+    return target
+
+
+SHEET = "xl/worksheets/sheet1.xml"
+
+
+def test_regression_an_xlsx_with_a_doctype_is_refused_by_name(tmp_path: Path) -> None:
+    """It was a 500 (ParseError: undefined entity) from the console's roster upload."""
+    good = write_roster(pilot_grid(), tmp_path / "good.xlsx")
+    with zipfile.ZipFile(good) as archive:
+        sheet = archive.read(SHEET)
+    declaration = b'<?xml version="1.0" encoding="UTF-8"?>'
+    doctype = b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    for hostile in (
+        declaration + doctype + sheet,
+        declaration + b"<!-- a comment -->\n" + doctype + sheet,
+        b"\xef\xbb\xbf" + declaration + doctype + sheet,
+        doctype + sheet,
+    ):
+        path = _rewrite_xlsx(good, tmp_path / "xxe.xlsx", SHEET, hostile)
+        [problem] = problems_of(path)
+        assert "DOCTYPE 或实体声明" in problem and "拒绝导入" in problem
+    assert read_roster(good) == pilot_grid()  # an ordinary file still reads
+
+
+def test_regression_an_xlsx_that_unpacks_too_far_is_refused_before_it_is_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip bomb (310 KB holding 300 MB) was unpacked into the server's memory."""
+    good = write_roster(pilot_grid(), tmp_path / "good.xlsx")
+    with zipfile.ZipFile(good) as archive:
+        sheet = archive.read(SHEET)
+    padded = sheet.replace(b"</worksheet>", b" " * (4 * 1024 * 1024) + b"</worksheet>")
+    bomb = _rewrite_xlsx(good, tmp_path / "bomb.xlsx", SHEET, padded)
+    assert bomb.stat().st_size < 100_000
+    opened: list[object] = []
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: opened.append(a))
+    [problem] = problems_of(bomb)
+    assert "压缩了" in problem and "疑似压缩炸弹" in problem
+    monkeypatch.setattr("orgtree.roster.tables.MAX_XLSX_UNCOMPRESSED", 1024 * 1024)
+    [problem] = problems_of(bomb)
+    assert "解压后有" in problem and "超过上限 1 MB" in problem
+    assert opened == []  # openpyxl never saw either file

@@ -323,6 +323,18 @@ def test_ten_day_check_lists_slow_tickets_by_grid_and_person_and_silent_units(
     assert "霞林苑" not in town_text and "洋中1号片区；N0001" in town_text
 
 
+def test_a_notice_still_within_its_acknowledgement_window_is_not_called_ignored(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    """Regression: a 旬查 six minutes after a town notice listed nearly every unit as
+    having ignored it."""
+    _notice_to_units(engine, town, sent=CHECK - timedelta(minutes=6))
+    with session_scope(engine) as session:
+        replies = run_ten_day(session, settings, CHECK)
+    assert replies is not None
+    assert not [r for r in replies if "未回复最近通知" in r.text]
+
+
 def test_call_backs_are_drawn_at_random_reproducibly() -> None:
     pool = list(range(100, 120))
     drawn = draw_call_backs(pool, 3, seed="2026-12-20/7")

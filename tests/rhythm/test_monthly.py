@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlalchemy import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from core.config import Settings
 from models.broadcast import Delivery, DeliveryState, Notice, NoticeKind, NoticeStatus
@@ -290,3 +290,23 @@ def test_report_month_cli(
     assert "受理工单4件" in result.output
     assert load_workbook(xlsx)["月报"]["A3"].value == "国欢村"
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_cadence_run_by_hand_once_then_again(
+    engine: Engine, settings: Settings, town: Town, tmp_path: Path, db_url: str
+) -> None:
+    """A period that ran (at a start's catch-up, say) is not repeated by hand unless
+    --again, and the refusal says when it ran."""
+    from gridcast.cli import main
+
+    config = tmp_path / "cli.yaml"
+    config.write_text(f"database:\n  url: '{db_url}'\n", encoding="utf-8")
+    run = ["cadence", "run", "daily", "--config", str(config)]
+    first = CliRunner().invoke(main, run)
+    assert first.exit_code == 0 and "条消息已排队" in first.output, first.output
+    refused = CliRunner().invoke(main, run)
+    assert refused.exit_code == 0 and "已在" in refused.output and "--again" in refused.output
+    again = CliRunner().invoke(main, [*run, "--again"])
+    assert again.exit_code == 0 and "再运行一次" in again.output and "条消息已排队" in again.output
+    with Session(engine) as session:
+        assert len(session.exec(select(CadenceRun)).all()) == 1

@@ -96,3 +96,30 @@ def test_returning_a_task_of_another_grid_or_an_unknown_one_is_refused(
             )
     with Session(engine) as session:
         assert session.exec(select(TaskAssignment)).one().state is TaskState.ASSIGNED
+
+
+@pytest.mark.parametrize(
+    "text", ["进度 R0001 -5%", "进度 R0001 99999999999999999999%", "进度 R0001 50.5%", "进度 -5%"]
+)
+def test_regression_an_odd_percentage_is_refused_by_name(text: str) -> None:
+    """Probe item F6: these got the generic 请写明完成比例 hint."""
+    from datetime import date
+
+    from rhythm.commands import RhythmError, parse_rhythm_command
+
+    parsed = parse_rhythm_command(text, today=date(2026, 12, 3))
+    assert isinstance(parsed, RhythmError), parsed
+    assert "应为0到100之间的整数" in parsed.message
+
+
+@pytest.mark.parametrize("due", ["9999-12-31", "2099-01-01", "400天", "2026-11-30"])
+def test_regression_a_consultation_due_date_is_within_a_year(due: str) -> None:
+    from datetime import date
+
+    from rhythm.commands import RhythmError, parse_rhythm_command
+
+    parsed = parse_rhythm_command(
+        f"会商 T20261203-0001 结论 联系住建局上门 期限 {due}", today=date(2026, 12, 3)
+    )
+    assert isinstance(parsed, RhythmError), parsed
+    assert "一年内" in parsed.message or "早于今天" in parsed.message

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from core.config import Settings
+from models.enums import Urgency
 from models.tickets import IntakeKind
 from tests.tickets.flows import MIN, events, file, new_code, ticket
 from tests.tickets.helpers import T0, Town
@@ -61,3 +62,94 @@ def test_a_follow_up_from_the_same_resident_in_the_same_unit_adds_to_the_ticket(
         unit_id=town.unit_id, now=T0 + 40 * MIN,
     )  # fmt: skip
     assert other.ticket_code != code  # another resident: not their follow-up
+
+
+STREET_LIGHT = "小区门口的路灯坏了"
+
+
+def test_regression_an_emergency_is_not_added_to_an_older_ticket_that_is_not_urgent(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    """Probe item E1: 还有，3楼有人晕倒了 sank into a street-light ticket at 2 h."""
+    code = new_code(engine, settings, town, STREET_LIGHT)
+    urgent = file(
+        engine, settings, "还有，3楼有人晕倒了，快来人", "resident-1",
+        unit_id=town.unit_id, now=T0 + 10 * MIN,
+    )  # fmt: skip
+    assert urgent.kind is IntakeKind.TICKET and urgent.ticket_code not in (None, code)
+    assert urgent.receipt.startswith("【紧急】")
+    assert urgent.ticket_code is not None
+    row = ticket(engine, urgent.ticket_code)
+    assert row.urgency is Urgency.URGENT
+    assert row.first_accept_due_at == T0 + 10 * MIN + settings.tickets.sla.urgent.accept
+    old = ticket(engine, code)
+    assert old.urgency is Urgency.NORMAL and old.follow_up_count == 0
+    assert "晕倒" not in old.text
+
+
+def test_regression_an_urgent_report_of_the_same_category_opens_its_own_urgent_ticket(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    """The same resident, the same category (市政设施), but an emergency: not 您已反映过."""
+    code = new_code(engine, settings, town, STREET_LIGHT)
+    sewer = file(
+        engine, settings, "楼下的下水道堵了，污水漫出来了", "resident-1",
+        unit_id=town.unit_id, now=T0 + 10 * MIN,
+    )  # fmt: skip
+    assert sewer.kind is IntakeKind.TICKET and sewer.ticket_code != code
+    assert sewer.ticket_code is not None
+    assert ticket(engine, sewer.ticket_code).urgency is Urgency.URGENT
+    # Another resident's urgent report of it joins the urgent ticket, not the street light.
+    again = file(
+        engine, settings, "楼下下水道堵了污水漫出来了", "resident-2",
+        unit_id=town.unit_id, now=T0 + 12 * MIN,
+    )  # fmt: skip
+    assert again.kind is IntakeKind.DUPLICATE and again.ticket_code == sewer.ticket_code
+
+
+def test_regression_an_urgent_reply_naming_a_ticket_that_is_not_urgent_is_its_own_ticket(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    code = new_code(engine, settings, town, STREET_LIGHT)
+    reply = file(
+        engine, settings, f"{code} 还有，3楼有人晕倒了，快来人", "resident-1",
+        unit_id=town.unit_id, now=T0 + 10 * MIN,
+    )  # fmt: skip
+    assert reply.kind is IntakeKind.TICKET and reply.ticket_code != code
+    assert ticket(engine, code).follow_up_count == 0
+
+
+def test_regression_a_follow_up_about_another_clear_category_is_its_own_ticket(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    """还有 after a street light, about rubbish (环境卫生): a new problem, a new ticket."""
+    code = new_code(engine, settings, town, STREET_LIGHT)
+    rubbish = file(
+        engine, settings, "还有，楼道里堆满了垃圾没人清理", "resident-1",
+        unit_id=town.unit_id, now=T0 + 10 * MIN,
+    )  # fmt: skip
+    assert rubbish.kind is IntakeKind.TICKET and rubbish.ticket_code != code
+    assert rubbish.ticket_code is not None
+    assert ticket(engine, rubbish.ticket_code).category == "sanitation"
+    assert ticket(engine, code).follow_up_count == 0
+    # Of the same category it still goes on the ticket.
+    more = file(
+        engine, settings, "补充一下：路灯那里晚上一片漆黑，老人走路不方便", "resident-1",
+        unit_id=town.unit_id, now=T0 + 20 * MIN,
+    )  # fmt: skip
+    assert more.kind is IntakeKind.DUPLICATE and more.ticket_code == code
+    assert ticket(engine, code).follow_up_count == 1
+
+
+def test_an_urgent_follow_up_adds_to_an_urgent_ticket(
+    engine: Engine, settings: Settings, town: Town
+) -> None:
+    first = file(engine, settings, "楼下的下水道堵了，污水漫出来了", "resident-1",
+                 unit_id=town.unit_id)  # fmt: skip
+    assert first.ticket_code is not None
+    again = file(
+        engine, settings, "刚才说的下水道，现在水漫进一楼家里了，老人被困在屋里出不来",
+        "resident-1", unit_id=town.unit_id, now=T0 + 10 * MIN,
+    )  # fmt: skip
+    assert again.kind is IntakeKind.DUPLICATE and again.ticket_code == first.ticket_code
+    assert ticket(engine, first.ticket_code).follow_up_count == 1

@@ -341,3 +341,39 @@ async def test_the_grid_leader_handling_a_ticket_sees_the_typed_phone(
     assert "13912345678" in await board.text()
     csv_export = await client.get("/console/tickets/export.csv")
     assert "13912345678" in (await csv_export.read()).decode("utf-8-sig")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("village=999999999999999999999999999999", "村"),
+        ("grid=999999999999999999999999999999", "网格"),
+        ("village=9223372036854775808", "村"),
+        ("grid=abc", "网格"),
+        ("to=9999-12-31", "结束日期"),
+        ("from=0001-01-01", "开始日期"),
+        ("from=2026-13-45", "开始日期"),
+    ],
+)
+async def test_regression_out_of_range_filters_are_refused_with_400_naming_the_field(
+    console: tuple[TestClient, str], query: str, field: str
+) -> None:
+    """Probe item C3: these were 500 (OverflowError) on the board and both exports."""
+    client, _csrf = console
+    for path in ("/console/tickets", "/console/tickets/export.csv", "/console/tickets/export.xlsx"):
+        response = await client.get(f"{path}?{query}", headers=HTML)
+        text = await response.text()
+        assert response.status == 400, (path, query, text)
+        assert field in text, (path, query, text)
+    fine = await client.get("/console/tickets?village=12&to=2100-12-31", headers=HTML)
+    assert fine.status == 200
+
+
+async def test_regression_notice_history_refuses_a_date_out_of_range(
+    console: tuple[TestClient, str],
+) -> None:
+    client, _csrf = console
+    for query, field in (("to=9999-12-31", "结束日期"), ("from=0001-01-01", "开始日期")):
+        response = await client.get(f"/console/notices?{query}", headers=HTML)
+        text = await response.text()
+        assert response.status == 400 and field in text and "超出范围" in text, text

@@ -240,5 +240,29 @@ async def test_history_filters_name_bad_values_instead_of_failing(
         ({"page": "99999999999"}, ""),
     ):
         status_, text = await codes(**query)
-        assert status_ == 200 and problem in text, query
+        # A value named as a problem is a bad request (400); the page still shows the form.
+        assert status_ == (400 if problem else 200) and problem in text, query
         assert "<script>" not in text
+
+
+async def test_regression_the_history_search_takes_percent_and_underscore_literally(
+    console: tuple[TestClient, Broadcaster], engine: Engine
+) -> None:
+    """Probe item F9: q=% and q=_ found every notice; q=停%通知 found nothing."""
+    client, broadcaster = console
+    plain = await issue(broadcaster, engine, VILLAGE, title="停水通知")
+    percent = await issue(broadcaster, engine, GRID, title="水费上调5%的说明")
+    await sign_in(client, CHIEF.phone)
+
+    async def found(q: str) -> str:
+        page = await client.get("/console/notices", params={"q": q}, headers=HTML)
+        assert page.status == 200
+        return await page.text()
+
+    text = await found("%")
+    assert percent in text and plain not in text
+    text = await found("_")
+    assert percent not in text and plain not in text
+    text = await found("5%的")
+    assert percent in text and plain not in text
+    assert plain in await found("停水")

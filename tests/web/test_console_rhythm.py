@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -243,6 +244,14 @@ async def test_consultation_outcome_from_the_console_as_in_chat(
         headers={CSRF_HEADER: csrf},
     )
     assert bad.status == 400 and "2026-12-05" in (await bad.json())["message"]
+    for far in ("9999-12-31", (datetime.now(TOWN_TZ) + timedelta(days=400)).date().isoformat()):
+        # Probe item F10: 9999-12-31 was accepted and shown as 期限：12月31日.
+        refused = await client.post(
+            f"/console/consult/{CODE}",
+            data={"conclusion": "联系住建局上门", "due": far},
+            headers={CSRF_HEADER: csrf},
+        )
+        assert refused.status == 400 and "一年内" in (await refused.json())["message"]
     out = await client.post(
         f"/console/consult/{CODE_B}", data={"conclusion": "x"}, headers={CSRF_HEADER: csrf}
     )
@@ -278,9 +287,10 @@ async def test_consultation_outcome_from_the_console_as_in_chat(
         assert [a.outcome for a in audit if a.outcome is AuditOutcome.OK] == [AuditOutcome.OK]
     page = await (await client.get("/console/consult", headers=HTML)).text()
     assert "联系住建局上门" in page
-    await sign_in(client, LEADER.phone)  # a grid leader reads, but records at the village: no
+    # The ticket's grid leader is one of its 三长 (issue 13): they record too.
+    await sign_in(client, LEADER.phone)
     page = await (await client.get("/console/consult", headers=HTML)).text()
-    assert CODE in page and 'for="c-' + CODE + '"' not in page
+    assert CODE in page and 'for="c-' + CODE + '"' in page
 
 
 async def test_the_monthly_report_within_scope(client: TestClient) -> None:
@@ -289,8 +299,15 @@ async def test_the_monthly_report_within_scope(client: TestClient) -> None:
     text = await page.text()
     assert page.status == 200 and VILLAGE_A in text and "月结" in text and "受理工单" in text
     assert f'<option value="{VILLAGE_B}"' not in text
+    made = re.search(r"统计于 (\d+月\d+日 \d\d:\d\d)", text)
+    assert made, text  # kept a minute: the page says when it was counted
     bad = await client.get("/console/month?month=2026-13x", headers=HTML)
     assert bad.status == 400 and "应写成 2026-11" in await bad.text()
+    for month in ("9999-12", "0001-01"):  # probe item C3: these were 500 (OverflowError)
+        for path in ("month", "month/report.xlsx", "month/report.png"):
+            far = await client.get(f"/console/{path}?month={month}", headers=HTML)
+            text = await far.text()
+            assert far.status == 400 and "月份" in text and "超出范围" in text, (path, text)
     unknown = await client.get("/console/month?month=2026-06&village=不存在村", headers=HTML)
     assert unknown.status == 400 and "没有名为「不存在村」的村" in await unknown.text()
     other = await client.get(f"/console/month?month=2026-06&village={VILLAGE_B}", headers=HTML)

@@ -12,6 +12,7 @@ from sqlmodel import select
 from core.config import Settings
 from models.auth import AuditEntry
 from models.db import session_scope
+from models.tickets import Ticket
 from orgtree.service import apply_roster
 from tests.factories import api_token, bearer, small_town
 from web.app import create_app
@@ -178,3 +179,37 @@ async def test_a_phone_typed_into_the_description_is_masked(
     assert "13912345678" not in str(request) and "139****5678" in request["description"]
     listed = await client.get(f"{BASE}/requests.json", params={"api_key": hotline})
     assert "13912345678" not in await listed.text()
+
+
+@pytest.mark.parametrize("phone", ["<script>alert(1)</script>", "x" * 1000, "12345", "1391234567"])
+async def test_regression_a_bad_phone_is_refused_not_stored_as_its_digits(
+    client: TestClient, engine: Engine, phone: str
+) -> None:
+    """Probe item E2: phone=<script>alert(1)</script> was accepted and stored as "1"."""
+    token = api_token(engine, role="town_official")
+    form = {
+        "api_key": token,
+        "service_code": "sanitation",
+        "address_string": "/".join(ROW_A.path),
+        "description": "路灯坏了",
+        "phone": phone,
+    }
+    response = await client.post(f"{BASE}/requests.json", data=form)
+    body = await response.json()
+    assert response.status == 400, body
+    assert_error(body, 400)
+    assert "phone is not a valid phone number" in body[0]["description"]
+    with session_scope(engine) as session:
+        assert session.exec(select(Ticket)).all() == []
+
+
+def test_reporter_phones() -> None:
+    from tickets.errors import TicketError
+    from tickets.one_stop import reporter_phone
+
+    assert reporter_phone("") is None and reporter_phone(None) is None
+    assert reporter_phone("+86 139-1234-5678") == "13912345678"
+    assert reporter_phone("0594-2345678") == "05942345678"
+    for bad in ("<script>alert(1)</script>", "12345", "139123456789", "abc"):
+        with pytest.raises(TicketError, match="不是有效的手机号"):
+            reporter_phone(bad)

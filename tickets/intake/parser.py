@@ -71,6 +71,7 @@ from tickets.intake.segment import SEGMENTER
 __all__ = [
     "CATEGORY_MARGIN",
     "CATEGORY_RULE_WEIGHT",
+    "CONFIDENT_CATEGORY",
     "DEFAULT_MODEL",
     "HARD_VETO",
     "LONG_MESSAGE",
@@ -148,6 +149,11 @@ CATEGORY_RULE_WEIGHT: Final = 0.3
 """With a model: each point of a category's rule score adds this to its log-probability."""
 CATEGORY_MARGIN: Final = 0.5
 """With a model: the rules' category stands if the blend puts it this close to the best."""
+CONFIDENT_CATEGORY: Final = 0.5
+"""With a model: a category is a clear call (:attr:`ParsedMessage.category_confident`)
+when the model gives it at least this probability as well as the rules leading with it.
+Follow-ups use it: a resident's next message of another, clearly different category is
+a new problem, not more about the last one."""
 URGENT_PROBABILITY: Final = 0.5
 """With a model: a ticket is urgent when the rules say so or the model's probability of
 an urgent ticket reaches this. The model is trained with balanced classes, so 0.5 means
@@ -192,6 +198,26 @@ class ParsedMessage:
     secondary_categories: tuple[str, ...] = ()
     """For a long ticket: other categories it also asks about (several requests in one
     letter make one ticket, filed under ``category``, listing these)."""
+
+    @property
+    def category_confident(self) -> bool:
+        """Is the category a clear call: a named category (not ``other``) whose cue weight
+        leads every other category's, and which the model, when it voted, gives at least
+        :data:`CONFIDENT_CATEGORY`? (下水道 is both 市政设施 and 环境卫生: not clear.)"""
+        if self.category is None or self.category == "other":
+            return False
+        rules: dict[str, float] = {}
+        model: float | None = None
+        for e in self.evidence:
+            if e.kind != "category":
+                continue
+            if e.source == "model":
+                model = e.weight if e.label == self.category else model
+            else:
+                rules[e.label] = rules.get(e.label, 0.0) + e.weight
+        mine = rules.get(self.category, 0.0)
+        leads = all(weight < mine for label, weight in rules.items() if label != self.category)
+        return leads and (model is None or model >= CONFIDENT_CATEGORY)
 
     def as_record(self, text: str) -> dict[str, object]:
         """The ``gridcast parse`` output line for this message."""

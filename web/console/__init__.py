@@ -32,4 +32,5 @@ def setup(app: web.Application) -> None:
     console_setup(app)
     live_setup(app)
     overview.overview_setup(app)
+    rhythm.month_setup(app)
     app.add_routes(base.routes)

@@ -38,6 +38,7 @@ from models.enums import Level
 from models.org import PATH_SEP, OrgPath, OrgUnit
 from web.console.base import CONSOLE, page, principal_required, routes, widest_scope
 from web.console.live import event_stream
+from web.console.query import FilterValueError, read_day
 from web.console.scopes import notice_scopes, picker_places
 from web.endpoints import ApiError, guarded
 from web.keys import DESK, ENGINE, SETTINGS
@@ -47,13 +48,6 @@ NOTICE_CODE = r"{code:N\d{4,6}}"
 
 
 PAGE_SIZE = 50
-
-
-def _day(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
 
 
 def _town_midnight(day: date) -> datetime:
@@ -100,11 +94,15 @@ def parse_history_query(query: Any) -> tuple[HistoryQuery, NoticeFilter]:
     if kind and kind not in NoticeKind.__members__.values():
         problems.append(f"不认识的种类「{kind[:20]}」")
     start_text, end_text = query.get("from", "")[:10], query.get("to", "")[:10]
-    start, end = _day(start_text), _day(end_text)
-    if start_text and start is None:
-        problems.append(f"开始日期「{start_text}」应写成 2026-06-01 这样")
-    if end_text and end is None:
-        problems.append(f"结束日期「{end_text}」应写成 2026-06-01 这样")
+    start = end = None
+    try:
+        start = read_day(start_text, "开始日期")
+    except FilterValueError as error:
+        problems.append(error.message)
+    try:
+        end = read_day(end_text, "结束日期")
+    except FilterValueError as error:
+        problems.append(error.message)
     if start is not None and end is not None and start > end:
         problems.append("开始日期晚于结束日期")
     page_text = query.get("page", "1")
@@ -177,6 +175,7 @@ async def history(request: web.Request) -> web.StreamResponse:
             "kinds": [(k.value, KIND_ZH[k]) for k in NoticeKind if k is not NoticeKind.REMINDER],
             "can_issue": widest_scope(principal, Permission.ISSUE_NOTICE) is not None,
         },
+        status=400 if data["problems"] else 200,
     )
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-from datetime import date
+import time
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
 from sqlmodel import Session, col, select
 
-from core.clock import TOWN_TZ, utcnow
+from core.clock import TOWN_TZ, format_local_time, utcnow
 from core.messaging import Reply
 from core.policy import Permission, Principal, decide
 from models.auth import AuditOutcome
@@ -22,15 +23,16 @@ from models.db import run_in_session
 from models.enums import Level
 from models.org import OrgUnit, Person
 from orgtree.directory import contact_id_of
-from rhythm.commands import ConsultCommand
-from rhythm.consultation import agenda_lines, record_consultation
+from rhythm.commands import ConsultCommand, consult_due_problem
+from rhythm.consultation import agenda_lines, consult_scope, record_consultation
 from rhythm.monthly import MonthlyReport, monthly_report, render_png, summary_text, write_xlsx
-from rhythm.periods import month_bounds, previous_month
+from rhythm.periods import previous_month
 from tickets.errors import TicketError
 from tickets.lifecycle import TransitionRefused
 from tickets.outbox import queue_replies
 from tickets.rows import load_ticket
 from web.console.base import CONSOLE, page, principal_required, routes
+from web.console.query import FilterValueError, read_month
 from web.console.scopes import ticket_scopes
 from web.endpoints import ApiError, guarded, json_response
 from web.keys import DESK, ENGINE, SETTINGS
@@ -67,7 +69,9 @@ async def consult_page(request: web.Request) -> web.StreamResponse:
     for line in data["agenda"]:
         villages.setdefault(line.village, []).append(line)
     may_record = {
-        line.code: _may_consult(principal, line.place.split("/", 1)[0]) for line in data["agenda"]
+        # The ticket's grid (village/grid/unit): rhythm.consultation.consult_scope
+        line.code: _may_consult(principal, tuple(line.place.split("/")[:2]))
+        for line in data["agenda"]
     }
     today = utcnow().astimezone(TOWN_TZ).date()
     return await page(
@@ -83,9 +87,9 @@ async def consult_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _may_consult(principal: Principal, village: str) -> bool:
+def _may_consult(principal: Principal, scope: tuple[str, ...]) -> bool:
     return (
-        bool(decide(principal, Permission.ACT_ON_TICKET, scope=(village,)))
+        bool(decide(principal, Permission.ACT_ON_TICKET, scope=scope))
         and principal.person_id is not None
     )
 
@@ -99,13 +103,11 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"].upper()
     settings = request.app[SETTINGS]
 
-    def village_of(session: Session) -> tuple[str, ...]:
-        ticket = load_ticket(session, code)
-        village = session.get(OrgUnit, ticket.village_id) if ticket.village_id else None
-        return village.town_path if village is not None else ()
+    def scope_of(session: Session) -> tuple[str, ...]:
+        return consult_scope(session, load_ticket(session, code))
 
     try:
-        scope = await run_in_session(request.app[ENGINE], village_of)
+        scope = await run_in_session(request.app[ENGINE], scope_of)
     except TicketError as exc:
         raise ApiError(404, exc.message) from None
     principal = await authorize(request, Permission.ACT_ON_TICKET, scope=scope, target=code)
@@ -132,8 +134,8 @@ async def consult_record(request: web.Request) -> web.StreamResponse:
         except ValueError:
             problems.append(f"期限「{due_text[:20]}」应写成 2026-12-05 这样的日期")
         else:
-            if due < now.astimezone(TOWN_TZ).date():
-                problems.append("期限不能早于今天")
+            if problem := consult_due_problem(due, today=now.astimezone(TOWN_TZ).date()):
+                problems.append(problem)
     if problems:
         raise ApiError(400, "；".join(problems), problems=problems)
     command = ConsultCommand(code=code, conclusion=conclusion, owner_name=owner, due_on=due)
@@ -206,9 +208,9 @@ async def _month_request(request: web.Request) -> tuple[str, str, list[str], lis
         village = choices[0]
     problems = []
     try:
-        month_bounds(month)
-    except ValueError:
-        problems.append(f"月份「{month}」应写成 2026-11 这样")
+        read_month(month)
+    except FilterValueError as error:
+        problems.append(error.message)
     if village and village not in villages:
         problems.append(f"没有名为「{village}」的村")
     elif village not in choices:
@@ -216,13 +218,32 @@ async def _month_request(request: web.Request) -> tuple[str, str, list[str], lis
     return month, village, choices, problems, settings.town.name
 
 
-async def _report(request: web.Request, month: str, village: str) -> MonthlyReport:
+REPORT_TTL_S = 60.0
+"""A month's report reads every ticket and notice of the month (0.2–0.3 s for a busy
+town): it is kept this long per month and village, and the page says when it was made."""
+_REPORTS = web.AppKey("console_month_reports", dict)
+
+
+def month_setup(app: web.Application) -> None:
+    app[_REPORTS] = {}
+
+
+async def _report(request: web.Request, month: str, village: str) -> tuple[MonthlyReport, datetime]:
+    """The report, and when it was made."""
     settings = request.app[SETTINGS]
+    kept: dict[tuple[str, str], tuple[float, MonthlyReport, datetime]] = request.app[_REPORTS]
+    cached = kept.get((month, village))
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1], cached[2]
     now = utcnow()
-    return await run_in_session(
+    report = await run_in_session(
         request.app[ENGINE],
         lambda s: monthly_report(s, settings, month, now=now, village=village or None),
     )
+    if len(kept) > 256:  # months × villages viewed: a bound, not a working limit
+        kept.clear()
+    kept[(month, village)] = (time.monotonic() + REPORT_TTL_S, report, now)
+    return report, now
 
 
 @routes.get(CONSOLE + "month")
@@ -230,7 +251,7 @@ async def _report(request: web.Request, month: str, village: str) -> MonthlyRepo
 async def month_page(request: web.Request) -> web.StreamResponse:
     """Pick a month and the town or a village; the summary and the downloads."""
     month, village, choices, problems, town = await _month_request(request)
-    report = None if problems else await _report(request, month, village)
+    report, made_at = (None, None) if problems else await _report(request, month, village)
     return await page(
         request,
         "month.html",
@@ -241,6 +262,7 @@ async def month_page(request: web.Request) -> web.StreamResponse:
             "choices": [(c, c or f"全镇（{town}）") for c in choices],
             "problems": problems,
             "report": report,
+            "made_at": format_local_time(made_at) if made_at else "",
             "summary": summary_text(report).splitlines() if report else [],
             "query": f"month={month}&village={village}",
         },
@@ -255,7 +277,7 @@ async def month_file(request: web.Request) -> web.StreamResponse:
     month, village, _choices, problems, _town = await _month_request(request)
     if problems:
         raise ApiError(400, "；".join(problems), problems=problems)
-    report = await _report(request, month, village)
+    report, _made_at = await _report(request, month, village)
     kind = request.match_info["kind"]
     if kind == "png":
         body = await asyncio.to_thread(render_png, report)

@@ -14,7 +14,7 @@ import csv
 import io
 import json
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -49,6 +49,7 @@ from tickets.outbox import queue_replies
 from tickets.queries import TicketDetail, ticket_detail
 from web.console.base import CONSOLE, page, principal_required, routes
 from web.console.live import event_stream
+from web.console.query import FilterValueError, read_day, read_id, refusal
 from web.endpoints import ApiError, guarded
 from web.keys import DESK, ENGINE, SETTINGS
 from web.security import audit, authorize, send_or_audit
@@ -75,15 +76,19 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def _day(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 def parse_filter(query: Any) -> BoardFilter:
-    """The board's filter from the query string; a value that makes no sense is ignored."""
+    """The board's filter from the query string. A choice that makes no sense (a state,
+    a sort) is ignored; a village, grid or date that cannot be read or is out of range
+    is refused with 400 naming the field (:mod:`web.console.query`)."""
+    try:
+        village_id = read_id(query.get("village"), "村")
+        grid_id = read_id(query.get("grid"), "网格")
+        start = read_day(query.get("from"), "开始日期")
+        end = read_day(query.get("to"), "结束日期")
+    except FilterValueError as error:
+        raise refusal(error) from None
+    page_text = query.get("page") or ""
+    page_number = int(page_text) if page_text.isdigit() and len(page_text) < 7 else 1
     states = tuple(
         TicketState(s) for s in query.getall("state", []) if s in TicketState.__members__.values()
     )
@@ -96,14 +101,14 @@ def parse_filter(query: Any) -> BoardFilter:
         category=query.get("category") or None,
         urgency=Urgency(urgency) if urgency in Urgency.__members__.values() else None,
         level=TicketLevel(level) if level in TicketLevel.__members__.values() else None,
-        village_id=_int(query.get("village")),
-        grid_id=_int(query.get("grid")),
+        village_id=village_id,
+        grid_id=grid_id,
         overdue=query.get("overdue") == "1",
-        start=_day(query.get("from")),
-        end=_day(query.get("to")),
+        start=start,
+        end=end,
         text=(query.get("q") or "")[:100],
         sort=sort if sort in SORTS else "new",
-        page=max(1, _int(query.get("page")) or 1),
+        page=max(1, page_number),
     )
 
 

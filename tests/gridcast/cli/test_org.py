@@ -223,3 +223,62 @@ def test_token_create_refuses_a_scope_the_role_cannot_have(cli, tmp_path: Path) 
     chief = cli("token", "create", "--name", "村", "--role", "station_chief", "--scope", village)
     assert chief.exit_code == 0, chief.output
     assert json.loads(cli("token", "list", "--json").output)[-1]["scope"] == village
+
+
+def test_regression_import_refuses_an_xlsx_with_a_doctype_or_a_zip_bomb(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import zipfile
+
+    good = write_roster(small_town(), tmp_path / "good.xlsx")
+    sheet = "xl/worksheets/sheet1.xml"
+    for name, change in (
+        ("xxe.xlsx", lambda xml: b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + xml),
+        ("bomb.xlsx", lambda xml: xml.replace(b"</worksheet>", b" " * 4_000_000 + b"</worksheet>")),
+    ):
+        hostile = tmp_path / name
+        with zipfile.ZipFile(good) as old, zipfile.ZipFile(hostile, "w") as new:
+            for info in old.infolist():
+                data = old.read(info.filename)
+                new.writestr(
+                    info.filename,
+                    change(data) if info.filename == sheet else data,
+                    compress_type=zipfile.ZIP_DEFLATED,
+                )
+        result = cli("org", "import", str(hostile))
+        assert result.exit_code == 1 and "拒绝导入" in result.output, result.output
+        assert "Traceback" not in result.output
+    assert _stats(cli)["unit"] == 0
+
+
+def test_regression_a_liaison_token_is_labelled_with_the_departments_name(
+    cli, db_url: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Probe item F7: 'justice部门联络员' in the CLI's output, /api/auth/me and refusals."""
+    from datetime import UTC, datetime
+
+    from core.config import parse_settings
+    from core.policy import Permission, decide
+    from models.db import make_engine, session_scope
+    from orgtree.principals import token_principal
+
+    made = cli(
+        "token", "create", "--name", "司法联络", "--role", "department_liaison",
+        "--department", "司法局",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "区司法局部门联络员" in made.output and "justice" not in made.output
+    token = made.output.strip().splitlines()[-1]
+    settings = parse_settings({"data_dir": str(tmp_path), "database": {"url": db_url}})
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as session:
+            principal = token_principal(
+                session, token, now=datetime.now(UTC), departments=settings.departments
+            )
+    finally:
+        engine.dispose()
+    assert principal is not None
+    assert [p.label for p in principal.posts] == ["区司法局部门联络员"]
+    refused = decide(principal, Permission.VIEW_ORG, scope=("国欢村",))
+    assert "区司法局部门联络员" in refused.reason and "justice" not in refused.reason

@@ -134,3 +134,27 @@ def test_bad_input_is_refused_with_a_message_and_changes_nothing(
     no_dir = cli("export", "R0001", "--out", str(tmp_path / "no" / "such" / "r.xlsx"))
     assert no_dir.exit_code == 1 and "Traceback" not in no_dir.output
     assert "无法写入" in no_dir.output
+
+
+def test_regression_assign_counts_grid_leaders_not_messages(db_url: str, tmp_path: Path) -> None:
+    """A checklist also writes to shop owners (双单元长): the count was of the messages."""
+    from orgtree.roster import write_roster
+    from tests.factories import shop_town
+
+    roster = shop_town()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database:\n  url: {json.dumps(db_url)}\n", encoding="utf-8")
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(main, [*args, "--config", str(config)])
+
+    assert run("db", "upgrade").exit_code == 0
+    imported = run("org", "import", str(write_roster(roster, tmp_path / "shops.xlsx")))
+    assert imported.exit_code == 0, imported.output
+    grid = "/".join(roster.rows[-1].path[:2])
+    result = run(
+        "task", "assign", "--title", "消防器材检查", "--scope", grid,
+        "--deadline", _deadline(), "--checklist",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "任务 R0001 已下达到 1 位网格长。"
