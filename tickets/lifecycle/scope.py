@@ -13,6 +13,7 @@ from typing import assert_never
 from core.clock import format_local_time
 from models.enums import ActorRole, TicketLevel, TicketState
 from tickets.lifecycle.states import (
+    AWAITING_ACCEPTANCE,
     LEVEL_ZH,
     OPEN_STATES,
     POST_LEVEL,
@@ -108,7 +109,10 @@ def describe(ticket: TicketView, *, deadline: datetime | None = None) -> str:
     parts.append(f"；受理于{format_local_time(ticket.created_at)}")
     if ticket.extension_count:
         parts.append(f"；已延期{ticket.extension_count}次")
-    if deadline is not None and ticket.state in OPEN_STATES:
+    if deadline is not None and ticket.state in AWAITING_ACCEPTANCE:
+        # Not yet accepted: the deadline is the acceptance's, not the resolution's.
+        parts.append(f"；应于{format_local_time(deadline)}前签收")
+    elif deadline is not None and ticket.state in OPEN_STATES:
         parts.append(f"；办理时限{format_local_time(deadline)}")
     if ticket.state is TicketState.CLOSED:
         parts.append(f"；评价：{RATING_ZH[ticket.rating] if ticket.rating else '未评价'}")

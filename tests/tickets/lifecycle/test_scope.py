@@ -11,6 +11,7 @@ from tests.tickets.lifecycle.factories import (
     NOW,
     accepted,
     chief,
+    dispatched,
     grid_leader,
     housing,
     justice,
@@ -53,3 +54,11 @@ def test_describe_says_state_holder_and_deadline() -> None:
     assert "区司法局" in describe(whistled())
     assert "未评价" in describe(run(resolved(), (CloseWithoutRating(), SYSTEM)))
     assert "由网格办结" in describe(resolved())
+    assert "办理时限12月7日 09:00" in text
+
+
+def test_describe_names_an_acceptance_deadline_as_such() -> None:
+    """Regression: a fresh ticket's 2-hour acceptance deadline was called 办理时限, which a
+    resident reads as "fixed by then"."""
+    text = describe(dispatched(), deadline=NOW + timedelta(hours=2))
+    assert "前签收" in text and "办理时限" not in text
