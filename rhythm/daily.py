@@ -17,7 +17,7 @@ from sqlmodel import Session
 from core.clock import TOWN_TZ
 from core.config import Settings
 from core.messaging import Reply
-from models.enums import Level, Role
+from models.enums import Level, Role, TicketLevel
 from models.org import OrgUnit
 from orgtree import directory
 from rhythm.cases import CaseFacts, load_cases
@@ -77,7 +77,11 @@ def grid_days(
                 grid_name=grid.name,
                 village_id=grid.parent_id,
                 arrived=tuple(c.code for c in mine if start <= c.created_at < tomorrow),
-                unaccepted=tuple(c.code for c in mine if c.unaccepted),
+                # Only what the grid leader can 接单: a ticket reopened or escalated to
+                # a department, the village or the town waits for them, not for the grid.
+                unaccepted=tuple(
+                    c.code for c in mine if c.unaccepted and c.level is TicketLevel.GRID
+                ),
                 due_tomorrow=tuple(
                     c.code for c in mine if c.is_open and tomorrow <= c.resolve_by < after
                 ),

@@ -398,3 +398,33 @@ def test_weekly_agenda_is_posted_in_the_village_group_when_configured(
         replies = run_weekly(session, quiet, monday + timedelta(days=7))
     assert replies is not None and any(code in r.text for r in replies)
     assert [r for r in replies if r.room_id is not None] == []  # privately only
+
+
+def test_daily_lists_as_unaccepted_only_what_the_grid_leader_can_accept() -> None:
+    """Regression: a ticket reopened to a department was listed to its grid leader as
+    尚未签收, with 「请回复接单」, which the grid leader cannot do."""
+    from models.org import OrgUnit
+    from rhythm.daily import grid_days
+
+    now = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
+
+    def case(code: str, level: TicketLevel) -> CaseFacts:
+        return CaseFacts(
+            ticket_id=1,
+            code=code,
+            state=TicketState.DISPATCHED,
+            level=level,
+            category="environment",
+            village_id=2,
+            grid_id=3,
+            unit_id=4,
+            created_at=now - timedelta(days=3),
+            resolve_by=now + timedelta(days=4),
+            accept_by=now - timedelta(days=2),
+        )
+
+    grid = OrgUnit(id=3, parent_id=2, level="grid", name="第1网格", path="镇/村/第1网格")
+    [day] = grid_days(
+        [case("T1", TicketLevel.GRID), case("T2", TicketLevel.DEPARTMENT)], [grid], now=now
+    )
+    assert day.unaccepted == ("T1",)
