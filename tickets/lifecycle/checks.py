@@ -71,7 +71,13 @@ def require_state(
 
 def require_scope(ok: bool, ticket: TicketView) -> None:
     if not ok:
-        refuse(f"工单{ticket.code}不在您的负责范围内（目前由{holder_label(ticket)}负责）。")
+        # A whistled ticket is the department's to finish: say so, not only "out of scope".
+        hint = (
+            f"吹哨后由{holder_label(ticket)}办理和办结，无需您再办结。"
+            if ticket.level is TicketLevel.DEPARTMENT
+            else ""
+        )
+        refuse(f"工单{ticket.code}不在您的负责范围内（目前由{holder_label(ticket)}负责）。{hint}")
 
 
 def require_system(actor: Actor, ticket: TicketView, verb: str) -> None:

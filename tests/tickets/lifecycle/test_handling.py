@@ -242,3 +242,9 @@ def test_resolved_level_counts_for_the_town_share() -> None:
     assert resolved_within_town(TicketLevel.TOWN)
     assert not resolved_within_town(TicketLevel.DEPARTMENT)
     assert not resolved_within_town(None)
+
+
+def test_the_grid_leader_who_whistled_is_told_the_department_finishes_it() -> None:
+    """Walk finding: 办结 of a whistled ticket was refused as "out of scope" only."""
+    refused(reported(), Resolve("已清运"), grid_leader, "不在您的负责范围内", "无需您再办结")
+    assert "吹哨" not in refused(at_village(), Resolve("修好"), other_grid_leader)
