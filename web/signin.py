@@ -254,6 +254,9 @@ async def code_sends_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait(sends, timeout=5)
         for task in sends:
             task.cancel()
+        # Let the cancelled ones unwind (a transaction they hold goes back to the pool)
+        # before the database's context disposes the engine.
+        await asyncio.gather(*sends, return_exceptions=True)
 
 
 def _code_requests(
